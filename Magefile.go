@@ -1,0 +1,87 @@
+//go:build mage
+
+// Telltale's build, test, benchmark and demo targets. Run them with
+// `go tool mage <target>`; `go tool mage -l` lists them.
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/magefile/mage/mg"
+	"github.com/magefile/mage/sh"
+)
+
+// Default is what `go tool mage` alone runs.
+var Default = Test
+
+// binDir is where Build puts the commands.
+const binDir = "bin"
+
+// Test runs every test the project has: formatting, vet, the Go tests
+// (unit, golden, fuzz seeds, live and real-Prometheus tests) and the
+// frontend's. In CI a test whose dependency is missing fails.
+func Test() error {
+	mg.SerialDeps(Fmt, Vet, GoTest)
+	return nil
+}
+
+// Fmt fails when a Go file is not gofmt-formatted.
+func Fmt() error {
+	files, err := goFiles()
+	if err != nil {
+		return err
+	}
+	out, err := sh.Output("gofmt", append([]string{"-l"}, files...)...)
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(out) != "" {
+		return fmt.Errorf("gofmt: these files need formatting:\n%s", out)
+	}
+	return nil
+}
+
+// Vet runs go vet over every package, the magefiles included.
+func Vet() error {
+	if err := sh.RunV(mg.GoCmd(), "vet", "./..."); err != nil {
+		return err
+	}
+	return sh.RunV(mg.GoCmd(), "vet", "-tags=mage", ".")
+}
+
+// GoTest runs the Go tests of every package once (no cached results).
+func GoTest() error {
+	return sh.RunV(mg.GoCmd(), "test", "-count=1", "-timeout=30m", "./...")
+}
+
+// Build builds the exporter and detector into bin/.
+func Build() error {
+	for _, cmd := range []string{"exporter", "detector"} {
+		if _, err := os.Stat(filepath.Join(cmd, "main.go")); err != nil {
+			continue
+		}
+		if err := sh.RunV(mg.GoCmd(), "build", "-o", filepath.Join(binDir, "telltale-"+cmd), "./"+cmd); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// goFiles lists the Go files tracked by git or new in the work tree.
+func goFiles() ([]string, error) {
+	out, err := exec.Command("git", "ls-files", "--cached", "--others", "--exclude-standard", "*.go").Output()
+	if err != nil {
+		return nil, fmt.Errorf("list go files: %w", err)
+	}
+	var files []string
+	for _, f := range strings.Fields(string(out)) {
+		if _, err := os.Stat(f); err == nil && !strings.Contains(f, "node_modules/") {
+			files = append(files, f)
+		}
+	}
+	return files, nil
+}
