@@ -5,9 +5,11 @@ go 1.26.8
 tool github.com/magefile/mage
 
 require (
+	github.com/google/go-cmp v0.7.0
 	github.com/magefile/mage v1.17.2
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/common v0.72.1
+	gonum.org/v1/gonum v0.17.0
 )
 
 require (

@@ -1,0 +1,162 @@
+// Package anomaly scores time series for anomalies, one sample at a time.
+//
+// Every detector here is streaming and causal: the score of the sample at
+// time t is computed from the samples up to and including t only, and
+// feeding more samples never changes a score already returned. Each
+// detector keeps a bounded amount of state per series (fixed-size windows,
+// fixed-size seasonal profiles, O(1) running sums), so thousands of series
+// can be scored side by side.
+//
+// A detector is created per series and fed with Update:
+//
+//	e := anomaly.NewEnsemble(anomaly.Config{})
+//	for _, p := range samples {
+//		r := e.Update(p.T, p.V) // r.Score in [0,1], r.Expected, r.Lower, r.Upper
+//	}
+//
+// or a whole slice at once with Score.
+//
+// # Sample interval
+//
+// Samples should come at a roughly regular step, but the step need not be
+// configured: it is inferred from the timestamps (the median of recent gaps),
+// so a NAB file at 5-minute steps and a Prometheus series scraped every 15 s
+// both work. Windows are counted in samples; seasonal profiles are keyed by
+// the time of day and of week, so they need no step at all. A gap (no sample
+// for several steps) is simply skipped over. Samples whose timestamp is not
+// after the previous one are ignored, as are NaN and ±Inf values (Prometheus
+// stale markers are NaN); such calls return a zero score. Values beyond
+// ±1e100 are clipped to it, so no sum of squares can overflow.
+//
+// # Scores
+//
+// A score is in [0,1] and never NaN. 0 is normal; scores near 1 are rare
+// under the detector's model of the recent past. The ensemble's scores are
+// calibrated so that 0.9 is a sensible alerting threshold: it is the
+// project's documented default. Every detector also returns the value it
+// expected and a band [Lower, Upper] outside of which a sample is unusual,
+// for dashboards to draw.
+package anomaly
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Point is one sample: a Unix timestamp in milliseconds, as Prometheus
+// stores it, and a value.
+type Point struct {
+	T int64
+	V float64
+}
+
+// Result is what a detector says about one sample.
+type Result struct {
+	// Score is in [0,1]: 0 normal, 1 as anomalous as the detector can say.
+	// It is 0 while the detector is not Warm.
+	Score float64
+	// Expected is the value the detector expected at this time (for a
+	// counter, the expected per-second rate).
+	Expected float64
+	// Lower and Upper bound the values the detector considers normal.
+	// Lower <= Expected <= Upper, all finite.
+	Lower, Upper float64
+	// Warm is false while the detector has seen too few samples to judge.
+	Warm bool
+}
+
+// Config tunes a detector. The zero value is a good default for any series.
+type Config struct {
+	// Step is the expected interval between samples. Zero means infer it
+	// from the timestamps.
+	Step time.Duration
+	// Counter marks the series as a Prometheus counter: detectors score its
+	// per-second rate of increase, and a decrease is a counter reset, not an
+	// anomaly.
+	Counter bool
+}
+
+// Detector scores one series. It is not safe for concurrent use; use one
+// per series.
+type Detector interface {
+	// Update feeds the sample (t in Unix milliseconds, v) and returns its
+	// score. Samples must come in time order; others are ignored.
+	Update(t int64, v float64) Result
+}
+
+// Detector names accepted by New. NameEnsemble is the one to use; the
+// others are its parts, exposed for benchmarking and for series where only
+// one model makes sense.
+const (
+	NameMAD         = "mad"
+	NameSkyline     = "skyline"
+	NameSeasonal    = "seasonal"
+	NameKS          = "ks"
+	NameChangepoint = "changepoint"
+	NameEnsemble    = "ensemble"
+)
+
+// Names lists every detector New can build, the ensemble last.
+func Names() []string {
+	return []string{NameMAD, NameSkyline, NameSeasonal, NameKS, NameChangepoint, NameEnsemble}
+}
+
+// New returns a fresh detector by name (see Names).
+func New(name string, cfg Config) (Detector, error) {
+	switch name {
+	case NameMAD:
+		return newFront(cfg, newMAD()), nil
+	case NameSkyline:
+		return newFront(cfg, newSkyline()), nil
+	case NameSeasonal:
+		return newFront(cfg, newSeasonal()), nil
+	case NameKS:
+		return newFront(cfg, newKS()), nil
+	case NameChangepoint:
+		return newFront(cfg, newChangepoint()), nil
+	case NameEnsemble:
+		return NewEnsemble(cfg), nil
+	}
+	return nil, fmt.Errorf("unknown detector %q (want one of %v)", name, Names())
+}
+
+// Score runs a fresh detector over pts in order and returns one Result per
+// point. Because the detector is causal, Score(cfg, pts[:n]) is a prefix of
+// Score(cfg, pts).
+func Score(d Detector, pts []Point) []Result {
+	out := make([]Result, len(pts))
+	for i, p := range pts {
+		out[i] = d.Update(p.T, p.V)
+	}
+	return out
+}
+
+// model is what every detector implements behind the shared front end: it
+// sees only clean samples (finite values, increasing timestamps, counters
+// already turned into rates) and the current step estimate.
+type model interface {
+	update(s sample) Result
+}
+
+// sample is a clean input to a model.
+type sample struct {
+	t    int64   // Unix milliseconds
+	v    float64 // finite value (rate for counters)
+	step int64   // current estimate of the sample interval, milliseconds
+	gap  bool    // true when this sample follows a gap of several steps
+}
+
+// clampScore maps any float to a valid score: NaN becomes 0.
+func clampScore(s float64) float64 {
+	if !(s > 0) {
+		return 0
+	}
+	if s > 1 {
+		return 1
+	}
+	return s
+}
+
+// finite reports whether f is neither NaN nor infinite.
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }

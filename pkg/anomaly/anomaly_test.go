@@ -1,0 +1,391 @@
+package anomaly
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const minute = int64(time.Minute / time.Millisecond)
+
+// noisy returns n samples at step ms of a level-10 series with unit
+// Gaussian noise, deterministic for a seed.
+func noisy(n int, step int64, seed uint64) []Point {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	pts := make([]Point, n)
+	for i := range pts {
+		pts[i] = Point{T: 1_600_000_000_000 + int64(i)*step, V: 10 + rng.NormFloat64()}
+	}
+	return pts
+}
+
+func newDetector(tb testing.TB, name string, cfg Config) Detector {
+	tb.Helper()
+	d, err := New(name, cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}
+
+func checkResult(tb testing.TB, name string, i int, r Result) {
+	tb.Helper()
+	if !(r.Score >= 0 && r.Score <= 1) {
+		tb.Fatalf("%s: sample %d: score %v not in [0,1]", name, i, r.Score)
+	}
+	for _, f := range []float64{r.Expected, r.Lower, r.Upper} {
+		if !finite(f) {
+			tb.Fatalf("%s: sample %d: non-finite band %+v", name, i, r)
+		}
+	}
+	if !(r.Lower <= r.Expected && r.Expected <= r.Upper) {
+		tb.Fatalf("%s: sample %d: band out of order %+v", name, i, r)
+	}
+	if !r.Warm && r.Score != 0 {
+		tb.Fatalf("%s: sample %d: cold detector scored %v", name, i, r.Score)
+	}
+}
+
+func TestNewUnknown(t *testing.T) {
+	if _, err := New("nope", Config{}); err == nil {
+		t.Fatal("New(nope) gave no error")
+	}
+}
+
+func TestScoreOfZ(t *testing.T) {
+	for _, c := range []struct{ z, want float64 }{
+		{0, 0},
+		{-1, 0},
+		{math.NaN(), 0},
+		{4, 0.9},                     // 1 - 10^-1
+		{8, 0.9999},                  // 1 - 10^-4
+		{2, 1 - math.Pow(10, -0.25)}, // 0.4377
+		{math.Inf(1), 1},
+	} {
+		if got := scoreOfZ(c.z); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("scoreOfZ(%v) = %v, want %v", c.z, got, c.want)
+		}
+	}
+}
+
+func TestWindowOrderStatistics(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	w := newWindow(37)
+	var all []float64
+	for i := range 500 {
+		x := math.Round(rng.NormFloat64()*5) / 2 // ties on purpose
+		w.push(x)
+		all = append(all, x)
+		held := slices.Clone(all[max(0, len(all)-37):])
+		sort.Float64s(held)
+		if !slices.Equal(held, w.sorted) {
+			t.Fatalf("push %d: sorted %v, want %v", i, w.sorted, held)
+		}
+		n := len(held)
+		med := (held[(n-1)/2] + held[n/2]) / 2
+		if got := w.median(); got != med {
+			t.Fatalf("push %d: median %v, want %v", i, got, med)
+		}
+		devs := make([]float64, n)
+		for j, v := range held {
+			devs[j] = math.Abs(v - med)
+		}
+		sort.Float64s(devs)
+		wantMAD := (devs[(n-1)/2] + devs[n/2]) / 2
+		if got := w.mad(med); got != wantMAD {
+			t.Fatalf("push %d: mad %v, want %v (window %v)", i, got, wantMAD, held)
+		}
+		var sum float64
+		for _, v := range held {
+			sum += v
+		}
+		if math.Abs(w.mean()-sum/float64(n)) > 1e-9 {
+			t.Fatalf("push %d: mean %v, want %v", i, w.mean(), sum/float64(n))
+		}
+		if got, want := w.last(0), x; got != want {
+			t.Fatalf("push %d: last %v, want %v", i, got, want)
+		}
+	}
+}
+
+func TestWindowQuantileByHand(t *testing.T) {
+	w := newWindow(8)
+	for _, x := range []float64{5, 1, 4, 2, 3} {
+		w.push(x)
+	}
+	// Sorted 1 2 3 4 5: type-7 quantiles.
+	for _, c := range []struct{ q, want float64 }{{0, 1}, {0.25, 2}, {0.5, 3}, {0.9, 4.6}, {1, 5}} {
+		if got := w.quantile(c.q); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("quantile(%v) = %v, want %v", c.q, got, c.want)
+		}
+	}
+	// |x-3| = 2 2 1 1 0 → MAD 1.
+	if got := w.mad(3); got != 1 {
+		t.Errorf("mad = %v, want 1", got)
+	}
+	if got := w.std(); math.Abs(got-math.Sqrt(2.5)) > 1e-12 {
+		t.Errorf("std = %v, want √2.5", got)
+	}
+}
+
+func TestMADByHand(t *testing.T) {
+	d := newDetector(t, NameMAD, Config{})
+	// 32 samples alternating 9 and 11: median 10, MAD 1, scale 1.4826.
+	for i := range madWarm {
+		d.Update(int64(i)*minute, 9+2*float64(i%2))
+	}
+	r := d.Update(madWarm*minute, 10+4*madK)
+	if math.Abs(r.Expected-10) > 1e-12 {
+		t.Errorf("expected %v, want 10", r.Expected)
+	}
+	if math.Abs(r.Score-0.9) > 1e-9 {
+		t.Errorf("score of a 4σ sample = %v, want 0.9", r.Score)
+	}
+	if math.Abs(r.Upper-(10+4*madK)) > 1e-9 || math.Abs(r.Lower-(10-4*madK)) > 1e-9 {
+		t.Errorf("band [%v, %v], want 10 ± %v", r.Lower, r.Upper, 4*madK)
+	}
+}
+
+func TestEWMMatchesDirectFormula(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	e := newEWM(1.0 / 51)
+	var xs []float64
+	for range 300 {
+		x := 1e6 + rng.NormFloat64()
+		xs = append(xs, x)
+		e.push(x)
+	}
+	// Direct pandas-style computation, newest weight 1.
+	var sw, sw2, swx float64
+	n := len(xs)
+	for i := range xs {
+		w := math.Pow(1-1.0/51, float64(n-1-i))
+		sw += w
+		sw2 += w * w
+		swx += w * xs[i]
+	}
+	mu := swx / sw
+	var m2 float64
+	for i := range xs {
+		w := math.Pow(1-1.0/51, float64(n-1-i))
+		m2 += w * (xs[i] - mu) * (xs[i] - mu)
+	}
+	v := m2 / (sw - sw2/sw)
+	if math.Abs(e.mean-mu) > 1e-6 || math.Abs(e.variance()-v)/v > 1e-6 {
+		t.Fatalf("ewm mean %v var %v, want %v %v", e.mean, e.variance(), mu, v)
+	}
+}
+
+func TestKSPValue(t *testing.T) {
+	// Q(λ) at reference points of the Kolmogorov distribution: the 5% and
+	// 1% critical values are λ = 1.3581 and 1.6276.
+	for _, c := range []struct{ lambda, want float64 }{{1.3581, 0.05}, {1.6276, 0.01}, {0.1, 1}} {
+		if got := kolmogorovQ(c.lambda); math.Abs(got-c.want) > 1e-4 {
+			t.Errorf("Q(%v) = %v, want %v", c.lambda, got, c.want)
+		}
+	}
+	if got := pToZ(0.05); math.Abs(got-1.959964) > 1e-5 {
+		t.Errorf("pToZ(0.05) = %v, want 1.96", got)
+	}
+}
+
+// TestBadInput feeds every detector NaN, infinities, repeated and
+// backwards timestamps, huge values, constants and counter resets: no
+// panic, no NaN, bands in order.
+func TestBadInput(t *testing.T) {
+	inputs := map[string][]Point{
+		"empty-ish": {{T: 0, V: math.NaN()}},
+		"one":       {{T: 0, V: 1}},
+		"two":       {{T: 0, V: 1}, {T: 1, V: 2}},
+		"constant":  constant(3000, 7),
+		"zeros":     constant(3000, 0),
+		"bad":       withBad(noisy(3000, minute, 1)),
+		"huge":      scaled(noisy(3000, minute, 2), 1e300),
+		"tiny":      scaled(noisy(3000, minute, 3), 1e-300),
+		"steps":     stepChange(3000),
+		"gaps":      withGaps(noisy(3000, minute, 4)),
+		"counter":   counter(3000),
+	}
+	for _, name := range Names() {
+		for in, pts := range inputs {
+			for _, ctr := range []bool{false, true} {
+				d := newDetector(t, name, Config{Counter: ctr})
+				for i, p := range pts {
+					checkResult(t, name+"/"+in, i, d.Update(p.T, p.V))
+				}
+			}
+		}
+	}
+}
+
+func constant(n int, v float64) []Point {
+	pts := make([]Point, n)
+	for i := range pts {
+		pts[i] = Point{T: int64(i) * minute, V: v}
+	}
+	return pts
+}
+
+func withBad(pts []Point) []Point {
+	bad := []float64{math.NaN(), math.Inf(1), math.Inf(-1)}
+	out := slices.Clone(pts)
+	for i := 0; i < len(out); i += 7 {
+		out[i].V = bad[i%3]
+	}
+	for i := 5; i < len(out); i += 11 {
+		out[i].T = out[i-1].T // duplicate
+	}
+	for i := 9; i < len(out); i += 13 {
+		out[i].T = out[i-3].T // backwards
+	}
+	return out
+}
+
+func scaled(pts []Point, f float64) []Point {
+	out := slices.Clone(pts)
+	for i := range out {
+		out[i].V *= f
+	}
+	return out
+}
+
+func stepChange(n int) []Point {
+	pts := make([]Point, n)
+	for i := range pts {
+		v := 1.0
+		if (i/300)%2 == 1 {
+			v = 1e6
+		}
+		pts[i] = Point{T: int64(i) * minute, V: v}
+	}
+	return pts
+}
+
+func withGaps(pts []Point) []Point {
+	out := slices.Clone(pts)
+	for i := range out {
+		out[i].T += int64(i/500) * 3 * int64(day/time.Millisecond)
+	}
+	return out
+}
+
+func counter(n int) []Point {
+	pts := make([]Point, n)
+	var c float64
+	for i := range pts {
+		c += float64(5 + i%3)
+		if i%700 == 699 {
+			c = 0 // restart
+		}
+		pts[i] = Point{T: int64(i) * 15000, V: c}
+	}
+	return pts
+}
+
+// TestCausal checks that feeding more samples never changes earlier
+// results: every prefix scores the same as the start of the whole.
+func TestCausal(t *testing.T) {
+	pts := noisy(4000, 5*minute, 9)
+	for i := 3000; i < 3050; i++ {
+		pts[i].V += 8 // an incident, so scores are not all zero
+	}
+	for _, name := range Names() {
+		full := Score(newDetector(t, name, Config{}), pts)
+		for _, n := range []int{1, 33, 1000, 3010, 3999} {
+			part := Score(newDetector(t, name, Config{}), pts[:n])
+			if diff := cmp.Diff(full[:n], part); diff != "" {
+				t.Fatalf("%s: prefix %d scores differ (-full +prefix):\n%s", name, n, diff)
+			}
+		}
+		// Appending samples after a prefix, on the same detector, gives
+		// the same results as the whole run.
+		d := newDetector(t, name, Config{})
+		Score(d, pts[:2000])
+		rest := Score(d, pts[2000:])
+		if diff := cmp.Diff(full[2000:], rest); diff != "" {
+			t.Fatalf("%s: continued scores differ:\n%s", name, diff)
+		}
+	}
+}
+
+// TestBoundedState checks that, once warm, Update allocates nothing, so a
+// detector's memory cannot grow with the length of the series.
+func TestBoundedState(t *testing.T) {
+	pts := noisy(40000, minute, 5)
+	for _, name := range Names() {
+		d := newDetector(t, name, Config{})
+		Score(d, pts[:30000])
+		i := 30000
+		allocs := testing.AllocsPerRun(5000, func() {
+			p := pts[i%len(pts)]
+			d.Update(int64(i)*minute, p.V)
+			i++
+		})
+		if allocs != 0 {
+			t.Errorf("%s: %v allocations per warm Update, want 0", name, allocs)
+		}
+	}
+}
+
+// TestDetectsIncidents checks that every detector notices an obvious
+// level shift in noise, and that the ensemble does not cry wolf before it.
+func TestDetectsIncidents(t *testing.T) {
+	pts := noisy(3000, 5*minute, 11)
+	for i := 2500; i < len(pts); i++ {
+		pts[i].V += 10
+	}
+	for _, name := range Names() {
+		res := Score(newDetector(t, name, Config{}), pts)
+		var peak float64
+		for _, r := range res[2500:2520] {
+			peak = max(peak, r.Score)
+		}
+		if peak < 0.9 {
+			t.Errorf("%s: peak score %v after a 10σ shift, want >= 0.9", name, peak)
+		}
+	}
+	res := Score(NewEnsemble(Config{}), pts)
+	var alarms int
+	for _, r := range res[1000:2500] {
+		if r.Score >= 0.9 {
+			alarms++
+		}
+	}
+	if alarms > 15 {
+		t.Errorf("ensemble: %d alarms on 1500 samples of plain noise, want at most 15 (1%%)", alarms)
+	}
+}
+
+func TestStepInference(t *testing.T) {
+	f := newFront(Config{}, newMAD())
+	for i := range 20 {
+		f.Update(int64(i)*15000, 1)
+	}
+	if f.step != 15000 {
+		t.Errorf("step = %d ms, want 15000", f.step)
+	}
+}
+
+func TestCounterRate(t *testing.T) {
+	var got []float64
+	f := newFront(Config{Counter: true}, modelFunc(func(s sample) Result {
+		got = append(got, s.v)
+		return Result{Expected: s.v, Lower: s.v, Upper: s.v}
+	}))
+	// 10/s, then a reset to 5 after 10 s: rate 0.5/s, then 10/s again.
+	for _, p := range []Point{{0, 100}, {10000, 200}, {20000, 300}, {30000, 5}, {40000, 105}} {
+		f.Update(p.T, p.V)
+	}
+	if diff := cmp.Diff([]float64{10, 10, 0.5, 10}, got); diff != "" {
+		t.Errorf("rates (-want +got):\n%s", diff)
+	}
+}
+
+type modelFunc func(sample) Result
+
+func (m modelFunc) update(s sample) Result { return m(s) }

@@ -1,0 +1,93 @@
+package anomaly
+
+import (
+	"math"
+	"slices"
+	"time"
+)
+
+// stepHistory is how many recent gaps the step estimate is the median of.
+const stepHistory = 9
+
+// gapSteps is how many steps without a sample make a gap.
+const gapSteps = 3
+
+// maxValue bounds the magnitude of the values the models see, so that
+// sums of squares over a window can't overflow.
+const maxValue = 1e100
+
+// front is the part every detector shares: it drops samples that can't be
+// scored, infers the step, turns counters into rates and hands clean
+// samples to the model.
+type front struct {
+	m       model
+	counter bool
+	fixed   int64 // configured step in ms, 0 when inferred
+
+	started bool
+	lastT   int64
+	lastV   float64 // last raw value (for counters)
+	rate    bool    // a rate has been produced (counters need two samples)
+
+	gaps  [stepHistory]int64 // ring of recent positive gaps
+	nGaps int
+	step  int64
+
+	last Result // last result, returned for ignored samples (with score 0)
+}
+
+func newFront(cfg Config, m model) *front {
+	return &front{m: m, counter: cfg.Counter, fixed: cfg.Step.Milliseconds()}
+}
+
+// Update implements Detector.
+func (f *front) Update(t int64, v float64) Result {
+	if !finite(v) || (f.started && t <= f.lastT) {
+		r := f.last
+		r.Score = 0
+		return r
+	}
+	if !f.started {
+		f.started = true
+		f.lastT, f.lastV = t, v
+		if f.counter {
+			// A counter's first sample has no rate yet.
+			f.last = Result{Expected: 0, Lower: 0, Upper: 0}
+			return f.last
+		}
+		f.last = f.m.update(sample{t: t, v: math.Max(math.Min(v, maxValue), -maxValue), step: f.fixed})
+		return f.last
+	}
+	dt := t - f.lastT
+	f.gaps[f.nGaps%stepHistory] = dt
+	f.nGaps++
+	f.step = f.estimateStep()
+	gap := dt > gapSteps*f.step
+	x := v
+	if f.counter {
+		inc := v - f.lastV
+		if inc < 0 {
+			// A reset: the counter restarted from zero, as Prometheus's
+			// rate() assumes.
+			inc = v
+		}
+		x = inc / (float64(dt) / float64(time.Second/time.Millisecond))
+	}
+	f.lastT, f.lastV = t, v
+	x = math.Max(math.Min(x, maxValue), -maxValue)
+	f.last = f.m.update(sample{t: t, v: x, step: f.step, gap: gap})
+	return f.last
+}
+
+// estimateStep is the configured step, else the median of recent gaps.
+func (f *front) estimateStep() int64 {
+	if f.fixed > 0 {
+		return f.fixed
+	}
+	n := min(f.nGaps, stepHistory)
+	var buf [stepHistory]int64
+	copy(buf[:], f.gaps[:n])
+	s := buf[:n]
+	slices.Sort(s)
+	return s[n/2]
+}
