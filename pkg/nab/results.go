@@ -58,10 +58,11 @@ func readTable(r io.Reader, cols ...string) ([]tableRow, error) {
 		if err == io.EOF {
 			return rows, nil
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", line, err)
+			// csv's errors already say "record on line N".
+			return nil, err
 		}
+		line, _ := cr.FieldPos(0)
 		if len(rec) != len(header) {
 			return nil, fmt.Errorf("line %d: %d fields, want %d as in the header", line, len(rec), len(header))
 		}
