@@ -1,0 +1,83 @@
+//go:build mage
+
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/telltale-dev/telltale/pkg/anomaly"
+	"github.com/telltale-dev/telltale/pkg/nab"
+)
+
+// nabDefaultDir is the NAB kit shipped next to the repository.
+const nabDefaultDir = "../shared/nab"
+
+// nabResultsDir is where `mage nab` writes the results files of Telltale's
+// detectors, in NAB's results layout (gitignored, never inside the corpus).
+var nabResultsDir = filepath.Join(".cache", "nab", "results")
+
+// nabNames are the names Telltale's detectors get in NAB results, in NAB's
+// camelCase style (NAB's tools split detector names on "_").
+var nabNames = map[string]string{
+	anomaly.NameMAD:         "telltaleMAD",
+	anomaly.NameSkyline:     "telltaleSkyline",
+	anomaly.NameSeasonal:    "telltaleSeasonal",
+	anomaly.NameKS:          "telltaleKS",
+	anomaly.NameChangepoint: "telltaleChangepoint",
+	anomaly.NameEnsemble:    "telltaleEnsemble",
+}
+
+// Nab runs every Telltale detector over a NAB-layout corpus and scores it,
+// next to every published detector found in its results/, with Telltale's
+// NAB scorer: `go tool mage nab [dir]` (default ../shared/nab). It prints
+// a table with the three profile scores and samples scored per second per
+// core, writes the results files under .cache/nab/results, and ends with
+// one JSON line {"<detector>": {"standard": …, …}, …}.
+func Nab() error {
+	dir, consumed := nabDirArg()
+	var dets []nab.Detector
+	for _, name := range anomaly.Names() {
+		if _, err := anomaly.New(name, anomaly.Config{}); err != nil {
+			return err
+		}
+		dets = append(dets, nab.Detector{Name: nabNames[name], New: func() func(time.Time, float64) float64 {
+			d, _ := anomaly.New(name, anomaly.Config{})
+			return func(t time.Time, v float64) float64 { return d.Update(t.UnixMilli(), v).Score }
+		}})
+	}
+	rep, err := nab.Benchmark(dir, nabResultsDir, dets)
+	if err != nil {
+		return fmt.Errorf("nab benchmark on %s: %w", dir, err)
+	}
+	if err := rep.WriteTable(os.Stdout); err != nil {
+		return err
+	}
+	js, err := rep.JSON()
+	if err != nil {
+		return err
+	}
+	fmt.Println(string(js))
+	if consumed {
+		// The directory argument is not a mage target: stop here so that
+		// mage does not go on to run it as one.
+		os.Exit(0)
+	}
+	return nil
+}
+
+// nabDirArg finds the corpus directory given after the nab target on the
+// command line, if any. Mage has no optional positional arguments, so the
+// target reads it itself.
+func nabDirArg() (dir string, consumed bool) {
+	args := os.Args[1:]
+	for i, a := range args {
+		if strings.EqualFold(a, "nab") && i+1 < len(args) {
+			return args[i+1], true
+		}
+	}
+	return nabDefaultDir, false
+}
