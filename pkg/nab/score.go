@@ -264,3 +264,64 @@ func (c *Corpus) ScoreAll(s Scores) ([]Result, error) {
 	}
 	return out, nil
 }
+
+// FileResult is one file's share of a corpus score at a given threshold.
+type FileResult struct {
+	Path string
+	// Raw is the file's part of the corpus raw score.
+	Raw float64
+	// Detected counts the windows found, Windows all of them, FP the
+	// detections outside windows; First holds, per window, the row of its
+	// earliest detection or -1.
+	Detected, Windows, FP int
+	First               []int
+}
+
+// Breakdown scores each file at a fixed threshold (a detection is a
+// score >= threshold), showing where a detector gains and loses points.
+// Its Raw values add up to the corpus raw score at that threshold.
+func (c *Corpus) Breakdown(s Scores, p Profile, threshold float64) ([]FileResult, error) {
+	var out []FileResult
+	for _, f := range c.Files {
+		one := &Corpus{Files: []*File{f}}
+		pts, nwin, err := one.sweep(s, p)
+		if err != nil {
+			return nil, err
+		}
+		fr := FileResult{Path: f.Path, Windows: nwin, First: make([]int, nwin)}
+		part := make([]float64, nwin)
+		has := make([]bool, nwin)
+		for _, q := range pts {
+			if q.window >= 0 {
+				has[q.window] = true
+			}
+		}
+		for w := range part {
+			fr.First[w] = -1
+			if has[w] {
+				part[w] = -p.FN
+			}
+		}
+		prob := Probation(len(f.Times))
+		for k, q := range pts {
+			if q.score < threshold {
+				continue
+			}
+			if q.window < 0 {
+				fr.Raw += q.sweep
+				fr.FP++
+				continue
+			}
+			if fr.First[q.window] < 0 {
+				fr.First[q.window] = prob + k
+				fr.Detected++
+			}
+			part[q.window] = max(part[q.window], q.sweep)
+		}
+		for _, v := range part {
+			fr.Raw += v
+		}
+		out = append(out, fr)
+	}
+	return out, nil
+}

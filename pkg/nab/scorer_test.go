@@ -135,3 +135,33 @@ func TestRepeatedTimestamps(t *testing.T) {
 		t.Errorf("span %v, want [8 10]", f.spans[0])
 	}
 }
+
+// TestBreakdownAddsUp checks that the per-file parts of a score add up to
+// the corpus score at the same threshold.
+func TestBreakdownAddsUp(t *testing.T) {
+	c := loadKit(t)
+	s, err := c.LoadResults(sharedKit+"/results", "numenta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range Profiles() {
+		r, err := c.Score(s, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts, err := c.Breakdown(s, p, r.Threshold)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var raw float64
+		var det, fp int
+		for _, fr := range parts {
+			raw += fr.Raw
+			det += fr.Detected
+			fp += fr.FP
+		}
+		if math.Abs(raw-r.Raw) > 1e-9 || det != r.Detected || fp != r.FP {
+			t.Errorf("%s: breakdown raw %v detected %d fp %d, corpus %v %d %d", p.Name, raw, det, fp, r.Raw, r.Detected, r.FP)
+		}
+	}
+}
