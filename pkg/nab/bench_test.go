@@ -47,8 +47,8 @@ func synthCorpus(tb testing.TB, dir string) {
 		}
 		if k > 0 {
 			windows[name] = [][2]string{{
-				t0.Add(time.Duration(at-50) * 5 * time.Minute).Format(time.DateTime) + ".000000",
-				t0.Add(time.Duration(at+49) * 5 * time.Minute).Format(time.DateTime) + ".000000",
+				t0.Add(time.Duration(at-50)*5*time.Minute).Format(time.DateTime) + ".000000",
+				t0.Add(time.Duration(at+49)*5*time.Minute).Format(time.DateTime) + ".000000",
 			}}
 		} else {
 			windows[name] = [][2]string{}

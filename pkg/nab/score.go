@@ -274,7 +274,7 @@ type FileResult struct {
 	// detections outside windows; First holds, per window, the row of its
 	// earliest detection or -1.
 	Detected, Windows, FP int
-	First               []int
+	First                 []int
 }
 
 // Breakdown scores each file at a fixed threshold (a detection is a
