@@ -1,0 +1,452 @@
+package plugin
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// This file holds the insights query's reasoning, as pure functions: where a
+// KPI went wrong, and which changes best explain each of those windows.
+//
+// A cause's score is the product of four factors, each in [0,1] and each
+// shown next to it, so a ranking can be checked by hand:
+//
+//	score = anomaly × timing × proximity × unexplained
+//
+//   - anomaly: how abnormal the change is — the highest anomaly score the
+//     signal reached around the window (1 for a deploy, which is a change
+//     by definition).
+//   - timing: 1 when the change started within a couple of steps of the
+//     window's start, decaying exponentially (time constant timingDecay)
+//     the longer before the window it started, and halved when it started
+//     after the window did (then it is more likely an effect than a cause).
+//   - proximity: 1/(1 + hops/4), where hops is how many calls separate the
+//     KPI's service from the cause's service on the service map (0: the
+//     KPI's own service, 1: a service it calls, …); unreachableProximity
+//     when the map does not connect them; 1 for everything when the KPI's
+//     service is not known.
+//   - unexplained: explainedFactor when something else accounts for the
+//     change — a deploy of the same service shortly before, or an anomaly
+//     in a service this one calls (a slow dependency makes its callers
+//     look abnormal too); 1 otherwise. This is what puts the root of a
+//     chain above the services it drags along.
+
+// Tuning of the ranking; see above.
+const (
+	causeMinAnomaly      = 0.5
+	timingDecay          = 30 * time.Minute
+	unreachableProximity = 0.3
+	explainedFactor      = 0.5
+	maxWindows           = 10
+	maxCausesPerWindow   = 10
+)
+
+// Kinds of cause.
+const (
+	CauseDeploy = "deploy"
+	CauseSignal = "signal"
+	CauseEdge   = "edge"
+)
+
+// insightWindow is a stretch of the range where the KPI went wrong.
+type insightWindow struct {
+	ID         int
+	Start, End time.Time
+	// Reason says why: the objective was breached, the KPI was
+	// anomalous in its bad direction, or both.
+	Reason string
+	// Worst is the worst value in the window, Expected what the
+	// anomaly model expected at that point (NaN when not warm).
+	Worst, Expected float64
+	MaxScore        float64
+}
+
+// findWindows finds where a KPI went wrong: points that breach its
+// objective, or whose anomaly score reaches AlertThreshold while the value
+// is on the KPI's bad side of the expected value. Bad points at most two
+// steps apart form one window. At most maxWindows windows are kept, the
+// most anomalous ones, in time order.
+func findWindows(k KPI, s *bandSeries) []insightWindow {
+	var wins []insightWindow
+	var cur *insightWindow
+	lastBad := -100
+	for i, t := range s.Times {
+		v := s.Value[i]
+		if math.IsNaN(v) {
+			continue
+		}
+		breach := k.Objective != nil && !k.good(v)
+		anomalous := s.Score[i] >= AlertThreshold && badSide(k, v, s.Expected[i])
+		if !breach && !anomalous {
+			continue
+		}
+		if cur == nil || i-lastBad > 2 {
+			wins = append(wins, insightWindow{Start: t, Worst: v, Expected: s.Expected[i]})
+			cur = &wins[len(wins)-1]
+		}
+		lastBad = i
+		cur.End = t
+		if worse(k, v, cur.Worst) {
+			cur.Worst, cur.Expected = v, s.Expected[i]
+		}
+		if sc := s.Score[i]; !math.IsNaN(sc) && sc > cur.MaxScore {
+			cur.MaxScore = sc
+		}
+		cur.Reason = mergeReason(cur.Reason, breach, anomalous)
+	}
+	if len(wins) > maxWindows {
+		sort.SliceStable(wins, func(i, j int) bool { return wins[i].MaxScore > wins[j].MaxScore })
+		wins = wins[:maxWindows]
+		sort.Slice(wins, func(i, j int) bool { return wins[i].Start.Before(wins[j].Start) })
+	}
+	for i := range wins {
+		wins[i].ID = i + 1
+	}
+	return wins
+}
+
+// badSide reports whether v deviates from expected in the KPI's bad
+// direction (below for higher-is-better).
+func badSide(k KPI, v, expected float64) bool {
+	if math.IsNaN(expected) {
+		return false
+	}
+	if k.Direction == DirectionLower {
+		return v > expected
+	}
+	return v < expected
+}
+
+// worse reports whether a is worse than b for the KPI.
+func worse(k KPI, a, b float64) bool {
+	if k.Direction == DirectionLower {
+		return a > b
+	}
+	return a < b
+}
+
+func mergeReason(prev string, breach, anomalous bool) string {
+	has := func(s string) bool { return strings.Contains(prev, s) }
+	b := has("objective breached") || breach
+	a := has("anomalous") || anomalous
+	switch {
+	case a && b:
+		return "objective breached, anomalous"
+	case b:
+		return "objective breached"
+	}
+	return "anomalous"
+}
+
+// signalSeries is one scored candidate series: a service signal or an edge
+// signal, with what it is about.
+type signalSeries struct {
+	Kind string // CauseSignal or CauseEdge
+	// Signal names what was measured ("cpu", "rtt", …) and Unit its unit
+	// for the evidence text.
+	Signal, Unit string
+	// Service is the service the change is in: the service itself, or
+	// the server of an edge. Edge is the edge's "client → server:port".
+	Service, Edge string
+	Band          *bandSeries
+}
+
+// cause is one likely cause of a window, with its evidence.
+type cause struct {
+	Window      int
+	Rank        int
+	Kind        string
+	Service     string
+	Signal      string
+	Evidence    string
+	Onset       time.Time
+	Lead        time.Duration // window start − onset: positive is before
+	Before      float64       // NaN for deploys
+	After       float64
+	Change      float64 // relative change, NaN when not defined
+	Hops        int     // -1 when not connected or not known
+	Anomaly     float64
+	Timing      float64
+	Proximity   float64
+	Unexplained float64
+	ExplainedBy string
+	Score       float64
+}
+
+// rankInput is what rankCauses weighs.
+type rankInput struct {
+	KPI     KPI
+	Windows []insightWindow
+	Signals []signalSeries
+	Deploys []deployEvent
+	// Hops are the distances from the KPI's services (nil when those are
+	// not known); Callees the services each service calls.
+	Hops    map[string]int
+	Callees map[string][]string
+	Step    time.Duration
+}
+
+// rankCauses ranks, for every window, the changes that could explain it.
+func rankCauses(in rankInput) []cause {
+	var out []cause
+	for _, w := range in.Windows {
+		var cs []cause
+		tol := max(2*in.Step, 2*time.Minute)
+		searchFrom := w.Start.Add(-max(5*in.Step, 10*time.Minute))
+		deployFrom := w.Start.Add(-max(10*in.Step, timingDecay))
+		deployed := map[string]deployEvent{}
+		for _, d := range in.Deploys {
+			if d.Time.Before(deployFrom) || d.Time.After(w.End) {
+				continue
+			}
+			if _, ok := deployed[d.Service]; !ok {
+				deployed[d.Service] = d
+			}
+			c := cause{
+				Window: w.ID, Kind: CauseDeploy, Service: d.Service, Signal: "build",
+				Onset: d.Time, Lead: w.Start.Sub(d.Time), Before: math.NaN(), After: math.NaN(), Change: math.NaN(),
+				Anomaly: 1, Unexplained: 1,
+			}
+			c.Evidence = fmt.Sprintf("%s was deployed (%s → %s on %s)", d.Service, shortBuild(d.OldBuild), shortBuild(d.NewBuild), d.Instance)
+			cs = append(cs, c)
+		}
+		for _, s := range in.Signals {
+			c, ok := signalCause(w, s, searchFrom)
+			if ok {
+				cs = append(cs, c)
+			}
+		}
+		// Services with an anomaly of their own in this window, for the
+		// "explained by a dependency" factor.
+		anomalous := map[string]bool{}
+		for _, c := range cs {
+			if c.Kind != CauseDeploy && c.Anomaly >= AlertThreshold {
+				anomalous[c.Service] = true
+			}
+		}
+		for i := range cs {
+			c := &cs[i]
+			c.Timing = timing(c.Lead, tol)
+			c.Hops, c.Proximity = proximity(in.Hops, c.Service)
+			if c.Kind != CauseDeploy {
+				if d, ok := deployed[c.Service]; ok && !d.Time.After(c.Onset.Add(tol)) {
+					c.Unexplained, c.ExplainedBy = explainedFactor, "deploy of "+d.Service
+				} else if dep := firstAnomalousCallee(in.Callees[c.Service], anomalous, c.Service); dep != "" && c.Kind == CauseSignal {
+					c.Unexplained, c.ExplainedBy = explainedFactor, "anomaly in "+dep+", which "+c.Service+" calls"
+				}
+			}
+			c.Score = c.Anomaly * c.Timing * c.Proximity * c.Unexplained
+			c.Evidence += evidenceTail(*c)
+		}
+		sort.SliceStable(cs, func(i, j int) bool {
+			if cs[i].Score != cs[j].Score {
+				return cs[i].Score > cs[j].Score
+			}
+			if cs[i].Kind != cs[j].Kind {
+				return cs[i].Kind < cs[j].Kind
+			}
+			return cs[i].Service+cs[i].Signal < cs[j].Service+cs[j].Signal
+		})
+		if len(cs) > maxCausesPerWindow {
+			cs = cs[:maxCausesPerWindow]
+		}
+		for i := range cs {
+			cs[i].Rank = i + 1
+		}
+		out = append(out, cs...)
+	}
+	return out
+}
+
+// signalCause looks for a change of one signal around a window: the highest
+// anomaly score from searchFrom to the window's end, its onset (the first
+// point at the alerting threshold, or the peak if it never got there), and
+// the values before and after the onset.
+func signalCause(w insightWindow, s signalSeries, searchFrom time.Time) (cause, bool) {
+	b := s.Band
+	peak, peakAt, onsetAt := 0.0, -1, -1
+	for i, t := range b.Times {
+		if t.Before(searchFrom) || t.After(w.End) {
+			continue
+		}
+		sc := b.Score[i]
+		if math.IsNaN(sc) {
+			continue
+		}
+		if sc > peak {
+			peak, peakAt = sc, i
+		}
+		if onsetAt < 0 && sc >= AlertThreshold {
+			onsetAt = i
+		}
+	}
+	if peakAt < 0 || peak < causeMinAnomaly {
+		return cause{}, false
+	}
+	if onsetAt < 0 {
+		onsetAt = peakAt
+	}
+	onset := b.Times[onsetAt]
+	// Before: the median over as long before the onset as the search
+	// window is wide; after: from the onset to the window's end.
+	span := w.Start.Sub(searchFrom)
+	var before, after []float64
+	for i, t := range b.Times {
+		v := b.Value[i]
+		if math.IsNaN(v) {
+			continue
+		}
+		switch {
+		case !t.Before(onset.Add(-span)) && t.Before(onset):
+			before = append(before, v)
+		case !t.Before(onset) && !t.After(w.End):
+			after = append(after, v)
+		}
+	}
+	c := cause{
+		Window: w.ID, Kind: s.Kind, Service: s.Service, Signal: s.Signal,
+		Onset: onset, Lead: w.Start.Sub(onset), Anomaly: peak, Unexplained: 1,
+		Before: median(before), After: median(after), Change: math.NaN(),
+	}
+	if c.Before != 0 && !math.IsNaN(c.Before) && !math.IsNaN(c.After) {
+		c.Change = (c.After - c.Before) / math.Abs(c.Before)
+	}
+	subject := s.Signal + " of " + s.Service
+	if s.Kind == CauseEdge {
+		subject = s.Signal + " of " + s.Edge
+	}
+	dir := "changed"
+	if !math.IsNaN(c.Before) && !math.IsNaN(c.After) {
+		switch {
+		case c.After > c.Before:
+			dir = "rose"
+		case c.After < c.Before:
+			dir = "fell"
+		}
+	}
+	c.Evidence = fmt.Sprintf("%s %s from %s to %s", subject, dir, formatValue(c.Before, s.Unit), formatValue(c.After, s.Unit))
+	if !math.IsNaN(c.Change) {
+		c.Evidence += fmt.Sprintf(" (%+.0f%%)", 100*c.Change)
+	}
+	return c, true
+}
+
+// timing weighs when a change started against the window's start; see the
+// file comment.
+func timing(lead, tol time.Duration) float64 {
+	if lead >= -tol {
+		return math.Exp(-float64(max(lead-tol, 0)) / float64(timingDecay))
+	}
+	return 0.5 * math.Exp(-float64(-lead-tol)/float64(timingDecay))
+}
+
+// proximity weighs how far the cause's service is from the KPI's.
+func proximity(hops map[string]int, service string) (int, float64) {
+	if hops == nil {
+		return -1, 1
+	}
+	h, ok := hops[service]
+	if !ok {
+		return -1, unreachableProximity
+	}
+	return h, 1 / (1 + float64(h)/4)
+}
+
+// firstAnomalousCallee returns a service that svc calls and that has an
+// anomaly of its own, or "".
+func firstAnomalousCallee(callees []string, anomalous map[string]bool, svc string) string {
+	cs := slices.Clone(callees)
+	sort.Strings(cs)
+	for _, c := range cs {
+		if c != svc && anomalous[c] {
+			return c
+		}
+	}
+	return ""
+}
+
+// evidenceTail says when, where and why this score.
+func evidenceTail(c cause) string {
+	var b strings.Builder
+	switch {
+	case c.Lead > 0:
+		fmt.Fprintf(&b, ", %s before the KPI went wrong", roundDuration(c.Lead))
+	case c.Lead < 0:
+		fmt.Fprintf(&b, ", %s after the KPI went wrong", roundDuration(-c.Lead))
+	default:
+		b.WriteString(", as the KPI went wrong")
+	}
+	switch {
+	case c.Hops == 0:
+		b.WriteString("; it is the KPI's own service")
+	case c.Hops == 1:
+		b.WriteString("; 1 call away from the KPI's service")
+	case c.Hops > 1:
+		fmt.Fprintf(&b, "; %d calls away from the KPI's service", c.Hops)
+	case c.Proximity < 1:
+		b.WriteString("; not connected to the KPI's service on the map")
+	}
+	if c.ExplainedBy != "" {
+		fmt.Fprintf(&b, "; possibly explained by the %s", c.ExplainedBy)
+	}
+	fmt.Fprintf(&b, ". Score %.2f = anomaly %.2f × timing %.2f × proximity %.2f × unexplained %.2f",
+		c.Score, c.Anomaly, c.Timing, c.Proximity, c.Unexplained)
+	return b.String()
+}
+
+// roundDuration shortens a duration for people.
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Hour:
+		return d.Round(time.Minute)
+	case d >= time.Minute:
+		return d.Round(time.Second)
+	}
+	return d.Round(100 * time.Millisecond)
+}
+
+// formatValue prints a value with its unit, compactly.
+func formatValue(v float64, unit string) string {
+	if math.IsNaN(v) {
+		return "nothing"
+	}
+	switch unit {
+	case "bytes":
+		return formatBytes(v)
+	case "s":
+		if math.Abs(v) < 1 {
+			return fmt.Sprintf("%.3g ms", v*1000)
+		}
+		return fmt.Sprintf("%.3g s", v)
+	case "":
+		return fmt.Sprintf("%.3g", v)
+	}
+	return fmt.Sprintf("%.3g %s", v, unit)
+}
+
+func formatBytes(v float64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	i := 0
+	for math.Abs(v) >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	return fmt.Sprintf("%.3g %s", v, units[i])
+}
+
+// median returns the median of v, NaN when empty. v is reordered.
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	sort.Float64s(v)
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
+}

@@ -1,0 +1,169 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+)
+
+// Where a KPI comes from.
+const (
+	// SourceSettings is a KPI from the datasource settings.
+	SourceSettings = "settings"
+	// SourceDiscovered is a KPI an app declares with pkg/kpi, found through
+	// telltale_kpi_info.
+	SourceDiscovered = "discovered"
+)
+
+// KPI is a business KPI: a PromQL expression with a unit, a direction and an
+// optional objective.
+type KPI struct {
+	Name string `json:"name"`
+	// Expr is the PromQL expression of the KPI's value; it may use the
+	// backend's template variables ($__rate_interval, …).
+	Expr string `json:"expr"`
+	Unit string `json:"unit,omitempty"`
+	// Objective is the value the KPI should stay above (direction higher)
+	// or below (direction lower); nil when there is none.
+	Objective *float64 `json:"objective,omitempty"`
+	Direction string   `json:"direction"`
+	Source    string   `json:"source"`
+	// Metric and Type are the metric family that carries a discovered KPI
+	// and its type (counter, gauge, histogram).
+	Metric string `json:"metric,omitempty"`
+	Type   string `json:"type,omitempty"`
+}
+
+// good reports whether v meets the KPI's objective; true when there is none.
+func (k KPI) good(v float64) bool {
+	if k.Objective == nil || math.IsNaN(v) {
+		return true
+	}
+	if k.Direction == DirectionLower {
+		return v <= *k.Objective
+	}
+	return v >= *k.Objective
+}
+
+// discoveredKPIExpr is the PromQL expression of a KPI declared through
+// pkg/kpi, from its metric family and type: the rate of a counter, the
+// sum of a gauge across instances, the 95th percentile of a histogram.
+func discoveredKPIExpr(metric, typ string) string {
+	switch typ {
+	case "counter":
+		return fmt.Sprintf("sum(rate(%s[$__rate_interval]))", metric)
+	case "histogram":
+		return fmt.Sprintf("histogram_quantile(0.95, sum by (le) (rate(%s_bucket[$__rate_interval])))", metric)
+	}
+	return fmt.Sprintf("sum(%s)", metric)
+}
+
+// kpiInfoExprs are the instant queries that find the KPIs apps declare and
+// their objectives, over the lookback window before the evaluation time.
+func kpiInfoExprs(lookback time.Duration) (info, objective string) {
+	w := promDuration(max(lookback, 5*time.Minute))
+	info = fmt.Sprintf("max by (kpi, metric, unit, direction, type) (last_over_time(telltale_kpi_info[%s]))", w)
+	objective = fmt.Sprintf("max by (kpi) (last_over_time(telltale_kpi_objective[%s]))", w)
+	return info, objective
+}
+
+// discoveredKPIs turns the answers to kpiInfoExprs into KPIs, sorted by name.
+// A KPI declared with two different metric families (two apps disagreeing)
+// keeps the first in label order, so the answer is stable.
+func discoveredKPIs(info, objectives model.Vector) []KPI {
+	obj := map[string]float64{}
+	for _, s := range objectives {
+		obj[string(s.Metric["kpi"])] = float64(s.Value)
+	}
+	byName := map[string]KPI{}
+	for _, s := range info {
+		name := string(s.Metric["kpi"])
+		metric := string(s.Metric["metric"])
+		if name == "" || metric == "" || !model.IsValidLegacyMetricName(metric) {
+			continue
+		}
+		k := KPI{
+			Name:      name,
+			Metric:    metric,
+			Type:      string(s.Metric["type"]),
+			Unit:      string(s.Metric["unit"]),
+			Direction: string(s.Metric["direction"]),
+			Source:    SourceDiscovered,
+		}
+		if k.Direction != DirectionLower {
+			k.Direction = DirectionHigher
+		}
+		k.Expr = discoveredKPIExpr(k.Metric, k.Type)
+		if o, ok := obj[name]; ok && !math.IsNaN(o) {
+			k.Objective = &o
+		}
+		if prev, ok := byName[name]; ok && prev.Metric < k.Metric {
+			continue
+		}
+		byName[name] = k
+	}
+	out := make([]KPI, 0, len(byName))
+	for _, k := range byName {
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(a, b KPI) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// mergeKPIs puts the settings' KPIs first, then the discovered ones whose
+// names the settings do not already use: the settings win, so an operator
+// can override what an app declares.
+func mergeKPIs(settings, discovered []KPI) []KPI {
+	out := slices.Clone(settings)
+	taken := map[string]bool{}
+	for _, k := range settings {
+		taken[k.Name] = true
+	}
+	for _, k := range discovered {
+		if !taken[k.Name] {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// kpis returns every KPI known at t: the settings' and those apps declared in
+// the lookback window before t.
+func (d *Datasource) kpis(ctx context.Context, t time.Time, lookback time.Duration) ([]KPI, error) {
+	infoExpr, objExpr := kpiInfoExprs(lookback)
+	info, err := d.prom.query(ctx, infoExpr, t)
+	if err != nil {
+		return nil, err
+	}
+	var obj model.Vector
+	if len(info) > 0 {
+		if obj, err = d.prom.query(ctx, objExpr, t); err != nil {
+			return nil, err
+		}
+	}
+	return mergeKPIs(d.settings.KPIs, discoveredKPIs(info, obj)), nil
+}
+
+// kpi returns the KPI called name, or a query error listing the known ones.
+func (d *Datasource) kpi(ctx context.Context, name string, t time.Time, lookback time.Duration) (KPI, error) {
+	all, err := d.kpis(ctx, t, lookback)
+	if err != nil {
+		return KPI{}, err
+	}
+	names := make([]string, 0, len(all))
+	for _, k := range all {
+		if k.Name == name {
+			return k, nil
+		}
+		names = append(names, k.Name)
+	}
+	if len(names) == 0 {
+		return KPI{}, badQuery("KPI %q is not known: no KPI is declared in the settings or by an app (telltale_kpi_info) in this time range", name)
+	}
+	return KPI{}, badQuery("KPI %q is not known: known KPIs are %s", name, strings.Join(names, ", "))
+}

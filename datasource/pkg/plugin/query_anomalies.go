@@ -1,0 +1,373 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/data"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/prompb"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/telltale-dev/telltale/pkg/remoteread"
+)
+
+// maxOnDemandSeries bounds the series one anomalies query scores on demand.
+const maxOnDemandSeries = 500
+
+// Where an anomalies query's scores come from, in the frames' custom meta.
+const (
+	ScoreSourceDetector = "detector"
+	ScoreSourceOnDemand = "on-demand"
+)
+
+// anomalyResult is what an anomalies query found, before it becomes frames.
+type anomalyResult struct {
+	Series []*bandSeries
+	// Name is the KPI's name or the selector, for display names.
+	Name   string
+	Source string
+	// Exec says what was asked of Prometheus.
+	Exec string
+	// Samples is the number of raw samples read on demand.
+	Samples int
+}
+
+// queryAnomalies answers an anomalies query. For a selector it uses the
+// detector's series (telltale_anomaly_*) when they exist, so dashboards show
+// what alert rules see; otherwise it reads the raw samples over remote read
+// and scores them on demand. A KPI is an expression, which remote read cannot
+// evaluate and the detector does not score as a whole, so a KPI is evaluated
+// with a range query and scored on demand.
+func (d *Datasource) queryAnomalies(ctx context.Context, q Query) (data.Frames, error) {
+	var (
+		res *anomalyResult
+		err error
+	)
+	if q.KPI != "" {
+		res, err = d.kpiAnomalies(ctx, q)
+	} else {
+		res, err = d.detectorAnomalies(ctx, q)
+		if err == nil && res == nil {
+			res, err = d.onDemandAnomalies(ctx, q)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return anomalyFrames(res, q.FromAlert), nil
+}
+
+// kpiAnomalies scores a KPI's value on demand.
+func (d *Datasource) kpiAnomalies(ctx context.Context, q Query) (*anomalyResult, error) {
+	k, err := d.kpi(ctx, q.KPI, q.To, q.To.Sub(q.From))
+	if err != nil {
+		return nil, err
+	}
+	series, expr, err := d.scoreExpr(ctx, k.Expr, q)
+	if err != nil {
+		return nil, fmt.Errorf("KPI %q: %w", k.Name, err)
+	}
+	for _, s := range series {
+		s.Labels = s.Labels.Clone()
+		s.Labels["kpi"] = model.LabelValue(k.Name)
+	}
+	return &anomalyResult{Series: series, Name: k.Name, Source: ScoreSourceOnDemand, Exec: expr}, nil
+}
+
+// scoreExpr evaluates a PromQL expression over the range and the warm-up
+// before it, scores each series on demand and returns the range's part.
+func (d *Datasource) scoreExpr(ctx context.Context, expr string, q Query) ([]*bandSeries, string, error) {
+	start := q.warmStart()
+	expr, err := interpolate(expr, templateScope{From: q.From, To: q.To, Interval: q.Step})
+	if err != nil {
+		return nil, expr, badQuery("%v", err)
+	}
+	m, err := d.prom.queryRange(ctx, expr, start, q.To, q.Step)
+	if err != nil {
+		return nil, expr, err
+	}
+	if len(m) > maxOnDemandSeries {
+		return nil, expr, badQuery("%s returns %d series; at most %d are scored on demand: aggregate it", expr, len(m), maxOnDemandSeries)
+	}
+	g := newGrid(start, q.To, q.Step)
+	scored, err := scoreAll(ctx, g, matrixSteps(g, m), func(model.Metric) bool { return false })
+	if err != nil {
+		return nil, expr, err
+	}
+	first := g.bucket(q.From.UnixMilli())
+	for i, s := range scored {
+		scored[i] = s.slice(first)
+	}
+	return scored, expr, nil
+}
+
+// detectorSelector turns a series selector's matchers into the matchers of
+// the detector's series for it: the metric name moves to the metric label.
+func detectorSelector(ms []*labels.Matcher) string {
+	parts := make([]string, 0, len(ms))
+	for _, m := range ms {
+		name := m.Name
+		if name == labels.MetricName {
+			name = "metric"
+		}
+		parts = append(parts, name+m.Type.String()+quote(m.Value))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// detectorAnomalies reads the detector's score, expected value and band for
+// the selector's series, and the series' own values. It returns nil when the
+// detector has no series for the selector.
+func (d *Datasource) detectorAnomalies(ctx context.Context, q Query) (*anomalyResult, error) {
+	sel := detectorSelector(q.Matchers)
+	score, err := d.prom.queryRange(ctx, "telltale_anomaly_score{"+sel+"}", q.From, q.To, q.Step)
+	if err != nil || len(score) == 0 {
+		return nil, err
+	}
+	counter, err := d.counterFunc(ctx, q.Matchers)
+	if err != nil {
+		return nil, err
+	}
+	// The detector scores a counter's rate, so its band is in the rate's
+	// unit; the value drawn with it must be the rate too.
+	valueExpr := q.Selector
+	if counter(model.Metric{model.MetricNameLabel: model.LabelValue(metricName(q.Matchers))}) {
+		valueExpr = fmt.Sprintf("rate(%s[%s])", q.Selector, promDuration(max(q.Step+assumedScrapeInterval, 4*assumedScrapeInterval)))
+	}
+	exprs := []string{
+		"telltale_anomaly_expected{" + sel + "}",
+		"telltale_anomaly_lower{" + sel + "}",
+		"telltale_anomaly_upper{" + sel + "}",
+		valueExpr,
+	}
+	answers := make([]model.Matrix, len(exprs))
+	eg, ctx := errgroup.WithContext(ctx)
+	for i, e := range exprs {
+		eg.Go(func() (err error) {
+			answers[i], err = d.prom.queryRange(ctx, e, q.From, q.To, q.Step)
+			return err
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return nil, err
+	}
+	g := newGrid(q.From, q.To, q.Step)
+	series := joinDetectorSeries(g, score, answers[0], answers[1], answers[2], answers[3])
+	return &anomalyResult{
+		Series: series, Name: q.Selector, Source: ScoreSourceDetector,
+		Exec: "telltale_anomaly_{score,expected,lower,upper}{" + sel + "} and " + valueExpr,
+	}, nil
+}
+
+// seriesKey identifies a series across the detector's metrics and its own:
+// its labels without the metric name (and without the detector's metric
+// label, which holds that name).
+func seriesKey(m model.Metric) string {
+	c := m.Clone()
+	if n, ok := c["metric"]; ok {
+		c[model.MetricNameLabel] = n
+		delete(c, "metric")
+	}
+	return c.String()
+}
+
+// joinDetectorSeries puts the detector's series and the value series
+// together by series, on the grid. The labels shown are the original
+// series' (metric name included).
+func joinDetectorSeries(g grid, score, expected, lower, upper, value model.Matrix) []*bandSeries {
+	byKey := map[string]*bandSeries{}
+	var keys []string
+	for _, s := range score {
+		lbls := s.Metric.Clone()
+		delete(lbls, model.MetricNameLabel)
+		if n, ok := lbls["metric"]; ok {
+			lbls[model.MetricNameLabel] = n
+			delete(lbls, "metric")
+		}
+		k := seriesKey(s.Metric)
+		b := newBandSeries(lbls, g.n)
+		for i := range b.Times {
+			b.Times[i] = time.UnixMilli(g.at(i)).UTC()
+		}
+		fill(g, b.Score, s.Values)
+		byKey[k] = b
+		keys = append(keys, k)
+	}
+	for _, part := range []struct {
+		m   model.Matrix
+		dst func(*bandSeries) []float64
+	}{
+		{expected, func(b *bandSeries) []float64 { return b.Expected }},
+		{lower, func(b *bandSeries) []float64 { return b.Lower }},
+		{upper, func(b *bandSeries) []float64 { return b.Upper }},
+		{value, func(b *bandSeries) []float64 { return b.Value }},
+	} {
+		for _, s := range part.m {
+			if b, ok := byKey[seriesKey(s.Metric)]; ok {
+				fill(g, part.dst(b), s.Values)
+			}
+		}
+	}
+	sort.Strings(keys)
+	out := make([]*bandSeries, len(keys))
+	for i, k := range keys {
+		out[i] = byKey[k]
+	}
+	return out
+}
+
+// fill writes a range query's points into dst at their grid positions.
+func fill(g grid, dst []float64, pts []model.SamplePair) {
+	for _, p := range pts {
+		if i := g.bucket(int64(p.Timestamp)); i >= 0 && i < len(dst) {
+			dst[i] = float64(p.Value)
+		}
+	}
+}
+
+// metricName returns the metric name a selector's matchers fix, or "".
+func metricName(ms []*labels.Matcher) string {
+	for _, m := range ms {
+		if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
+			return m.Value
+		}
+	}
+	return ""
+}
+
+// counterFunc returns a function telling counters from other series by
+// their metric name: Prometheus's metadata when it knows the family, the
+// _total suffix otherwise.
+func (d *Datasource) counterFunc(ctx context.Context, ms []*labels.Matcher) (func(model.Metric) bool, error) {
+	known := map[string]bool{}
+	if name := metricName(ms); name != "" {
+		typ, err := d.prom.metricType(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		if typ != "" {
+			known[name] = typ == string(model.MetricTypeCounter)
+		}
+	}
+	return func(m model.Metric) bool {
+		name := string(m[model.MetricNameLabel])
+		if c, ok := known[name]; ok {
+			return c
+		}
+		return strings.HasSuffix(name, "_total")
+	}, nil
+}
+
+// errTooManySeries stops a remote read that matches more series than
+// on-demand scoring takes.
+var errTooManySeries = errors.New("too many series")
+
+// onDemandAnomalies reads the selector's raw samples over remote read, from
+// the warm-up before the range to its end, puts them on the step grid and
+// scores every series with its own ensemble.
+func (d *Datasource) onDemandAnomalies(ctx context.Context, q Query) (*anomalyResult, error) {
+	counter, err := d.counterFunc(ctx, q.Matchers)
+	if err != nil {
+		return nil, err
+	}
+	start := q.warmStart()
+	g := newGrid(start, q.To, q.Step)
+	rq := remoteread.NewQuery(start, q.To, remoteread.Matchers(q.Matchers))
+
+	var (
+		steps   []*stepSeries
+		cur     *stepSeries
+		curLbls labels.Labels
+	)
+	stats, err := d.prom.rr.Read(ctx, []*prompb.Query{rq}, func(s *remoteread.Series) error {
+		// The parts of a streamed series come one after the other.
+		if cur == nil || !labels.Equal(s.Labels, curLbls) {
+			if len(steps) == maxOnDemandSeries {
+				return errTooManySeries
+			}
+			curLbls = s.Labels.Copy()
+			m := make(model.Metric, curLbls.Len())
+			curLbls.Range(func(l labels.Label) { m[model.LabelName(l.Name)] = model.LabelValue(l.Value) })
+			cur = newStepSeries(m, g.n)
+			steps = append(steps, cur)
+		}
+		for _, p := range s.Floats {
+			cur.add(g, p.T, p.V)
+		}
+		return nil
+	})
+	if errors.Is(err, errTooManySeries) {
+		return nil, badQuery("selector %s matches more than %d series; narrow it, or run the detector to score them continuously", q.Selector, maxOnDemandSeries)
+	}
+	if err != nil {
+		return nil, d.prom.downstream("remote read "+q.Selector, err)
+	}
+	scored, err := scoreAll(ctx, g, steps, counter)
+	if err != nil {
+		return nil, err
+	}
+	first := g.bucket(q.From.UnixMilli())
+	for i, s := range scored {
+		scored[i] = s.slice(first)
+	}
+	sort.Slice(scored, func(i, j int) bool { return scored[i].Labels.String() < scored[j].Labels.String() })
+	return &anomalyResult{
+		Series: scored, Name: q.Selector, Source: ScoreSourceOnDemand,
+		Exec: fmt.Sprintf("remote read %s from %s", q.Selector, start.UTC().Format(time.RFC3339)), Samples: stats.Samples,
+	}, nil
+}
+
+// anomalyFrames builds the anomalies query's answer: a frame per series with
+// its value, expected value, band and score, labelled with the series'
+// labels. For alerting only the scores are returned, so a threshold (0.9 is
+// the documented default) applies to scores alone.
+func anomalyFrames(res *anomalyResult, fromAlert bool) data.Frames {
+	frames := make(data.Frames, 0, len(res.Series))
+	for _, s := range res.Series {
+		lbls := seriesLabels(s.Labels)
+		name := displayName(s.Labels, res.Name)
+		score := data.NewField("score", lbls, nullable(s.Score))
+		score.Config = &data.FieldConfig{DisplayNameFromDS: name + " score", Min: ptr(data.ConfFloat64(0)), Max: ptr(data.ConfFloat64(1))}
+		f := data.NewFrame(name, data.NewField("time", nil, s.Times))
+		if fromAlert {
+			f.Fields = append(f.Fields, score)
+		} else {
+			for _, c := range []struct {
+				field, suffix string
+				v             []float64
+			}{
+				{"value", "", s.Value}, {"expected", " expected", s.Expected},
+				{"lower", " lower", s.Lower}, {"upper", " upper", s.Upper},
+			} {
+				fl := data.NewField(c.field, lbls, nullable(c.v))
+				fl.Config = &data.FieldConfig{DisplayNameFromDS: name + c.suffix}
+				f.Fields = append(f.Fields, fl)
+			}
+			f.Fields = append(f.Fields, score)
+		}
+		f.Meta = &data.FrameMeta{
+			Type:                data.FrameTypeTimeSeriesMulti,
+			ExecutedQueryString: res.Exec,
+			Custom:              map[string]any{"source": res.Source},
+		}
+		frames = append(frames, f)
+	}
+	if len(frames) > 0 && res.Source == ScoreSourceOnDemand && !fromAlert {
+		frames[0].AppendNotices(data.Notice{
+			Severity: data.NoticeSeverityInfo,
+			Text:     fmt.Sprintf("Scores computed on demand at the panel's step (%d series). Run the Telltale detector for continuous scores that alert rules can use.", len(res.Series)),
+		})
+	}
+	if len(frames) == 0 && !fromAlert {
+		f := data.NewFrame(res.Name)
+		f.AppendNotices(data.Notice{Severity: data.NoticeSeverityInfo, Text: "No series matched " + res.Name + " in this time range."})
+		frames = append(frames, f)
+	}
+	return frames
+}

@@ -1,0 +1,345 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/data"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
+	"golang.org/x/sync/errgroup"
+)
+
+// candidateSignal is a family of series insights scores as possible causes.
+type candidateSignal struct {
+	Kind, Name, Unit string
+	// Expr groups by service (signals) or by client, server,
+	// server_address and port (edges).
+	Expr string
+}
+
+// edgeBy is the grouping of edge signals: an edge as its client's host
+// reports it.
+const edgeBy = "client, server, server_address, port"
+
+// candidateSignals are the service and edge signals insights looks at. The
+// syscall ones exist only where the exporter's eBPF collector runs; a query
+// for a missing metric simply returns nothing.
+var candidateSignals = []candidateSignal{
+	{CauseSignal, "cpu", "cores", "sum by (service) (rate(telltale_service_cpu_seconds_total[$__rate_interval]))"},
+	{CauseSignal, "memory", "bytes", "sum by (service) (telltale_service_resident_memory_bytes)"},
+	{CauseSignal, "threads", "", "sum by (service) (telltale_service_threads)"},
+	{CauseSignal, "open files", "", "sum by (service) (telltale_service_open_fds)"},
+	{CauseSignal, "restarts", "", "sum by (service) (increase(telltale_service_restarts_total[$__rate_interval]))"},
+	{CauseSignal, "read syscalls", "/s", "sum by (service) (rate(telltale_service_read_syscalls_total[$__rate_interval]))"},
+	{CauseSignal, "write syscalls", "/s", "sum by (service) (rate(telltale_service_write_syscalls_total[$__rate_interval]))"},
+	{CauseSignal, "context switches", "/s", "sum by (service) (rate(telltale_service_context_switches_total[$__rate_interval]))"},
+	{CauseSignal, "run-queue wait", "s/s", "sum by (service) (rate(telltale_service_runqueue_wait_seconds_total[$__rate_interval]))"},
+	{CauseSignal, "disk reads", "B/s", "sum by (service) (rate(telltale_service_disk_read_bytes_total[$__rate_interval]))"},
+	{CauseSignal, "disk writes", "B/s", "sum by (service) (rate(telltale_service_disk_written_bytes_total[$__rate_interval]))"},
+	{CauseSignal, "syscall errors", "/s", "sum by (service) (rate(telltale_service_syscall_errors_total[$__rate_interval]))"},
+	{CauseSignal, "syscall latency", "s", "sum by (service) (rate(telltale_service_syscall_duration_seconds_sum[$__rate_interval])) / sum by (service) (rate(telltale_service_syscall_duration_seconds_count[$__rate_interval]))"},
+	{CauseEdge, "round-trip time", "s", "max by (" + edgeBy + ") (telltale_edge_rtt_seconds)"},
+	{CauseEdge, "retransmits", "/s", "sum by (" + edgeBy + ") (rate(telltale_edge_retransmits_total[$__rate_interval]))"},
+	{CauseEdge, "connections", "", "sum by (" + edgeBy + ") (telltale_edge_connections)"},
+}
+
+// queryInsights answers an insights query: the windows of the range where
+// the KPI went wrong, and for each a ranked table of likely causes with their
+// evidence.
+func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, error) {
+	k, err := d.kpi(ctx, q.KPI, q.To, q.To.Sub(q.From))
+	if err != nil {
+		return nil, err
+	}
+	kpiSeries, expr, err := d.scoreExpr(ctx, k.Expr, q)
+	if err != nil {
+		return nil, fmt.Errorf("KPI %q: %w", k.Name, err)
+	}
+	if len(kpiSeries) > 1 {
+		return nil, badQuery("KPI %q: %s returns %d series; insights needs one (aggregate it, e.g. with sum)", k.Name, expr, len(kpiSeries))
+	}
+	var windows []insightWindow
+	if len(kpiSeries) == 1 {
+		windows = findWindows(k, kpiSeries[0])
+	}
+	if len(windows) == 0 {
+		return insightFrames(k, nil, nil, len(kpiSeries) == 0, q.FromAlert), nil
+	}
+
+	in := rankInput{KPI: k, Windows: windows, Step: q.Step}
+	var graph *serviceGraph
+	eg, gctx := errgroup.WithContext(ctx)
+	// Prometheus runs 20 queries at once by default; leave room for others.
+	eg.SetLimit(4)
+	eg.Go(func() error {
+		gi, err := d.fetchGraph(gctx, q.To, q.To.Sub(q.warmStart()), "")
+		if err != nil {
+			return err
+		}
+		graph = buildGraph(gi, nil)
+		kpiSvcs, err := d.kpiServices(gctx, expr, q, gi)
+		if err != nil {
+			return err
+		}
+		if len(kpiSvcs) > 0 {
+			in.Hops = graph.hops(kpiSvcs)
+		}
+		in.Callees = graph.callees()
+		return nil
+	})
+	eg.Go(func() (err error) {
+		deployFrom := windows[0].Start.Add(-max(10*q.Step, timingDecay))
+		in.Deploys, err = d.deployEvents(gctx, deployFrom, q.To, q.Step, "")
+		return err
+	})
+	signals := make([][]signalSeries, len(candidateSignals))
+	for i, cs := range candidateSignals {
+		eg.Go(func() error {
+			series, _, err := d.scoreExpr(gctx, cs.Expr, q)
+			if err != nil {
+				return fmt.Errorf("signal %s: %w", cs.Name, err)
+			}
+			for _, s := range series {
+				signals[i] = append(signals[i], toSignalSeries(cs, s))
+			}
+			return nil
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return nil, err
+	}
+	for _, s := range signals {
+		in.Signals = append(in.Signals, s...)
+	}
+	resolveEdgeServices(in.Signals, graph)
+	return insightFrames(k, windows, rankCauses(in), false, q.FromAlert), nil
+}
+
+// toSignalSeries names a scored candidate series.
+func toSignalSeries(cs candidateSignal, b *bandSeries) signalSeries {
+	s := signalSeries{Kind: cs.Kind, Signal: cs.Name, Unit: cs.Unit, Band: b}
+	m := b.Labels
+	if cs.Kind == CauseSignal {
+		s.Service = string(m["service"])
+		return s
+	}
+	server := string(m["server"])
+	if server == "" {
+		server = externalPrefix + string(m["server_address"]) + ":" + string(m["port"])
+	}
+	s.Service = server
+	s.Edge = fmt.Sprintf("%s → %s:%s", orAddress(string(m["client"]), string(m["client_address"])), orAddress(string(m["server"]), string(m["server_address"])), m["port"])
+	return s
+}
+
+func orAddress(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return "?"
+}
+
+// resolveEdgeServices names the server service of edges whose server is on
+// another host, using the joined service map.
+func resolveEdgeServices(sigs []signalSeries, g *serviceGraph) {
+	if g == nil {
+		return
+	}
+	for i := range sigs {
+		s := &sigs[i]
+		if s.Kind != CauseEdge || !strings.HasPrefix(s.Service, externalPrefix) {
+			continue
+		}
+		client := string(s.Band.Labels["client"])
+		port := string(s.Band.Labels["port"])
+		for _, e := range g.Edges {
+			if e.Source == client && e.Port == port && !strings.HasPrefix(e.Target, externalPrefix) {
+				s.Service = e.Target
+				break
+			}
+		}
+	}
+}
+
+// kpiServices finds the services that expose the KPI's metrics: the
+// instance labels of its series are host:port addresses, and the exporter
+// says which service listens on that port of that host.
+func (d *Datasource) kpiServices(ctx context.Context, expr string, q Query, gi graphInput) ([]string, error) {
+	e, err := parser.ParseExpr(expr)
+	if err != nil {
+		return nil, nil // Prometheus accepted it; a parser version difference is no reason to fail
+	}
+	var sels []string
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		if vs, ok := n.(*parser.VectorSelector); ok {
+			sels = append(sels, matchersString(vs.LabelMatchers))
+		}
+		return nil
+	})
+	instances := map[string]bool{}
+	w := promDuration(max(q.To.Sub(q.From), time.Minute))
+	for _, sel := range sels {
+		v, err := d.prom.query(ctx, fmt.Sprintf("group by (instance) (last_over_time({%s}[%s]))", sel, w), q.To)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range v {
+			instances[string(s.Metric["instance"])] = true
+		}
+	}
+	return servicesAt(instances, gi), nil
+}
+
+// matchersString prints label matchers for use inside braces.
+func matchersString(ms []*labels.Matcher) string {
+	parts := make([]string, 0, len(ms))
+	for _, m := range ms {
+		parts = append(parts, m.Name+m.Type.String()+quote(m.Value))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// servicesAt maps scrape targets (host:port) to the services listening
+// there: on the monitored host that owns the address (or whose hostname it
+// is), or, when no host owns it, the only service anywhere on that port.
+func servicesAt(instances map[string]bool, gi graphInput) []string {
+	h := newHostIndex(gi)
+	found := map[string]bool{}
+	for inst := range instances {
+		host, port, err := net.SplitHostPort(inst)
+		if err != nil {
+			continue
+		}
+		if host == "localhost" {
+			host = "127.0.0.1"
+		}
+		var owners []string
+		for _, o := range h.byAddress[host] {
+			owners = appendUnique(owners, o)
+		}
+		for o, name := range h.hostname {
+			if name == host {
+				owners = appendUnique(owners, o)
+			}
+		}
+		var svcs []string
+		for _, o := range owners {
+			svcs = append(svcs, h.listeners[o+"|"+port]...)
+		}
+		if len(owners) == 0 {
+			for k, ls := range h.listeners {
+				if strings.HasSuffix(k, "|"+port) {
+					svcs = append(svcs, ls...)
+				}
+			}
+		}
+		for _, s := range svcs {
+			found[s] = true
+		}
+	}
+	out := make([]string, 0, len(found))
+	for s := range found {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// insightFrames builds the insights answer: a windows table and a causes
+// table (joined on the window column). For alerting, one number per KPI —
+// how many windows the range has — labelled with the top cause of the last
+// window, so a notification can say where to look.
+func insightFrames(k KPI, windows []insightWindow, causes []cause, noData, fromAlert bool) data.Frames {
+	if fromAlert {
+		lbls := data.Labels{"kpi": k.Name}
+		if len(windows) > 0 {
+			last := windows[len(windows)-1].ID
+			for _, c := range causes {
+				if c.Window == last && c.Rank == 1 {
+					lbls["cause_service"], lbls["cause_kind"], lbls["cause_signal"] = c.Service, c.Kind, c.Signal
+				}
+			}
+		}
+		f := data.NewFrame("insights", data.NewField("windows", lbls, []float64{float64(len(windows))}))
+		f.Meta = &data.FrameMeta{Type: data.FrameTypeNumericMulti}
+		return data.Frames{f}
+	}
+	wf := data.NewFrame("windows",
+		data.NewField("window", nil, []int64{}),
+		data.NewField("start", nil, []time.Time{}),
+		data.NewField("end", nil, []time.Time{}),
+		data.NewField("reason", nil, []string{}),
+		data.NewField("worst", nil, []float64{}),
+		data.NewField("expected", nil, []*float64{}),
+		data.NewField("objective", nil, []*float64{}),
+		data.NewField("max_score", nil, []float64{}),
+		data.NewField("top_cause", nil, []string{}),
+	)
+	wf.Fields[4].Config = &data.FieldConfig{DisplayName: "Worst " + k.Name, Unit: k.Unit}
+	wf.Fields[5].Config = &data.FieldConfig{DisplayName: "Expected", Unit: k.Unit}
+	wf.Fields[6].Config = &data.FieldConfig{DisplayName: "Objective", Unit: k.Unit}
+	wf.Fields[7].Config = &data.FieldConfig{DisplayName: "Max anomaly score", Decimals: ptr(uint16(2))}
+	for _, w := range windows {
+		top := ""
+		for _, c := range causes {
+			if c.Window == w.ID && c.Rank == 1 {
+				top = c.Evidence
+			}
+		}
+		wf.AppendRow(int64(w.ID), w.Start, w.End, w.Reason, w.Worst, numOrNil(w.Expected), k.Objective, w.MaxScore, top)
+	}
+	wf.Meta = &data.FrameMeta{Type: data.FrameTypeTable, Custom: map[string]any{"kpi": k.Name}}
+	switch {
+	case noData:
+		wf.AppendNotices(data.Notice{Severity: data.NoticeSeverityWarning, Text: fmt.Sprintf("KPI %q has no data in this range.", k.Name)})
+	case len(windows) == 0:
+		wf.AppendNotices(data.Notice{Severity: data.NoticeSeverityInfo, Text: fmt.Sprintf("KPI %q did not go wrong in this range: it met its objective and was never anomalous in its bad direction.", k.Name)})
+	}
+
+	cf := data.NewFrame("causes",
+		data.NewField("window", nil, []int64{}),
+		data.NewField("rank", nil, []int64{}),
+		data.NewField("score", nil, []float64{}),
+		data.NewField("kind", nil, []string{}),
+		data.NewField("service", nil, []string{}),
+		data.NewField("signal", nil, []string{}),
+		data.NewField("evidence", nil, []string{}),
+		data.NewField("onset", nil, []time.Time{}),
+		data.NewField("lead_seconds", nil, []float64{}),
+		data.NewField("before", nil, []*float64{}),
+		data.NewField("after", nil, []*float64{}),
+		data.NewField("change", nil, []*float64{}),
+		data.NewField("hops", nil, []*int64{}),
+		data.NewField("anomaly", nil, []float64{}),
+		data.NewField("timing", nil, []float64{}),
+		data.NewField("proximity", nil, []float64{}),
+		data.NewField("unexplained", nil, []float64{}),
+		data.NewField("explained_by", nil, []string{}),
+	)
+	cf.Fields[2].Config = &data.FieldConfig{DisplayName: "Score", Decimals: ptr(uint16(2)), Min: ptr(data.ConfFloat64(0)), Max: ptr(data.ConfFloat64(1))}
+	cf.Fields[8].Config = &data.FieldConfig{DisplayName: "Lead", Unit: "s"}
+	cf.Fields[11].Config = &data.FieldConfig{DisplayName: "Change", Unit: "percentunit"}
+	for _, c := range causes {
+		var hops *int64
+		if c.Hops >= 0 {
+			hops = ptr(int64(c.Hops))
+		}
+		cf.AppendRow(int64(c.Window), int64(c.Rank), round3(c.Score), c.Kind, c.Service, c.Signal, c.Evidence,
+			c.Onset, c.Lead.Seconds(), numOrNil(c.Before), numOrNil(c.After), numOrNil(c.Change), hops,
+			round3(c.Anomaly), round3(c.Timing), round3(c.Proximity), round3(c.Unexplained), c.ExplainedBy)
+	}
+	cf.Meta = &data.FrameMeta{Type: data.FrameTypeTable}
+	return data.Frames{wf, cf}
+}
+
+// round3 keeps three decimals, as shown in the evidence text, so the
+// factors in the table multiply to the score people read.
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }

@@ -1,0 +1,207 @@
+package plugin
+
+import (
+	"context"
+	"math"
+	"runtime"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/telltale-dev/telltale/pkg/anomaly"
+)
+
+// Scoring on demand: a series is put on the query's step grid (the last raw
+// sample of each step, the way a range query picks it) and fed to a fresh
+// anomaly.Ensemble, starting a warm-up period before the range so the first
+// scores shown already rest on history.
+const (
+	// warmupSteps is how many steps of history before the range the
+	// ensemble sees, bounded by minWarmup and maxWarmup.
+	warmupSteps = 200
+	minWarmup   = time.Hour
+	maxWarmup   = 7 * 24 * time.Hour
+	// lookback is how long a sample stands for the steps after it with no
+	// sample of their own: Prometheus's default lookback delta.
+	lookback = 5 * time.Minute
+	// AlertThreshold is the documented score threshold for alerting.
+	AlertThreshold = 0.9
+)
+
+// warmup is how much history before a range on-demand scoring reads.
+func warmup(step time.Duration) time.Duration {
+	return min(max(warmupSteps*step, minWarmup), maxWarmup)
+}
+
+// warmStart is where on-demand scoring of q starts reading: a warm-up
+// before the range, shortened so that a range query over it still stays
+// within Prometheus's limit of points per series.
+func (q Query) warmStart() time.Time {
+	room := time.Duration(maxPointsPerSeries-1)*q.Step - q.To.Sub(q.From)
+	return q.From.Add(-max(min(warmup(q.Step), room), 0))
+}
+
+// grid is the timeline of a range query: start, start+step, … up to end.
+type grid struct {
+	start, step int64 // Unix milliseconds
+	n           int
+}
+
+// newGrid returns the grid of a range query over [start, end] at step.
+func newGrid(start, end time.Time, step time.Duration) grid {
+	g := grid{start: start.UnixMilli(), step: step.Milliseconds()}
+	if g.step <= 0 {
+		g.step = 1000
+	}
+	if span := end.UnixMilli() - g.start; span >= 0 {
+		g.n = int(span/g.step) + 1
+	}
+	return g
+}
+
+// at returns the time of point i in Unix milliseconds.
+func (g grid) at(i int) int64 { return g.start + int64(i)*g.step }
+
+// bucket returns the index of the grid point a sample at t counts for: the
+// first point at or after t, so point i holds the samples in
+// (at(i-1), at(i)]. It is -1 or n for samples outside the grid.
+func (g grid) bucket(t int64) int {
+	if t <= g.start {
+		if t == g.start {
+			return 0
+		}
+		return -1
+	}
+	i := int((t - g.start + g.step - 1) / g.step)
+	return min(i, g.n)
+}
+
+// stepSeries is a series put on a grid: for each point, the last raw sample
+// of its step, if any.
+type stepSeries struct {
+	labels model.Metric
+	t      []int64 // raw timestamp of the sample kept, 0 when none
+	v      []float64
+}
+
+func newStepSeries(labels model.Metric, n int) *stepSeries {
+	return &stepSeries{labels: labels, t: make([]int64, n), v: make([]float64, n)}
+}
+
+// add files a raw sample; samples come in time order, so the last one of a
+// step wins.
+func (s *stepSeries) add(g grid, t int64, v float64) {
+	i := g.bucket(t)
+	if i < 0 || i >= g.n {
+		return
+	}
+	s.t[i], s.v[i] = t, v
+}
+
+// bandSeries is a scored series on a grid, the anomalies query's unit.
+// Missing points are NaN.
+type bandSeries struct {
+	Labels model.Metric
+	Times  []time.Time
+	Value, Expected, Lower, Upper, Score []float64
+}
+
+// newBandSeries returns a band series of n NaN points.
+func newBandSeries(labels model.Metric, n int) *bandSeries {
+	b := &bandSeries{Labels: labels, Times: make([]time.Time, n)}
+	for _, p := range []*[]float64{&b.Value, &b.Expected, &b.Lower, &b.Upper, &b.Score} {
+		*p = make([]float64, n)
+		for i := range *p {
+			(*p)[i] = math.NaN()
+		}
+	}
+	return b
+}
+
+// slice returns the points from index i on.
+func (b *bandSeries) slice(i int) *bandSeries {
+	i = min(i, len(b.Times))
+	return &bandSeries{
+		Labels: b.Labels, Times: b.Times[i:],
+		Value: b.Value[i:], Expected: b.Expected[i:], Lower: b.Lower[i:], Upper: b.Upper[i:], Score: b.Score[i:],
+	}
+}
+
+// scoreSteps runs a fresh ensemble over a step series and returns the band
+// series on the same grid. For a counter, Value is the per-second rate
+// between the samples kept, which is what the ensemble scores and what its
+// band is in. A point with no sample of its own repeats the previous one for
+// up to the lookback, as a range query would.
+func scoreSteps(g grid, s *stepSeries, counter bool) *bandSeries {
+	det := anomaly.NewEnsemble(anomaly.Config{Step: time.Duration(g.step) * time.Millisecond, Counter: counter})
+	out := newBandSeries(s.labels, g.n)
+	var (
+		last     anomaly.Result
+		lastT    int64 = math.MinInt64
+		lastV    float64
+		prevT    int64
+		prevV    float64
+		havePrev bool
+		lb       = lookback.Milliseconds()
+	)
+	for i := 0; i < g.n; i++ {
+		out.Times[i] = time.UnixMilli(g.at(i)).UTC()
+		if t := s.t[i]; t != 0 {
+			v := s.v[i]
+			last = det.Update(t, v)
+			shown := v
+			if counter {
+				shown = math.NaN()
+				if havePrev && t > prevT {
+					d := v - prevV
+					if d < 0 { // a reset: the counter restarted from zero
+						d = v
+					}
+					shown = d / (float64(t-prevT) / 1000)
+				}
+				prevT, prevV, havePrev = t, v, true
+			}
+			lastT, lastV = t, shown
+		}
+		if lastT == math.MinInt64 || g.at(i)-lastT > lb {
+			continue
+		}
+		out.Value[i] = lastV
+		if last.Warm {
+			out.Score[i] = last.Score
+			out.Expected[i], out.Lower[i], out.Upper[i] = last.Expected, last.Lower, last.Upper
+		}
+	}
+	return out
+}
+
+// scoreAll scores step series in parallel, one ensemble each.
+func scoreAll(ctx context.Context, g grid, in []*stepSeries, counter func(model.Metric) bool) ([]*bandSeries, error) {
+	out := make([]*bandSeries, len(in))
+	eg, ctx := errgroup.WithContext(ctx)
+	eg.SetLimit(runtime.GOMAXPROCS(0))
+	for i, s := range in {
+		eg.Go(func() error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			out[i] = scoreSteps(g, s, counter(s.labels))
+			return nil
+		})
+	}
+	return out, eg.Wait()
+}
+
+// matrixSteps puts the series of a range query answer on its grid.
+func matrixSteps(g grid, m model.Matrix) []*stepSeries {
+	out := make([]*stepSeries, 0, len(m))
+	for _, ss := range m {
+		s := newStepSeries(ss.Metric, g.n)
+		for _, p := range ss.Values {
+			s.add(g, int64(p.Timestamp), float64(p.Value))
+		}
+		out = append(out, s)
+	}
+	return out
+}
