@@ -102,8 +102,8 @@ func (s *stepSeries) add(g grid, t int64, v float64) {
 // bandSeries is a scored series on a grid, the anomalies query's unit.
 // Missing points are NaN.
 type bandSeries struct {
-	Labels model.Metric
-	Times  []time.Time
+	Labels                               model.Metric
+	Times                                []time.Time
 	Value, Expected, Lower, Upper, Score []float64
 }
 
