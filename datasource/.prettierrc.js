@@ -1,0 +1,3 @@
+module.exports = {
+  ...require('./.config/.prettierrc.js'),
+};
