@@ -1,0 +1,295 @@
+// Package collector holds the exporter's collectors and the registry that
+// turns them on and off with --collector.<name> / --no-collector.<name>, in
+// the manner of node_exporter. One scan of /proc per scrape is shared by
+// every collector that needs processes.
+package collector
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/telltale-dev/telltale/pkg/service"
+)
+
+const namespace = "telltale"
+
+// Collector is one source of metrics, updated once per scrape.
+type Collector interface {
+	// Update sends the collector's metrics for this scrape.
+	Update(s *Scrape, ch chan<- prometheus.Metric) error
+}
+
+// Closer is implemented by collectors that hold resources (eBPF programs).
+type Closer interface {
+	Close() error
+}
+
+// ErrNoData is returned by a collector that has nothing to report this
+// scrape; it does not count as a failure.
+var ErrNoData = errors.New("collector returned no data")
+
+// Config is what the flags say. Collectors read their own fields.
+type Config struct {
+	// ProcRoot is the procfs mount point (--path.procfs).
+	ProcRoot string
+	// MaxServices bounds the number of services (--service.limit).
+	MaxServices int
+	// RulesFile renames or merges services (--service.rules-file).
+	RulesFile string
+
+	enabled map[string]*bool
+	extra   map[string]any
+}
+
+type registration struct {
+	name      string
+	help      string
+	byDefault bool
+	// processes says whether the collector needs the shared /proc scan.
+	processes bool
+	factory   func(cfg *Config, logger *slog.Logger) (Collector, error)
+	flags     func(app *kingpin.Application, cfg *Config)
+}
+
+var registry = map[string]registration{}
+
+// register adds a collector; called from each collector file's init.
+func register(r registration) {
+	if _, dup := registry[r.name]; dup {
+		panic("collector registered twice: " + r.name)
+	}
+	registry[r.name] = r
+}
+
+// AddFlags defines the collector flags on app and returns the Config they
+// fill in when app parses the command line.
+func AddFlags(app *kingpin.Application) *Config {
+	cfg := &Config{enabled: map[string]*bool{}, extra: map[string]any{}}
+	app.Flag("path.procfs", "procfs mount point.").Default("/proc").StringVar(&cfg.ProcRoot)
+	app.Flag("service.limit", "Most services reported; the rest are dropped and counted in telltale_exporter_services_dropped_total.").Default("1000").IntVar(&cfg.MaxServices)
+	app.Flag("service.rules-file", "Optional YAML file of rules that rename or merge discovered services.").Default("").StringVar(&cfg.RulesFile)
+	for _, name := range Names() {
+		r := registry[name]
+		state := "disabled"
+		if r.byDefault {
+			state = "enabled"
+		}
+		cfg.enabled[name] = app.Flag("collector."+name, fmt.Sprintf("%s (default: %s).", r.help, state)).Default(fmt.Sprint(r.byDefault)).Bool()
+		if r.flags != nil {
+			r.flags(app, cfg)
+		}
+	}
+	return cfg
+}
+
+// Names lists every registered collector, sorted.
+func Names() []string {
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Enable turns a collector on or off, as its flag would; for tests and
+// callers that don't parse flags.
+func (c *Config) Enable(name string, on bool) error {
+	if _, ok := registry[name]; !ok {
+		return fmt.Errorf("no collector named %q (have %v)", name, Names())
+	}
+	c.enabled[name] = &on
+	return nil
+}
+
+// NewConfig returns a Config with every collector at its default, as if no
+// flag had been given.
+func NewConfig(procRoot string) *Config {
+	cfg := AddFlags(kingpin.New("telltale", ""))
+	cfg.ProcRoot = procRoot
+	for name, r := range registry {
+		on := r.byDefault
+		cfg.enabled[name] = &on
+	}
+	return cfg
+}
+
+// Exporter is the prometheus.Collector that runs every enabled collector
+// on each scrape, after one shared scan of /proc.
+type Exporter struct {
+	logger     *slog.Logger
+	collectors map[string]Collector
+	scanNeeded bool
+
+	mu      sync.Mutex
+	scanner *service.Scanner
+	tracker *service.Tracker
+
+	scrapeDuration *prometheus.Desc
+	scrapeSuccess  *prometheus.Desc
+	scanDuration   prometheus.Gauge
+	services       prometheus.Gauge
+	dropped        prometheus.Counter
+	readErrors     *prometheus.CounterVec
+}
+
+// New builds the enabled collectors. A collector that cannot start is an
+// error, except one that reports itself unavailable (eBPF without
+// privileges), which is logged once and left out.
+func New(cfg *Config, logger *slog.Logger) (*Exporter, error) {
+	scanner, err := service.NewScanner(cfg.ProcRoot)
+	if err != nil {
+		return nil, err
+	}
+	var rules *service.Rules
+	if cfg.RulesFile != "" {
+		if rules, err = service.LoadRules(cfg.RulesFile); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.MaxServices < 0 {
+		return nil, fmt.Errorf("--service.limit=%d: must be 0 (no limit) or more", cfg.MaxServices)
+	}
+	e := &Exporter{
+		logger:     logger,
+		collectors: map[string]Collector{},
+		scanner:    scanner,
+		scrapeDuration: prometheus.NewDesc(namespace+"_scrape_collector_duration_seconds",
+			"How long a collector took in the last scrape.", []string{"collector"}, nil),
+		scrapeSuccess: prometheus.NewDesc(namespace+"_scrape_collector_success",
+			"Whether a collector succeeded in the last scrape (1) or not (0).", []string{"collector"}, nil),
+		scanDuration: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "exporter",
+			Name: "scan_duration_seconds", Help: "How long the shared scan of processes took in the last scrape."}),
+		services: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "exporter",
+			Name: "services", Help: "Services found in the last scrape, before the limit."}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Subsystem: "exporter",
+			Name: "services_dropped_total", Help: "Services left out of scrapes because of --service.limit, summed over scrapes."}),
+		readErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "exporter",
+			Name: "read_errors_total", Help: "Files under the procfs root that could not be read or parsed, by file and reason (permission, malformed, read). Processes that exit mid-scan are not errors."},
+			[]string{"file", "reason"}),
+	}
+	identify := false
+	for _, name := range Names() {
+		if on := cfg.enabled[name]; on == nil || !*on {
+			continue
+		}
+		r := registry[name]
+		c, err := r.factory(cfg, logger.With("collector", name))
+		if errors.Is(err, ErrUnavailable) {
+			logger.Warn("collector unavailable, carrying on without it", "collector", name, "err", err)
+			c = unavailable{name: name}
+		} else if err != nil {
+			return nil, fmt.Errorf("collector %s: %w", name, err)
+		}
+		e.collectors[name] = c
+		e.scanNeeded = e.scanNeeded || r.processes
+		if _, ok := c.(identityUser); ok {
+			identify = true
+		}
+	}
+	tcfg := service.Config{MaxServices: cfg.MaxServices, Rules: rules}
+	if identify {
+		tcfg.Identify = newIdentifier(cfg.ProcRoot).identify
+	}
+	e.tracker = service.NewTracker(tcfg)
+	return e, nil
+}
+
+// identityUser marks collectors that need each service's build identity.
+type identityUser interface{ usesIdentity() }
+
+// Close releases what the collectors hold.
+func (e *Exporter) Close() error {
+	var errs []error
+	for _, c := range e.collectors {
+		if cl, ok := c.(Closer); ok {
+			errs = append(errs, cl.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Describe sends nothing: the exporter is an unchecked collector, because
+// the series it exposes depend on what runs on the host.
+func (e *Exporter) Describe(chan<- *prometheus.Desc) {}
+
+// Collect runs one scrape.
+func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+
+	s := &Scrape{exporter: e}
+	if e.scanNeeded {
+		start := time.Now()
+		res, err := e.scanner.Scan()
+		if err != nil {
+			e.logger.Error("scan processes", "err", err)
+		}
+		s.Processes = res.Processes
+		s.errors = res.Errors
+		s.Services = e.tracker.Update(res.Processes)
+		e.scanDuration.Set(time.Since(start).Seconds())
+		e.services.Set(float64(len(s.Services.Services) + s.Services.Dropped))
+		e.dropped.Add(float64(s.Services.Dropped))
+		if s.Services.IdentityErrors > 0 {
+			s.countError(service.ReadError{File: "exe", Reason: "read"}, s.Services.IdentityErrors)
+		}
+	}
+
+	names := make([]string, 0, len(e.collectors))
+	for n := range e.collectors {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		start := time.Now()
+		err := e.collectors[name].Update(s, ch)
+		success := 1.0
+		if err != nil && !errors.Is(err, ErrNoData) {
+			success = 0
+			e.logger.Error("collector failed", "collector", name, "err", err)
+		}
+		ch <- prometheus.MustNewConstMetric(e.scrapeDuration, prometheus.GaugeValue, time.Since(start).Seconds(), name)
+		ch <- prometheus.MustNewConstMetric(e.scrapeSuccess, prometheus.GaugeValue, success, name)
+	}
+
+	for k, n := range s.errors {
+		e.readErrors.WithLabelValues(k.File, k.Reason).Add(float64(n))
+	}
+	if e.scanNeeded {
+		e.scanDuration.Collect(ch)
+		e.services.Collect(ch)
+		e.dropped.Collect(ch)
+	}
+	e.readErrors.Collect(ch)
+}
+
+// Scrape is what the collectors of one scrape share.
+type Scrape struct {
+	// Processes are the user-space processes found by this scrape's scan.
+	Processes []service.Process
+	// Services are the services they form, after the limit.
+	Services service.Snapshot
+
+	exporter *Exporter
+	errors   map[service.ReadError]int
+}
+
+// Scanner is the exporter's process scanner, for collectors that read more
+// per process (socket owners).
+func (s *Scrape) Scanner() *service.Scanner { return s.exporter.scanner }
+
+// countError counts a read failure in telltale_exporter_read_errors_total.
+func (s *Scrape) countError(k service.ReadError, n int) {
+	if s.errors == nil {
+		s.errors = map[service.ReadError]int{}
+	}
+	s.errors[k] += n
+}

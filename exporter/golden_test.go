@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/common/promslog"
+
+	"github.com/telltale-dev/telltale/exporter/collector"
+	"github.com/telltale-dev/telltale/internal/promtest"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files with the current output")
+
+const (
+	fixtureProc = "testdata/proc"
+	goldenFile  = "testdata/metrics.golden"
+)
+
+// volatile are sample lines whose values change from run to run (timings,
+// the Go version in build info); their HELP and TYPE lines stay.
+var volatile = regexp.MustCompile(`^(telltale_scrape_collector_duration_seconds|telltale_exporter_scan_duration_seconds|telltale_exporter_build_info)[{ ]`)
+
+// scrapeFixture serves /metrics for the fixture /proc tree and returns the
+// body of the n-th scrape (counters that only move between scrapes need two).
+func scrapeFixture(tb testing.TB, scrapes int) string {
+	tb.Helper()
+	cfg := collector.NewConfig(fixtureProc)
+	h, closeFn, err := newHandler(cfg, promslog.NewNopLogger(), handlerOptions{metricsPath: "/metrics"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = closeFn() })
+	srv := httptest.NewServer(h)
+	tb.Cleanup(srv.Close)
+	var body []byte
+	for range scrapes {
+		resp, err := http.Get(srv.URL + "/metrics")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		body, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			tb.Fatalf("GET /metrics: %s\n%s", resp.Status, body)
+		}
+	}
+	var out strings.Builder
+	for line := range strings.Lines(string(body)) {
+		if !volatile.MatchString(line) {
+			out.WriteString(line)
+		}
+	}
+	return out.String()
+}
+
+// TestGoldenMetrics compares the whole /metrics output for the fixture /proc
+// tree with testdata/metrics.golden. Run with -update to rewrite it.
+func TestGoldenMetrics(t *testing.T) {
+	got := scrapeFixture(t, 2)
+	if *update {
+		if err := os.WriteFile(goldenFile, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(goldenFile)
+	if err != nil {
+		t.Fatalf("%v (run go test ./exporter -run TestGoldenMetrics -update)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("/metrics differs from %s (-want +got):\n%s", goldenFile, diff)
+	}
+}
+
+// TestGoldenPassesPromtool lints the golden output the way Prometheus's own
+// tooling does.
+func TestGoldenPassesPromtool(t *testing.T) {
+	promtool := promtest.Promtool(t)
+	data, err := os.ReadFile(goldenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = bytes.NewReader(data)
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("promtool check metrics %s: %v\n%s", goldenFile, err, out)
+	}
+}
+
+// TestNoSecretsInOutput checks that command-line arguments of the fixture's
+// processes (which include passwords and tokens) appear nowhere.
+func TestNoSecretsInOutput(t *testing.T) {
+	got := scrapeFixture(t, 1)
+	for _, secret := range []string{"hunter2", "s3cr3t", "--key=abc", "daemon off", "Corefile", "-Xmx1g", "*:6379", "pid="} {
+		if strings.Contains(got, secret) {
+			t.Errorf("/metrics contains %q", secret)
+		}
+	}
+	matches, err := filepath.Glob(filepath.Join(fixtureProc, "*", "cmdline"))
+	if err != nil || len(matches) < 10 {
+		t.Fatalf("fixture cmdlines: %v, %d found", err, len(matches))
+	}
+}

@@ -1,0 +1,2 @@
+#!/bin/sh
+tar c /srv | gzip > /backup/srv.tgz

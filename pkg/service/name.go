@@ -1,0 +1,216 @@
+package service
+
+import (
+	"path"
+	"regexp"
+	"strings"
+)
+
+// Interpreter families whose programs are named after the script or class
+// they run rather than after the interpreter's own executable.
+type interpreter int
+
+const (
+	notInterpreter interpreter = iota
+	python
+	node
+	java
+	ruby
+	perl
+	php
+	shell
+	lua
+)
+
+var interpreterNames = []struct {
+	re   *regexp.Regexp
+	kind interpreter
+}{
+	{regexp.MustCompile(`^(python|pypy)[0-9.]*$`), python},
+	{regexp.MustCompile(`^(node|nodejs|deno|bun)$`), node},
+	{regexp.MustCompile(`^java$`), java},
+	{regexp.MustCompile(`^ruby[0-9.]*$`), ruby},
+	{regexp.MustCompile(`^perl[0-9.]*$`), perl},
+	{regexp.MustCompile(`^php[0-9.]*$`), php},
+	{regexp.MustCompile(`^(sh|bash|dash|zsh|ksh|ash|mksh)$`), shell},
+	{regexp.MustCompile(`^(lua|luajit)[0-9.]*$`), lua},
+}
+
+func interpreterOf(exeBase string) interpreter {
+	for _, in := range interpreterNames {
+		if in.re.MatchString(exeBase) {
+			return in.kind
+		}
+	}
+	return notInterpreter
+}
+
+// Options that take the next argument as their value, per interpreter. An
+// option written as --opt=value is one argument and needs no entry.
+var valueOptions = map[interpreter]map[string]bool{
+	python: set("-W", "-X", "--check-hash-based-pycs"),
+	node:   set("-r", "--require", "--loader", "--import", "-C", "--conditions", "--experimental-loader", "--env-file", "--title"),
+	java:   set("-cp", "-classpath", "--class-path", "-p", "--module-path", "--upgrade-module-path", "--add-modules", "--enable-native-access", "--limit-modules", "-javaagent"),
+	ruby:   set("-I", "-r", "-C", "-E", "-F", "-x"),
+	perl:   set("-I", "-M", "-m", "-x"),
+	php:    set("-c", "-d", "-z", "-t"),
+	shell:  set("-o", "+o", "-O", "+O"),
+	lua:    set("-l"),
+}
+
+// Options after which there is no script: the program comes from the
+// command line itself (which may hold secrets, so it is never looked at).
+var inlineOptions = map[interpreter]map[string]bool{
+	python: set("-c"),
+	node:   set("-e", "--eval", "-p", "--print"),
+	ruby:   set("-e"),
+	perl:   set("-e", "-E"),
+	php:    set("-r", "-S", "-a"),
+	shell:  set("-c", "-i", "-s"),
+	lua:    set("-e", "-i"),
+}
+
+func set(items ...string) map[string]bool {
+	m := make(map[string]bool, len(items))
+	for _, s := range items {
+		m[s] = true
+	}
+	return m
+}
+
+// scriptExtensions are dropped from a script's file name.
+var scriptExtensions = set(".py", ".pyc", ".pyz", ".js", ".mjs", ".cjs", ".ts", ".mts", ".jar", ".war",
+	".rb", ".pl", ".pm", ".php", ".sh", ".bash", ".zsh", ".lua")
+
+// genericScripts are file names that say less than their directory does.
+var genericScripts = set("index", "__main__", "main")
+
+// safeName is what a name taken from the command line must look like to be
+// used as a label: a plain file or module name. Anything else (a flag value,
+// a URL, something with '=' in it) is never copied out of the command line.
+var safeName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._+@-]{0,63}$`)
+
+// program is what a process runs, as far as naming goes.
+type program struct {
+	name string
+	// script is set when name came from the script an interpreter runs.
+	script bool
+	// shell is set for a shell running a script file: the commands it runs
+	// belong to the script.
+	shell bool
+}
+
+// programName derives a service name for one process: the executable's base
+// name, or, for an interpreter, the script, module, jar or class it runs
+// (`python3 app.py` → app, `java -jar shop.jar` → shop, `node server.js` →
+// server). comm is the fallback when the executable cannot be read. Only a
+// script's base name is ever taken from args, and only when it looks like a
+// file name.
+func programName(exe, comm string, args []string) program {
+	base := path.Base(strings.TrimSuffix(exe, " (deleted)"))
+	if exe == "" || base == "." || base == "/" || strings.HasPrefix(base, "memfd:") {
+		// No executable to go by (permission, or an anonymous in-memory
+		// file): the kernel's comm is the best name left.
+		base = comm
+	}
+	kind := interpreterOf(base)
+	if kind == notInterpreter || len(args) < 2 {
+		return program{name: cleanName(base)}
+	}
+	script, ok := scriptArg(kind, args[1:])
+	if !ok {
+		return program{name: cleanName(base)}
+	}
+	return program{name: script, script: true, shell: kind == shell}
+}
+
+// scriptArg finds the program an interpreter runs and turns it into a name.
+func scriptArg(kind interpreter, args []string) (string, bool) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case inlineOptions[kind][a]:
+			return "", false
+		case kind == python && a == "-m" && i+1 < len(args):
+			return moduleName(args[i+1])
+		case kind == python && strings.HasPrefix(a, "-m") && len(a) > 2:
+			return moduleName(a[2:])
+		case kind == java && (a == "-jar" || a == "--jar") && i+1 < len(args):
+			return fileName(args[i+1])
+		case kind == java && (a == "-m" || a == "--module") && i+1 < len(args):
+			return className(args[i+1])
+		case kind == php && a == "-f" && i+1 < len(args):
+			return fileName(args[i+1])
+		case valueOptions[kind][a]:
+			i++
+		case a == "--":
+			if i+1 < len(args) {
+				return fileName(args[i+1])
+			}
+			return "", false
+		case strings.HasPrefix(a, "-") || strings.HasPrefix(a, "+"):
+			// A flag without a value, or --flag=value.
+		case kind == java:
+			return className(a)
+		default:
+			return fileName(a)
+		}
+	}
+	return "", false
+}
+
+func fileName(arg string) (string, bool) {
+	if strings.ContainsAny(arg, "=:;,?&#$ \t\n") {
+		return "", false
+	}
+	if strings.HasPrefix(arg, "/dev/") || strings.HasPrefix(arg, "/proc/") {
+		// A script read from a pipe (bash /dev/fd/3, <(…)) has no name.
+		return "", false
+	}
+	dir, file := path.Split(arg)
+	name := file
+	if ext := path.Ext(file); scriptExtensions[ext] {
+		name = strings.TrimSuffix(file, ext)
+	}
+	if genericScripts[name] && dir != "" {
+		if d := path.Base(path.Clean(dir)); d != "." && d != "/" && d != "src" && d != "bin" && d != "lib" {
+			name = d
+		}
+	}
+	if !safeName.MatchString(name) {
+		return "", false
+	}
+	return name, true
+}
+
+func moduleName(arg string) (string, bool) {
+	arg = strings.TrimSuffix(arg, ".__main__")
+	if !safeName.MatchString(arg) {
+		return "", false
+	}
+	return arg, true
+}
+
+func className(arg string) (string, bool) {
+	if i := strings.LastIndexAny(arg, "/."); i >= 0 {
+		arg = arg[i+1:]
+	}
+	if !safeName.MatchString(arg) {
+		return "", false
+	}
+	return arg, true
+}
+
+// cleanName makes an executable or comm name usable as a label value.
+func cleanName(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "unknown"
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '_'
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,410 @@
+// Package service finds the services running on a Linux host from /proc,
+// without configuration, and keeps per-service resource counters that stay
+// monotonic while member processes come and go.
+//
+// A service is a group of processes that belong together: the cgroup decides
+// first (a systemd unit, a Docker, Podman or containerd container, a
+// Kubernetes pod's container), then the process tree (a process running the
+// same executable as its parent is its worker; the commands a shell script
+// runs belong to the script), then the program name, with interpreters seen
+// through (`python3 app.py` is app). Processes with the same name form one
+// service; an optional Rules file renames or merges services.
+package service
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/prometheus/procfs"
+)
+
+// pfKthread is the PF_KTHREAD bit of the per-process flags in
+// /proc/<pid>/stat (include/linux/sched.h).
+const pfKthread = 0x00200000
+
+// userHZ is the clock tick of /proc's time fields. It is 100 on every Linux
+// architecture Telltale builds for (USER_HZ is fixed by the ABI).
+const userHZ = 100
+
+// Counters are a process's or service's cumulative counts.
+type Counters struct {
+	UserSeconds         float64
+	SystemSeconds       float64
+	ReadBytes           float64 // bytes read from storage (/proc/<pid>/io read_bytes)
+	WriteBytes          float64 // bytes written to storage (write_bytes)
+	ReadSyscalls        float64 // syscr
+	WriteSyscalls       float64 // syscw
+	VoluntarySwitches   float64
+	InvoluntarySwitches float64
+	RunqueueWaitSeconds float64 // time spent runnable but waiting for a CPU
+}
+
+// add adds o to c.
+func (c *Counters) add(o Counters) {
+	c.UserSeconds += o.UserSeconds
+	c.SystemSeconds += o.SystemSeconds
+	c.ReadBytes += o.ReadBytes
+	c.WriteBytes += o.WriteBytes
+	c.ReadSyscalls += o.ReadSyscalls
+	c.WriteSyscalls += o.WriteSyscalls
+	c.VoluntarySwitches += o.VoluntarySwitches
+	c.InvoluntarySwitches += o.InvoluntarySwitches
+	c.RunqueueWaitSeconds += o.RunqueueWaitSeconds
+}
+
+// addIncrease adds to c what grew from prev to cur, field by field, ignoring
+// decreases (a thread that exited takes its context switches with it).
+func (c *Counters) addIncrease(prev, cur Counters) {
+	inc := func(dst *float64, p, q float64) {
+		if q > p {
+			*dst += q - p
+		}
+	}
+	inc(&c.UserSeconds, prev.UserSeconds, cur.UserSeconds)
+	inc(&c.SystemSeconds, prev.SystemSeconds, cur.SystemSeconds)
+	inc(&c.ReadBytes, prev.ReadBytes, cur.ReadBytes)
+	inc(&c.WriteBytes, prev.WriteBytes, cur.WriteBytes)
+	inc(&c.ReadSyscalls, prev.ReadSyscalls, cur.ReadSyscalls)
+	inc(&c.WriteSyscalls, prev.WriteSyscalls, cur.WriteSyscalls)
+	inc(&c.VoluntarySwitches, prev.VoluntarySwitches, cur.VoluntarySwitches)
+	inc(&c.InvoluntarySwitches, prev.InvoluntarySwitches, cur.InvoluntarySwitches)
+	inc(&c.RunqueueWaitSeconds, prev.RunqueueWaitSeconds, cur.RunqueueWaitSeconds)
+}
+
+// Process is one process as read in one scan.
+type Process struct {
+	PID  int
+	PPID int
+	// Start is the start time in clock ticks after boot; with PID it
+	// identifies a process across scans.
+	Start uint64
+	Comm  string
+	// Exe is the executable's path, empty when it cannot be read.
+	Exe string
+	// Name is the program name derived from the executable and, for
+	// interpreters, the script (never any other argument).
+	Name string
+	// NetNS is the inode of the process's network namespace, 0 if unknown.
+	NetNS uint64
+
+	Threads  int
+	RSSBytes float64
+	FDs      int
+	Counters Counters
+	// StartTime is the start time in seconds since the Unix epoch.
+	StartTime float64
+
+	prog       program
+	group      *cgroupGroup
+	cgroupPath string
+}
+
+func (p *Process) key() procKey { return procKey{p.PID, p.Start} }
+
+type procKey struct {
+	pid   int
+	start uint64
+}
+
+// ReadError names a kind of /proc read failure, for counting.
+type ReadError struct {
+	// File is the /proc file: stat, status, io, schedstat, cgroup, cmdline,
+	// exe, fd, ns, net/tcp, ...
+	File string
+	// Reason is permission, malformed or read.
+	Reason string
+}
+
+// ScanResult is what one scan found.
+type ScanResult struct {
+	Processes []Process
+	// Errors counts the read failures of this scan. Processes that vanish
+	// mid-scan are normal and not counted.
+	Errors map[ReadError]int
+}
+
+func (r *ScanResult) fail(file string, err error) {
+	if r.Errors == nil {
+		r.Errors = map[ReadError]int{}
+	}
+	r.Errors[ReadError{File: file, Reason: reason(err)}]++
+}
+
+// vanished reports whether err means the process exited while being read.
+func vanished(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH)
+}
+
+func reason(err error) string {
+	var pe *fs.PathError
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		return "permission"
+	case errors.Is(err, procfs.ErrFileParse):
+		return "malformed"
+	case errors.As(err, &pe):
+		return "read"
+	default:
+		return "malformed"
+	}
+}
+
+// static is what a process keeps for its life, read once.
+type static struct {
+	comm       string
+	exe        string
+	prog       program
+	group      *cgroupGroup
+	cgroupPath string
+	netns      uint64
+	noIO       bool // io is not readable (EPERM): don't retry every scan
+	noFD       bool
+	seen       uint64
+}
+
+// Scanner reads processes from a procfs mount. It remembers what does not
+// change during a process's life, so that a scan reads only the files whose
+// values move. A Scanner is not safe for concurrent use.
+type Scanner struct {
+	fs       procfs.FS
+	root     string
+	bootTime float64
+	static   map[procKey]*static
+	scans    uint64
+	sockets  socketCache
+}
+
+// NewScanner returns a Scanner over the procfs mounted at root.
+func NewScanner(root string) (*Scanner, error) {
+	pfs, err := procfs.NewFS(root)
+	if err != nil {
+		return nil, fmt.Errorf("open procfs %s: %w", root, err)
+	}
+	st, err := pfs.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", filepath.Join(root, "stat"), err)
+	}
+	return &Scanner{
+		fs:       pfs,
+		root:     root,
+		bootTime: float64(st.BootTime),
+		static:   map[procKey]*static{},
+	}, nil
+}
+
+// Root is the procfs mount point the Scanner reads.
+func (s *Scanner) Root() string { return s.root }
+
+// Scan reads every user-space process. Kernel threads and zombies are left
+// out; a process that vanishes mid-read is skipped.
+func (s *Scanner) Scan() (ScanResult, error) {
+	var res ScanResult
+	d, err := os.Open(s.root)
+	if err != nil {
+		return res, fmt.Errorf("open %s: %w", s.root, err)
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return res, fmt.Errorf("list %s: %w", s.root, err)
+	}
+	s.scans++
+	res.Processes = make([]Process, 0, len(names))
+	for _, n := range names {
+		pid, err := strconv.Atoi(n)
+		if err != nil || pid <= 0 {
+			continue
+		}
+		if p, ok := s.readProcess(pid, &res); ok {
+			res.Processes = append(res.Processes, p)
+		}
+	}
+	// Forget what belonged to processes that are gone.
+	for k, st := range s.static {
+		if st.seen != s.scans {
+			delete(s.static, k)
+		}
+	}
+	return res, nil
+}
+
+func (s *Scanner) readProcess(pid int, res *ScanResult) (Process, bool) {
+	proc, err := s.fs.Proc(pid)
+	if err != nil {
+		if !vanished(err) {
+			res.fail("stat", err)
+		}
+		return Process{}, false
+	}
+	stat, err := proc.Stat()
+	if err != nil {
+		if !vanished(err) {
+			res.fail("stat", err)
+		}
+		return Process{}, false
+	}
+	if stat.Flags&pfKthread != 0 || stat.PPID == 2 || pid == 2 || stat.State == "Z" || stat.State == "X" {
+		return Process{}, false
+	}
+	p := Process{
+		PID:       pid,
+		PPID:      stat.PPID,
+		Start:     stat.Starttime,
+		Comm:      stat.Comm,
+		Threads:   stat.NumThreads,
+		RSSBytes:  float64(stat.ResidentMemory()),
+		StartTime: s.bootTime + float64(stat.Starttime)/userHZ,
+	}
+	p.Counters.UserSeconds = float64(stat.UTime) / userHZ
+	p.Counters.SystemSeconds = float64(stat.STime) / userHZ
+
+	st := s.static[p.key()]
+	if st == nil || st.comm != p.Comm {
+		// New, or it called exec since: read what identifies it.
+		st = s.readStatic(proc, p.Comm, res)
+		s.static[p.key()] = st
+	}
+	st.seen = s.scans
+	p.Exe, p.Name, p.prog = st.exe, st.prog.name, st.prog
+	p.group, p.cgroupPath, p.NetNS = st.group, st.cgroupPath, st.netns
+
+	if !s.readSched(proc, &p, res) {
+		return Process{}, false
+	}
+	if !st.noIO {
+		io, err := proc.IO()
+		switch {
+		case err == nil:
+			p.Counters.ReadBytes = float64(io.ReadBytes)
+			p.Counters.WriteBytes = float64(io.WriteBytes)
+			p.Counters.ReadSyscalls = float64(io.SyscR)
+			p.Counters.WriteSyscalls = float64(io.SyscW)
+		case vanished(err):
+			return Process{}, false
+		default:
+			st.noIO = errors.Is(err, fs.ErrPermission)
+			res.fail("io", err)
+		}
+	}
+	if !st.noFD {
+		n, err := proc.FileDescriptorsLen()
+		switch {
+		case err == nil:
+			p.FDs = n
+		case vanished(err):
+			return Process{}, false
+		default:
+			st.noFD = errors.Is(err, fs.ErrPermission)
+			res.fail("fd", err)
+		}
+	}
+	return p, true
+}
+
+// readSched reads context switches (status) and run-queue wait (schedstat).
+// Both are per thread in the kernel, so a multi-threaded process is summed
+// over /proc/<pid>/task/*. It returns false if the process vanished.
+func (s *Scanner) readSched(proc procfs.Proc, p *Process, res *ScanResult) bool {
+	if p.Threads <= 1 {
+		return s.addThreadSched(proc, p, res, true)
+	}
+	tasks, err := s.fs.AllThreads(p.PID)
+	if err != nil {
+		if vanished(err) {
+			return false
+		}
+		res.fail("task", err)
+		return true
+	}
+	for _, t := range tasks {
+		// A thread that exits mid-scan takes its counts with it; the
+		// process itself is still here.
+		s.addThreadSched(t, p, res, false)
+	}
+	return true
+}
+
+func (s *Scanner) addThreadSched(t procfs.Proc, p *Process, res *ScanResult, isProcess bool) bool {
+	status, err := t.NewStatus()
+	switch {
+	case err == nil:
+		p.Counters.VoluntarySwitches += float64(status.VoluntaryCtxtSwitches)
+		p.Counters.InvoluntarySwitches += float64(status.NonVoluntaryCtxtSwitches)
+	case vanished(err):
+		return !isProcess
+	default:
+		res.fail("status", err)
+	}
+	ss, err := t.Schedstat()
+	switch {
+	case err == nil:
+		p.Counters.RunqueueWaitSeconds += float64(ss.WaitingNanoseconds) / 1e9
+	case vanished(err):
+		// schedstat is absent on kernels without CONFIG_SCHED_INFO; the
+		// process itself was checked through status.
+	default:
+		res.fail("schedstat", err)
+	}
+	return true
+}
+
+// readStatic reads what identifies a process: executable, command line (only
+// to name it), cgroup and network namespace.
+func (s *Scanner) readStatic(proc procfs.Proc, comm string, res *ScanResult) *static {
+	st := &static{comm: comm}
+	exe, err := proc.Executable()
+	if err != nil && !vanished(err) {
+		res.fail("exe", err)
+	}
+	st.exe = exe
+	args, err := proc.CmdLine()
+	if err != nil && !vanished(err) {
+		res.fail("cmdline", err)
+	}
+	st.prog = programName(exe, comm, args)
+
+	cgs, err := proc.Cgroups()
+	switch {
+	case err == nil:
+		paths := make([]string, 0, len(cgs))
+		for _, c := range cgs {
+			paths = append(paths, c.Path)
+			if st.cgroupPath == "" || c.HierarchyID == 0 && c.Path != "/" {
+				st.cgroupPath = c.Path
+			}
+		}
+		if g, ok := classifyCgroup(paths); ok {
+			st.group = &g
+		}
+	case !vanished(err):
+		res.fail("cgroup", err)
+	}
+
+	link, err := os.Readlink(filepath.Join(s.root, strconv.Itoa(proc.PID), "ns", "net"))
+	switch {
+	case err == nil:
+		st.netns = parseNSLink(link)
+	case !vanished(err):
+		res.fail("ns", err)
+	}
+	return st
+}
+
+// parseNSLink reads the inode from a namespace link such as "net:[4026531840]".
+func parseNSLink(link string) uint64 {
+	_, rest, ok := strings.Cut(link, ":[")
+	if !ok {
+		return 0
+	}
+	n, err := strconv.ParseUint(strings.TrimSuffix(rest, "]"), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
+}
