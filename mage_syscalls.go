@@ -1,0 +1,214 @@
+//go:build mage
+
+// Targets of the eBPF syscall tracer in pkg/syscalls: regenerating its
+// committed generated files, and measuring its overhead.
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/magefile/mage/mg"
+	"github.com/magefile/mage/sh"
+	"golang.org/x/sys/unix"
+
+	"github.com/telltale-dev/telltale/pkg/syscalls"
+)
+
+// syscallsDir holds the tracer's sources and generated files.
+const syscallsDir = "pkg/syscalls"
+
+// GenerateSyscalls rebuilds pkg/syscalls' generated files: the BPF object
+// and its Go wrapper (bpf2go; needs clang, llvm-strip and libbpf-dev), the
+// checksum that ties them to tracer.bpf.c, and the syscall name tables (from
+// the golang.org/x/sys in go.mod). Commit the results: building the
+// package needs none of these tools.
+func GenerateSyscalls() error {
+	multiarch, err := sh.Output("gcc", "-print-multiarch")
+	if err != nil {
+		return fmt.Errorf("find the multiarch include directory (gcc -print-multiarch): %w", err)
+	}
+	bpf2go := exec.Command(mg.GoCmd(), "tool", "bpf2go",
+		"-go-package", "syscalls", "-tags", "linux", "-target", "bpfel",
+		"-type", "stat_key", "-type", "stat_val", "-type", "err_key", "-type", "proc",
+		"tracer", "tracer.bpf.c", "--",
+		// Task storage needs Linux 5.11, which runs the v3 instruction set.
+		"-mcpu=v3", "-Wall", "-Werror", "-I/usr/include/"+strings.TrimSpace(multiarch))
+	bpf2go.Dir = syscallsDir
+	bpf2go.Stdout, bpf2go.Stderr = os.Stdout, os.Stderr
+	if err := bpf2go.Run(); err != nil {
+		return fmt.Errorf("bpf2go: %w", err)
+	}
+	src, err := os.ReadFile(filepath.Join(syscallsDir, "tracer.bpf.c"))
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(src)
+	if err := os.WriteFile(filepath.Join(syscallsDir, "tracer.bpf.c.sha256"), []byte(hex.EncodeToString(sum[:])+"\n"), 0o644); err != nil {
+		return err
+	}
+	gen := exec.Command(mg.GoCmd(), "run", "./internal/gensysnum", "-out", "sysnum_tables.go", "amd64", "arm64")
+	gen.Dir = syscallsDir
+	gen.Stdout, gen.Stderr = os.Stdout, os.Stderr
+	return gen.Run()
+}
+
+// BenchSyscalls measures what the syscall tracer costs a process that does
+// nothing but syscalls: loops of cheap syscalls, each timed with the tracer
+// loaded and not, alternating, in one run; it prints the time per call
+// and the ratio of wall times (on/off). The goal is at most 1.5. Needs root.
+func BenchSyscalls() error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("benchSyscalls loads eBPF programs: run it as root")
+	}
+	// One OS thread, so that the loop's syscalls are one thread's.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	zero, err := os.Open("/dev/zero")
+	if err != nil {
+		return err
+	}
+	defer zero.Close()
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		return err
+	}
+	defer unix.Close(p[0])
+	defer unix.Close(p[1])
+	buf := make([]byte, 64)
+
+	loops := []struct {
+		name  string
+		calls int // syscalls per iteration
+		iter  func()
+	}{
+		// The cheapest syscall there is: the tracer's cost laid bare.
+		{"getppid", 1, func() { unix.Getppid() }},
+		// A small read from a device, a cheap call that does some work.
+		{"read 64B /dev/zero", 1, func() { unix.Read(int(zero.Fd()), buf) }},
+		// Write then read 64 bytes through a pipe, as IPC does.
+		{"pipe write+read 64B", 2, func() { unix.Write(p[1], buf); unix.Read(p[0], buf) }},
+	}
+	const (
+		rounds = 11
+		iters  = 200_000
+	)
+	loadavg, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("syscall tracer overhead: %d rounds of %d iterations per loop, tracer off and on alternating\n", rounds, iters)
+	fmt.Printf("host: %d CPUs, load average %s\n", runtime.NumCPU(), strings.Join(strings.Fields(string(loadavg))[:3], " "))
+
+	timeLoop := func(iter func()) time.Duration {
+		start := time.Now()
+		for range iters {
+			iter()
+		}
+		return time.Since(start)
+	}
+	// Three settings: tracer off, on with latency (the default), on
+	// counting only (Options.NoLatency).
+	settings := []struct {
+		name string
+		opts *syscalls.Options
+	}{
+		{"off", nil},
+		{"latency", &syscalls.Options{}},
+		{"counts only", &syscalls.Options{NoLatency: true}},
+	}
+	times := make([][][]time.Duration, len(settings)) // [setting][loop][round]
+	for i := range times {
+		times[i] = make([][]time.Duration, len(loops))
+	}
+	var loadTimes []time.Duration
+	for r := range rounds {
+		// Rotate the order every round, so that drift in the machine's
+		// load does not favour one setting.
+		for k := range settings {
+			si := (k + r) % len(settings)
+			var tr *syscalls.Tracer
+			if o := settings[si].opts; o != nil {
+				start := time.Now()
+				if tr, err = syscalls.Load(*o); err != nil {
+					return err
+				}
+				loadTimes = append(loadTimes, time.Since(start))
+			}
+			for li, l := range loops {
+				times[si][li] = append(times[si][li], timeLoop(l.iter))
+			}
+			if tr != nil {
+				if err := tr.Close(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+
+	fmt.Printf("%-20s %-12s %15s %13s %13s  %s\n", "loop", "tracer", "ns/call", "ratio on/off", "ratio on/off", "goal ≤ 1.5")
+	fmt.Printf("%-20s %-12s %15s %13s %13s\n", "", "", "median (min)", "of medians", "of minima")
+	for li, l := range loops {
+		perCall := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(iters*l.calls) }
+		offMed, offMin := syscallsMedianMin(times[0][li])
+		for si, st := range settings {
+			med, mn := syscallsMedianMin(times[si][li])
+			if si == 0 {
+				fmt.Printf("%-20s %-12s %7.0f (%5.0f)\n", l.name, st.name, perCall(med), perCall(mn))
+				continue
+			}
+			ratio := float64(med) / float64(offMed)
+			verdict := "met"
+			if ratio > 1.5 {
+				verdict = "NOT met"
+			}
+			fmt.Printf("%-20s %-12s %7.0f (%5.0f) %13.2f %13.2f  %s\n", "", st.name, perCall(med), perCall(mn),
+				ratio, float64(mn)/float64(offMin), verdict)
+		}
+	}
+	loadMed, _ := syscallsMedianMin(loadTimes)
+	fmt.Printf("Load+attach: median %v\n", loadMed.Round(time.Millisecond))
+	return syscallsBenchSnapshot()
+}
+
+// syscallsBenchSnapshot prints what one Snapshot costs with the processes
+// this host has, the exporter's cost per scrape.
+func syscallsBenchSnapshot() error {
+	tr, err := syscalls.Load(syscalls.Options{})
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+	// Let every process on the host make some syscalls.
+	time.Sleep(2 * time.Second)
+	var ds []time.Duration
+	var procs, keys int
+	for range 5 {
+		start := time.Now()
+		snap, err := tr.Snapshot()
+		if err != nil {
+			return err
+		}
+		ds = append(ds, time.Since(start))
+		procs, keys = len(snap.Processes), 0
+		for _, p := range snap.Processes {
+			keys += len(p.Syscalls)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	med, minD := syscallsMedianMin(ds)
+	fmt.Printf("Snapshot: %d processes, %d (process, syscall) pairs: median %v (min %v)\n", procs, keys, med.Round(time.Microsecond), minD.Round(time.Microsecond))
+	return nil
+}
+
+func syscallsMedianMin(ds []time.Duration) (median, minimum time.Duration) {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2], s[0]
+}

@@ -1,0 +1,326 @@
+package syscalls
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+)
+
+// kernelBTF is where the kernel publishes its own type information, which
+// tp_btf programs and CO-RE relocations need.
+const kernelBTF = "/sys/kernel/btf/vmlinux"
+
+// batchSize is how many map entries one batch lookup returns. Hash-map
+// batches must hold a whole hash bucket, which a few hundred always do.
+const batchSize = 512
+
+// Indexes of the kernel side's dropped array (enum drop_reason).
+const (
+	dropStatsFull = iota
+	dropErrorsFull
+	dropProcsFull
+	dropBadNr
+	numDropReasons
+)
+
+// Tracer is the loaded and attached eBPF program. It counts every syscall
+// of every process on the host until Close.
+type Tracer struct {
+	mu        sync.Mutex // serialises Snapshot, which deletes what it reported as exited
+	objs      tracerObjects
+	links     []link.Link
+	ncpu      int
+	noLatency bool
+}
+
+// Load loads the tracer into the kernel and attaches it to the sys_enter
+// (unless Options.NoLatency), sys_exit, sched_process_exec and
+// sched_process_exit tracepoints (BTF-enabled raw tracepoints). Counting
+// starts at once; with latency, syscalls already in progress are not
+// counted. When eBPF is not permitted or the kernel lacks support, the
+// error matches ErrUnavailable and says which.
+//
+// It needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN), a kernel with BTF
+// (/sys/kernel/btf/vmlinux) and BPF task storage (Linux 5.11 or later).
+func Load(opts Options) (*Tracer, error) {
+	return load(opts, kernelBTF)
+}
+
+// load is Load with the place of the kernel's BTF as a parameter, so that a
+// test can show what happens on a kernel without it.
+func load(opts Options, btfPath string) (*Tracer, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(btfPath); err != nil {
+		return nil, &unavailableError{
+			reason: "the kernel publishes no BTF type information (needs CONFIG_DEBUG_INFO_BTF=y)",
+			detail: err.Error(),
+			err:    err,
+		}
+	}
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, fmt.Errorf("count possible CPUs: %w", err)
+	}
+	spec, err := loadTracer()
+	if err != nil {
+		return nil, err
+	}
+	spec.Maps[tracerMapStats].MaxEntries = opts.MaxEntries
+	spec.Maps[tracerMapErrors].MaxEntries = opts.MaxErrorEntries
+	spec.Maps[tracerMapProcs].MaxEntries = opts.MaxProcesses
+
+	t := &Tracer{ncpu: ncpu, noLatency: opts.NoLatency}
+	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
+		return nil, classify("load eBPF programs and maps", false, err)
+	}
+	type hook struct {
+		name string
+		prog *ebpf.Program
+	}
+	// The process hooks go first, so that no process the syscall hooks
+	// record can exit unnoticed.
+	hooks := []hook{
+		{"sched_process_exit", t.objs.SchedProcessExit},
+		{"sched_process_exec", t.objs.SchedProcessExec},
+	}
+	if opts.NoLatency {
+		hooks = append(hooks, hook{"sys_exit", t.objs.SysExitCount})
+	} else {
+		hooks = append(hooks, hook{"sys_exit", t.objs.SysExit}, hook{"sys_enter", t.objs.SysEnter})
+	}
+	for _, p := range hooks {
+		l, err := link.AttachTracing(link.TracingOptions{Program: p.prog, AttachType: ebpf.AttachTraceRawTp})
+		if err != nil {
+			t.Close()
+			return nil, classify("attach to tracepoint "+p.name, true, err)
+		}
+		t.links = append(t.links, l)
+	}
+	return t, nil
+}
+
+// classify turns a load or attach failure caused by the host into an error
+// matching ErrUnavailable with a reason an operator can act on.
+func classify(op string, attach bool, err error) error {
+	var ve *ebpf.VerifierError
+	switch {
+	case errors.Is(err, unix.EPERM):
+		// cilium/ebpf suggests raising RLIMIT_MEMLOCK on EPERM; on kernels
+		// with task storage memory is charged to the cgroup instead, so the
+		// hint misleads and is left out.
+		return &unavailableError{
+			reason: "eBPF is not permitted: the process needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN), and kernel lockdown must allow tracing",
+			detail: op + ": " + unix.EPERM.Error(),
+			err:    err,
+		}
+	case errors.Is(err, unix.ENOSYS):
+		return &unavailableError{reason: "the kernel is built without eBPF (CONFIG_BPF_SYSCALL)", detail: op + ": " + err.Error(), err: err}
+	case errors.Is(err, ebpf.ErrNotSupported):
+		return &unavailableError{reason: "the kernel lacks a feature the tracer needs (BTF tracepoints and task storage need Linux 5.11 or later)", detail: op + ": " + err.Error(), err: err}
+	case errors.As(err, &ve):
+		return &unavailableError{reason: "the kernel's verifier rejected the program (the kernel is probably older than Linux 5.11)", detail: op + ": " + err.Error(), err: err}
+	case attach && errors.Is(err, unix.ENOENT):
+		return &unavailableError{reason: "the kernel cannot attach to the syscall tracepoints (needs CONFIG_FTRACE_SYSCALLS and BPF trampolines)", detail: op + ": " + err.Error(), err: err}
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// Close detaches the tracer and frees its kernel memory.
+func (t *Tracer) Close() error {
+	var errs []error
+	for _, l := range t.links {
+		if err := l.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("detach: %w", err))
+		}
+	}
+	t.links = nil
+	if err := t.objs.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close eBPF objects: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Snapshot returns the cumulative totals of every process the tracer has
+// seen. A process that has exited is in exactly one Snapshot, marked
+// Exited, and then forgotten; see Process.Exited. Snapshots are serialised.
+func (t *Tracer) Snapshot() (*Snapshot, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+
+	snap := &Snapshot{Processes: map[uint32]*Process{}}
+	proc := func(tgid uint32) *Process {
+		p := snap.Processes[tgid]
+		if p == nil {
+			p = &Process{Syscalls: map[uint32]*Syscall{}}
+			snap.Processes[tgid] = p
+		}
+		return p
+	}
+	known := map[uint32]bool{}
+	err := batchRead(t.objs.Procs, 1, func(tgid *uint32, v []tracerProc) {
+		p := proc(*tgid)
+		p.Comm = commString(v[0].Comm)
+		p.PPID = v[0].Ppid
+		p.CgroupID = v[0].CgroupId
+		p.Exited = v[0].Exited != 0
+		known[*tgid] = true
+	})
+	if err != nil {
+		return nil, err
+	}
+	var statKeys []tracerStatKey
+	err = batchRead(t.objs.Stats, t.ncpu, func(k *tracerStatKey, perCPU []tracerStatVal) {
+		s := syscallOf(proc(k.Tgid), uint32(k.Nr))
+		for _, v := range perCPU {
+			s.Count += v.Count
+			if !t.noLatency {
+				s.Buckets[min(int(k.Bucket), NumBuckets-1)] += v.Count
+				s.Sum += time.Duration(v.Ns)
+			}
+		}
+		statKeys = append(statKeys, *k)
+	})
+	if err != nil {
+		return nil, err
+	}
+	var errKeys []tracerErrKey
+	err = batchRead(t.objs.Errors, t.ncpu, func(k *tracerErrKey, perCPU []uint64) {
+		s := syscallOf(proc(k.Tgid), uint32(k.Nr))
+		if s.Errors == nil {
+			s.Errors = map[syscall.Errno]uint64{}
+		}
+		for _, n := range perCPU {
+			s.Errors[syscall.Errno(k.Errno)] += n
+		}
+		errKeys = append(errKeys, *k)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if snap.Dropped, err = t.dropped(); err != nil {
+		return nil, err
+	}
+
+	// The exit hook marks the processes it knows; one whose identity did
+	// not fit in the process map is checked with kill(pid, 0).
+	for tgid, p := range snap.Processes {
+		if !p.Exited && !known[tgid] {
+			p.Exited = errors.Is(unix.Kill(int(tgid), 0), unix.ESRCH)
+		}
+	}
+	if err := t.forgetExited(snap, statKeys, errKeys); err != nil {
+		return nil, err
+	}
+	return snap, nil
+}
+
+func syscallOf(p *Process, nr uint32) *Syscall {
+	s := p.Syscalls[nr]
+	if s == nil {
+		s = &Syscall{}
+		p.Syscalls[nr] = s
+	}
+	return s
+}
+
+// forgetExited deletes the entries of the processes snap reports as exited,
+// so that the kernel maps hold only live processes.
+func (t *Tracer) forgetExited(snap *Snapshot, statKeys []tracerStatKey, errKeys []tracerErrKey) error {
+	for i := range statKeys {
+		if p := snap.Processes[statKeys[i].Tgid]; p.Exited {
+			if err := deleteKey(t.objs.Stats, &statKeys[i]); err != nil {
+				return err
+			}
+		}
+	}
+	for i := range errKeys {
+		if p := snap.Processes[errKeys[i].Tgid]; p.Exited {
+			if err := deleteKey(t.objs.Errors, &errKeys[i]); err != nil {
+				return err
+			}
+		}
+	}
+	for tgid, p := range snap.Processes {
+		if p.Exited {
+			if err := deleteKey(t.objs.Procs, &tgid); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func deleteKey(m *ebpf.Map, key any) error {
+	if err := m.Delete(key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("forget exited process in map %s: %w", mapName(m), err)
+	}
+	return nil
+}
+
+func (t *Tracer) dropped() (Dropped, error) {
+	var n [numDropReasons]uint64
+	perCPU := make([]uint64, t.ncpu)
+	for i := range n {
+		if err := t.objs.Dropped.Lookup(uint32(i), &perCPU); err != nil {
+			return Dropped{}, fmt.Errorf("read map dropped: %w", err)
+		}
+		for _, v := range perCPU {
+			n[i] += v
+		}
+	}
+	return Dropped{
+		Syscalls:   n[dropStatsFull],
+		Errors:     n[dropErrorsFull],
+		Processes:  n[dropProcsFull],
+		BadNumbers: n[dropBadNr],
+	}, nil
+}
+
+// batchRead calls fn for every entry of m, reading a batch of entries per
+// system call. ncpu is the number of values per entry: 1 for an ordinary
+// map, the number of possible CPUs for a per-CPU map.
+func batchRead[K, V any](m *ebpf.Map, ncpu int, fn func(*K, []V)) error {
+	keys := make([]K, batchSize)
+	vals := make([]V, batchSize*ncpu)
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := m.BatchLookup(&cursor, keys, vals, nil)
+		for i := range n {
+			fn(&keys[i], vals[i*ncpu:(i+1)*ncpu])
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read map %s: %w", mapName(m), err)
+		}
+	}
+}
+
+func mapName(m *ebpf.Map) string {
+	if info, err := m.Info(); err == nil {
+		return info.Name
+	}
+	return m.String()
+}
+
+func commString(c [16]int8) string {
+	b := make([]byte, 0, len(c))
+	for _, ch := range c {
+		if ch == 0 {
+			break
+		}
+		b = append(b, byte(ch))
+	}
+	return string(b)
+}
