@@ -1,0 +1,83 @@
+package service
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestProgramName(t *testing.T) {
+	tests := []struct {
+		exe, comm string
+		args      []string
+		want      program
+	}{
+		{"/usr/sbin/nginx", "nginx", []string{"nginx: worker process"}, program{name: "nginx"}},
+		{"/usr/bin/python3.11", "python3", []string{"python3", "app.py"}, program{name: "app", script: true}},
+		{"/usr/bin/python3", "python3", []string{"python3", "-u", "-W", "ignore", "/srv/shop/app.py", "--port=80"}, program{name: "app", script: true}},
+		{"/usr/bin/python3", "python3", []string{"python3", "-m", "http.server", "8000"}, program{name: "http.server", script: true}},
+		{"/usr/bin/python3", "python3", []string{"python3", "-mgunicorn", "app:app"}, program{name: "gunicorn", script: true}},
+		{"/usr/bin/python3", "python3", []string{"python3", "-c", "import os; print('secret')"}, program{name: "python3"}},
+		{"/usr/bin/python3", "python3", []string{"python3"}, program{name: "python3"}},
+		{"/usr/bin/python3", "python3", []string{"python3", "/usr/local/bin/gunicorn", "app:app"}, program{name: "gunicorn", script: true}},
+		{"/usr/bin/python3", "python3", []string{"python3", "/srv/pkg/__main__.py"}, program{name: "pkg", script: true}},
+		{"/usr/lib/jvm/bin/java", "java", []string{"java", "-Xmx1g", "-Dpw=x", "-jar", "/opt/shop.jar", "--pw=x"}, program{name: "shop", script: true}},
+		{"/usr/lib/jvm/bin/java", "java", []string{"java", "-cp", "/opt/lib/*", "org.example.OrderService"}, program{name: "OrderService", script: true}},
+		{"/usr/bin/node", "node", []string{"node", "server.js"}, program{name: "server", script: true}},
+		{"/usr/bin/node", "node", []string{"node", "--require", "dotenv/config", "/srv/api/index.js"}, program{name: "api", script: true}},
+		{"/usr/bin/node", "node", []string{"node", "-e", "console.log(1)"}, program{name: "node"}},
+		{"/usr/bin/bash", "bash", []string{"/bin/bash", "/opt/jobs/backup.sh"}, program{name: "backup", script: true, shell: true}},
+		{"/usr/bin/bash", "bash", []string{"bash", "-c", "yes | head"}, program{name: "bash"}},
+		{"/usr/bin/bash", "bash", []string{"bash", "/dev/fd/3"}, program{name: "bash"}},
+		{"/usr/bin/bash", "bash", []string{"-bash"}, program{name: "bash"}},
+		{"/usr/bin/ruby3.1", "ruby", []string{"ruby", "-I", "lib", "bin/worker.rb"}, program{name: "worker", script: true}},
+		{"/usr/bin/perl", "perl", []string{"perl", "-e", "print 1"}, program{name: "perl"}},
+		{"/usr/bin/php8.2", "php", []string{"php", "-d", "memory_limit=1G", "artisan", "queue:work"}, program{name: "artisan", script: true}},
+		// Things that must not become names: URLs, flag-looking values, key=value.
+		{"/usr/bin/python3", "python3", []string{"python3", "https://evil/x.py"}, program{name: "python3"}},
+		{"/usr/bin/python3", "python3", []string{"python3", "password=hunter2"}, program{name: "python3"}},
+		{"/usr/bin/node", "node", []string{"node", "--", "a b.js"}, program{name: "node"}},
+		// No executable: comm, cleaned of control characters.
+		{"", "kworker", nil, program{name: "kworker"}},
+		{"/memfd:sealed (deleted)", "sandboxd", []string{"sandboxd"}, program{name: "sandboxd"}},
+		{"", "we\x01ird", nil, program{name: "we_ird"}},
+		{"", "", nil, program{name: "unknown"}},
+		{"/usr/bin/myapp (deleted)", "myapp", []string{"myapp", "--password", "x"}, program{name: "myapp"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(append([]string{tt.exe}, tt.args...), " "), func(t *testing.T) {
+			if got := programName(tt.exe, tt.comm, tt.args); got != tt.want {
+				t.Errorf("programName(%q, %q, %q) = %+v, want %+v", tt.exe, tt.comm, tt.args, got, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzProgramName(f *testing.F) {
+	f.Add("/usr/bin/python3", "python3", "python3\x00-m\x00pkg.mod")
+	f.Add("/usr/bin/java", "java", "java\x00-jar\x00/x/y.jar")
+	f.Add("/usr/bin/bash", "bash", "bash\x00-o\x00errexit\x00run.sh")
+	f.Add("", "", "")
+	f.Fuzz(func(t *testing.T, exe, comm, cmdline string) {
+		args := strings.Split(cmdline, "\x00")
+		p := programName(exe, comm, args)
+		if p.name == "" {
+			t.Fatalf("empty name for %q %q %q", exe, comm, args)
+		}
+		if p.script && !safeName.MatchString(p.name) {
+			t.Fatalf("unsafe script name %q from %q", p.name, args)
+		}
+		if p.script {
+			// A name taken from the command line must be (part of) one of
+			// its arguments, never a join of several.
+			found := false
+			for _, a := range args[1:] {
+				if strings.Contains(a, p.name) {
+					found = true
+				}
+			}
+			if !found {
+				t.Fatalf("script name %q not from any argument of %q", p.name, args)
+			}
+		}
+	})
+}
