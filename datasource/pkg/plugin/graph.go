@@ -161,7 +161,7 @@ func buildGraph(in graphInput, service *regexp.Regexp) *serviceGraph {
 		dst := string(m["server"])
 		if dst == "" {
 			addr := string(m["server_address"])
-			dst = externalPrefix + addr + ":" + port
+			dst = externalPrefix + addr
 			if owner, ok := h.owner(inst, addr); ok {
 				if ls := h.listeners[owner+"|"+port]; len(ls) > 0 {
 					dst = ls[0]

@@ -37,7 +37,7 @@ import (
 
 // Tuning of the ranking; see above.
 const (
-	causeMinAnomaly      = 0.5
+	causeMinAnomaly      = 0.75
 	timingDecay          = 30 * time.Minute
 	unreachableProximity = 0.3
 	explainedFactor      = 0.5
@@ -242,9 +242,13 @@ func rankCauses(in rankInput) []cause {
 			c.Score = c.Anomaly * c.Timing * c.Proximity * c.Unexplained
 			c.Evidence += evidenceTail(*c)
 		}
+		// Ties go to the earlier change: a cause comes before its effects.
 		sort.SliceStable(cs, func(i, j int) bool {
 			if cs[i].Score != cs[j].Score {
 				return cs[i].Score > cs[j].Score
+			}
+			if !cs[i].Onset.Equal(cs[j].Onset) {
+				return cs[i].Onset.Before(cs[j].Onset)
 			}
 			if cs[i].Kind != cs[j].Kind {
 				return cs[i].Kind < cs[j].Kind
@@ -424,6 +428,9 @@ func formatValue(v float64, unit string) string {
 		return fmt.Sprintf("%.3g s", v)
 	case "":
 		return fmt.Sprintf("%.3g", v)
+	}
+	if strings.HasPrefix(unit, "/") {
+		return fmt.Sprintf("%.3g%s", v, unit)
 	}
 	return fmt.Sprintf("%.3g %s", v, unit)
 }

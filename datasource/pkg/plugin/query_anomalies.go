@@ -36,6 +36,8 @@ type anomalyResult struct {
 	Exec string
 	// Samples is the number of raw samples read on demand.
 	Samples int
+	// Labels are added to every series' labels (a KPI's name).
+	Labels data.Labels
 }
 
 // queryAnomalies answers an anomalies query. For a selector it uses the
@@ -73,11 +75,7 @@ func (d *Datasource) kpiAnomalies(ctx context.Context, q Query) (*anomalyResult,
 	if err != nil {
 		return nil, fmt.Errorf("KPI %q: %w", k.Name, err)
 	}
-	for _, s := range series {
-		s.Labels = s.Labels.Clone()
-		s.Labels["kpi"] = model.LabelValue(k.Name)
-	}
-	return &anomalyResult{Series: series, Name: k.Name, Source: ScoreSourceOnDemand, Exec: expr}, nil
+	return &anomalyResult{Series: series, Name: k.Name, Source: ScoreSourceOnDemand, Exec: expr, Labels: data.Labels{"kpi": k.Name}}, nil
 }
 
 // scoreExpr evaluates a PromQL expression over the range and the warm-up
@@ -331,6 +329,9 @@ func anomalyFrames(res *anomalyResult, fromAlert bool) data.Frames {
 	frames := make(data.Frames, 0, len(res.Series))
 	for _, s := range res.Series {
 		lbls := seriesLabels(s.Labels)
+		for k, v := range res.Labels {
+			lbls[k] = v
+		}
 		name := displayName(s.Labels, res.Name)
 		score := data.NewField("score", lbls, nullable(s.Score))
 		score.Config = &data.FieldConfig{DisplayNameFromDS: name + " score", Min: ptr(data.ConfFloat64(0)), Max: ptr(data.ConfFloat64(1))}

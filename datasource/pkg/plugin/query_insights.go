@@ -131,7 +131,7 @@ func toSignalSeries(cs candidateSignal, b *bandSeries) signalSeries {
 	}
 	server := string(m["server"])
 	if server == "" {
-		server = externalPrefix + string(m["server_address"]) + ":" + string(m["port"])
+		server = externalPrefix + string(m["server_address"])
 	}
 	s.Service = server
 	s.Edge = fmt.Sprintf("%s → %s:%s", orAddress(string(m["client"]), string(m["client_address"])), orAddress(string(m["server"]), string(m["server_address"])), m["port"])

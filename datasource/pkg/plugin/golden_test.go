@@ -1,0 +1,484 @@
+package plugin
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"flag"
+	"hash/fnv"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/grafana/grafana-plugin-sdk-go/backend"
+	"github.com/grafana/grafana-plugin-sdk-go/experimental"
+	"github.com/prometheus/common/model"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/ with the current output")
+
+// The shop scenario: four services on host shop-1 (storefront → checkout →
+// payments, checkout → inventory → postgres on host db-1, payments → an
+// outside address), a checkout latency KPI declared by the app and an orders
+// KPI from the settings. From 11:28 payments burns CPU and the round-trip
+// time to it grows; from 11:30 to 11:50 checkout latency breaches its
+// objective. checkout was deployed at 11:10 and payments at 10:40.
+var (
+	shopFrom = time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	shopTo   = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	shopStep = time.Minute
+)
+
+const (
+	shop1 = "10.0.0.1:10171"
+	db1   = "10.0.0.2:10171"
+)
+
+// wave is deterministic noise in [-1, 1]: a hash of the time and a seed,
+// so fixtures look like measurements (no two neighbours alike) and are the
+// same on every run.
+func wave(t time.Time, seed float64) float64 {
+	h := fnv.New64a()
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], uint64(t.Unix()))
+	binary.LittleEndian.PutUint64(b[8:], math.Float64bits(seed))
+	_, _ = h.Write(b[:])
+	return float64(h.Sum64()%2000001)/1e6 - 1
+}
+
+func between(t time.Time, from, to string) bool {
+	day := "2026-11-01T"
+	a, _ := time.Parse(time.RFC3339, day+from+":00Z")
+	b, _ := time.Parse(time.RFC3339, day+to+":00Z")
+	return !t.Before(a) && t.Before(b)
+}
+
+func always(v func(t time.Time) float64) func(time.Time) (float64, bool) {
+	return func(t time.Time) (float64, bool) { return v(t), true }
+}
+
+func constant(v float64) func(time.Time) (float64, bool) {
+	return always(func(time.Time) float64 { return v })
+}
+
+func sample(m model.Metric, v float64) *model.Sample {
+	return &model.Sample{Metric: m, Value: model.SampleValue(v), Timestamp: model.TimeFromUnixNano(shopTo.UnixNano())}
+}
+
+// kpiFixtures loads the shop scenario's KPIs into the fake.
+func kpiFixtures(f *fakeProm) {
+	info, obj := kpiInfoExprs(shopTo.Sub(shopFrom))
+	f.instant[info] = model.Vector{sample(model.Metric{"kpi": "checkout_latency", "metric": "shop_checkout_duration_seconds", "unit": "s", "direction": "lower", "type": "histogram"}, 1)}
+	f.instant[obj] = model.Vector{sample(model.Metric{"kpi": "checkout_latency"}, 0.5)}
+
+	// The KPIs' values, under the expressions the backend sends after
+	// replacing $__rate_interval (75s at a 1m step).
+	f.ranged[`histogram_quantile(0.95, sum by (le) (rate(shop_checkout_duration_seconds_bucket[75s])))`] = []fakeSeries{{
+		Metric: model.Metric{},
+		F: always(func(t time.Time) float64 {
+			if between(t, "11:30", "11:50") {
+				return 0.9 + 0.05*wave(t, 1)
+			}
+			return 0.2 + 0.01*wave(t, 1)
+		}),
+	}}
+	f.ranged[`sum(rate(shop_orders_total[75s]))`] = []fakeSeries{{
+		Metric: model.Metric{},
+		F:      always(func(t time.Time) float64 { return 5 + 0.2*wave(t, 2) }),
+	}}
+
+}
+
+// graphFixtures loads the shop scenario's service map, as seen over the
+// window w, into the fake.
+func graphFixtures(f *fakeProm, w time.Duration) {
+	{
+		e := graphExprs(w, "")
+		svc := func(inst, name, kind string) *model.Sample {
+			return sample(model.Metric{"instance": model.LabelValue(inst), "service": model.LabelValue(name), "kind": model.LabelValue(kind)}, 1)
+		}
+		f.instant[e["services"]] = model.Vector{
+			svc(shop1, "storefront", "process"), svc(shop1, "checkout", "process"),
+			svc(shop1, "payments", "process"), svc(shop1, "inventory", "process"),
+			svc(db1, "postgres", "systemd"),
+		}
+		addr := func(inst, a string) *model.Sample {
+			return sample(model.Metric{"instance": model.LabelValue(inst), "address": model.LabelValue(a)}, 1)
+		}
+		f.instant[e["addresses"]] = model.Vector{addr(shop1, "10.0.0.1"), addr(shop1, "127.0.0.1"), addr(db1, "10.0.0.2"), addr(db1, "127.0.0.1")}
+		f.instant[e["hostnames"]] = model.Vector{
+			sample(model.Metric{"instance": shop1, "hostname": "shop-1"}, 1),
+			sample(model.Metric{"instance": db1, "hostname": "db-1"}, 1),
+		}
+		port := func(inst, name, p string) *model.Sample {
+			return sample(model.Metric{"instance": model.LabelValue(inst), "service": model.LabelValue(name), "protocol": "tcp", "port": model.LabelValue(p)}, 1)
+		}
+		f.instant[e["ports"]] = model.Vector{
+			port(shop1, "storefront", "10181"), port(shop1, "checkout", "10182"), port(shop1, "payments", "10183"),
+			port(shop1, "inventory", "10184"), port(db1, "postgres", "5432"),
+		}
+		edge := func(inst, client, clientAddr, server, serverAddr, p string) model.Metric {
+			return model.Metric{"instance": model.LabelValue(inst), "client": model.LabelValue(client), "client_address": model.LabelValue(clientAddr),
+				"server": model.LabelValue(server), "server_address": model.LabelValue(serverAddr), "port": model.LabelValue(p)}
+		}
+		sfCo := edge(shop1, "storefront", "", "checkout", "", "10182")
+		coPa := edge(shop1, "checkout", "", "payments", "", "10183")
+		coIn := edge(shop1, "checkout", "", "inventory", "", "10184")
+		inPg := edge(shop1, "inventory", "", "", "10.0.0.2", "5432")
+		pgSide := edge(db1, "", "10.0.0.1", "postgres", "", "5432")
+		paExt := edge(shop1, "payments", "", "", "203.0.113.7", "443")
+		f.instant[e["connections"]] = model.Vector{sample(sfCo, 4), sample(coPa, 2), sample(coIn, 2), sample(inPg, 3), sample(pgSide, 3), sample(paExt, 1)}
+		f.instant[e["sent"]] = model.Vector{sample(sfCo, 5120), sample(coPa, 2048), sample(coIn, 1024), sample(inPg, 4096), sample(pgSide, 4096), sample(paExt, 512)}
+		f.instant[e["received"]] = model.Vector{sample(sfCo, 20480), sample(coPa, 1024), sample(coIn, 8192), sample(inPg, 65536), sample(pgSide, 65536), sample(paExt, 256)}
+		f.instant[e["rtt"]] = model.Vector{sample(sfCo, 0.0001), sample(coPa, 0.0004), sample(coIn, 0.0001), sample(inPg, 0.0008), sample(pgSide, 0.0009), sample(paExt, 0.03)}
+		f.instant[e["retransmits"]] = model.Vector{sample(inPg, 0.1), sample(pgSide, 0.1), sample(paExt, 0.05)}
+		res := func(inst, name string) model.Metric {
+			return model.Metric{"instance": model.LabelValue(inst), "service": model.LabelValue(name)}
+		}
+		f.instant[e["cpu"]] = model.Vector{sample(res(shop1, "storefront"), 0.2), sample(res(shop1, "checkout"), 0.3), sample(res(shop1, "payments"), 0.25), sample(res(shop1, "inventory"), 0.1), sample(res(db1, "postgres"), 0.6)}
+		f.instant[e["memory"]] = model.Vector{sample(res(shop1, "storefront"), 50e6), sample(res(shop1, "checkout"), 80e6), sample(res(shop1, "payments"), 60e6), sample(res(shop1, "inventory"), 40e6), sample(res(db1, "postgres"), 900e6)}
+	}
+}
+
+// signalFixtures loads the shop scenario's per-service signals into the
+// fake.
+func signalFixtures(f *fakeProm) {
+	// Per-service signals, scored on demand (no detector in this scenario).
+	cpu := func(name string, base float64, seed float64) fakeSeries {
+		return fakeSeries{Metric: model.Metric{"service": model.LabelValue(name)}, F: always(func(t time.Time) float64 {
+			if name == "payments" && !t.Before(time.Date(2026, 11, 1, 11, 28, 0, 0, time.UTC)) {
+				return 0.6 + 0.01*wave(t, seed)
+			}
+			return base + 0.01*wave(t, seed)
+		})}
+	}
+	f.ranged[`sum by (service) (rate(telltale_service_cpu_seconds_total[75s]))`] = []fakeSeries{
+		cpu("checkout", 0.3, 3), cpu("inventory", 0.1, 4), cpu("payments", 0.1, 5), cpu("postgres", 0.6, 6), cpu("storefront", 0.2, 7),
+	}
+	mem := func(name string, base float64) fakeSeries {
+		return fakeSeries{Metric: model.Metric{"service": model.LabelValue(name)}, F: always(func(t time.Time) float64 { return base * (1 + 0.001*wave(t, base)) })}
+	}
+	f.ranged[`sum by (service) (telltale_service_resident_memory_bytes)`] = []fakeSeries{
+		mem("checkout", 80e6), mem("inventory", 40e6), mem("payments", 60e6), mem("postgres", 900e6), mem("storefront", 50e6),
+	}
+}
+
+// shopRequest is a QueryDataRequest for the shop scenario's range.
+func shopRequest(queries ...map[string]any) *backend.QueryDataRequest {
+	req := &backend.QueryDataRequest{Headers: map[string]string{}}
+	for i, q := range queries {
+		raw, _ := json.Marshal(q)
+		qt, _ := q["queryType"].(string)
+		req.Queries = append(req.Queries, backend.DataQuery{
+			RefID:         string(rune('A' + i)),
+			QueryType:     qt,
+			JSON:          raw,
+			Interval:      shopStep,
+			MaxDataPoints: 120,
+			TimeRange:     backend.TimeRange{From: shopFrom, To: shopTo},
+		})
+	}
+	return req
+}
+
+// newTestDatasource returns a datasource pointed at the fake, with the
+// settings' orders KPI.
+func newTestDatasource(tb testing.TB, f *fakeProm, extraJSON string) *Datasource {
+	tb.Helper()
+	jd := `{"timeout": 10, "kpis": [{"name": "orders", "expr": "sum(rate(shop_orders_total[$__rate_interval]))", "unit": "reqps", "objective": 1, "direction": "higher"}]` + extraJSON + `}`
+	inst, err := NewDatasource(context.Background(), backend.DataSourceInstanceSettings{
+		Type:                    PluginID,
+		URL:                     f.srv.URL,
+		JSONData:                []byte(jd),
+		DecryptedSecureJSONData: map[string]string{"bearerToken": "s3cret"},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	d := inst.(*Datasource)
+	if d.settingsErr != nil {
+		tb.Fatalf("settings: %v", d.settingsErr)
+	}
+	return d
+}
+
+// runGolden runs one query and compares its response with the golden file.
+func runGolden(t *testing.T, d *Datasource, name string, fromAlert bool, q map[string]any) backend.DataResponse {
+	t.Helper()
+	req := shopRequest(q)
+	if fromAlert {
+		req.Headers[fromAlertHeader] = "true"
+	}
+	resp, err := d.QueryData(context.Background(), req)
+	if err != nil {
+		t.Fatalf("QueryData: %v", err)
+	}
+	dr := resp.Responses["A"]
+	if dr.Error != nil {
+		t.Fatalf("query error: %v", dr.Error)
+	}
+	experimental.CheckGoldenJSONResponse(t, "testdata", name, &dr, *update)
+	return dr
+}
+
+func TestGoldenKPI(t *testing.T) {
+	f := newFakeProm(t)
+	kpiFixtures(f)
+	d := newTestDatasource(t, f, "")
+	runGolden(t, d, "kpi", false, map[string]any{"queryType": "kpi"})
+	runGolden(t, d, "kpi_alert", true, map[string]any{"queryType": "kpi", "kpi": "checkout_latency"})
+	f.checkAllUsed()
+}
+
+func TestGoldenServiceMap(t *testing.T) {
+	f := newFakeProm(t)
+	graphFixtures(f, shopTo.Sub(shopFrom))
+	signalFixtures(f)
+	d := newTestDatasource(t, f, "")
+	dr := runGolden(t, d, "servicemap", false, map[string]any{"queryType": "servicemap"})
+	runGolden(t, d, "servicemap_alert", true, map[string]any{"queryType": "servicemap"})
+	f.checkAllUsed()
+
+	// The joins the golden file pins, spelled out: inventory's connection
+	// to 10.0.0.2:5432 is postgres on db-1, counted once although both
+	// hosts report it, and the outside address stays an outside node.
+	edges := dr.Frames[1]
+	got := map[string]float64{}
+	for i := 0; i < edges.Rows(); i++ {
+		got[edges.Fields[0].At(i).(string)] = edges.Fields[3].At(i).(float64)
+	}
+	want := map[string]float64{
+		"storefront->checkout:10182":    4,
+		"checkout->payments:10183":      2,
+		"checkout->inventory:10184":     2,
+		"inventory->postgres:5432":      3,
+		"payments->ext:203.0.113.7:443": 1,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("edges (-want +got):\n%s", diff)
+	}
+}
+
+// at returns the shop day's time hh:mm.
+func at(hhmm string) time.Time {
+	t, err := time.Parse(time.RFC3339, "2026-11-01T"+hhmm+":00Z")
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// deployFixtures: checkout deployed at 11:10 (counter and build info),
+// payments at 10:40 (build info only, as from an exporter without the
+// counter).
+func deployFixtures(f *fakeProm) {
+	co := model.Metric{"instance": shop1, "service": "checkout"}
+	f.ranged[`max by (instance, service) (telltale_service_deploys_total{})`] = []fakeSeries{{
+		Metric: co,
+		F: always(func(t time.Time) float64 {
+			if t.Before(at("11:10")) {
+				return 3
+			}
+			return 4
+		}),
+	}}
+	build := func(svc, id string, from, to time.Time) fakeSeries {
+		return fakeSeries{
+			Metric: model.Metric{"instance": shop1, "service": model.LabelValue(svc), "build_id": model.LabelValue(id), "source": "go-build-id"},
+			F: func(t time.Time) (float64, bool) {
+				return 1, !t.Before(from) && t.Before(to)
+			},
+		}
+	}
+	f.ranged[`max by (instance, service, build_id, source) (telltale_service_build_info{})`] = []fakeSeries{
+		build("checkout", "aaaa1111bbbb2222cccc", at("00:00"), at("11:10")),
+		build("checkout", "dddd3333eeee4444ffff", at("11:10"), at("23:59")),
+		build("payments", "1111", at("00:00"), at("10:40")),
+		build("payments", "2222", at("10:40"), at("23:59")),
+	}
+}
+
+func TestGoldenDeploys(t *testing.T) {
+	f := newFakeProm(t)
+	deployFixtures(f)
+	d := newTestDatasource(t, f, "")
+	dr := runGolden(t, d, "deploys", false, map[string]any{"queryType": "deploys"})
+	runGolden(t, d, "deploys_alert", true, map[string]any{"queryType": "deploys"})
+	f.checkAllUsed()
+
+	ev := dr.Frames[0]
+	var got []string
+	for i := 0; i < ev.Rows(); i++ {
+		got = append(got, ev.Fields[0].At(i).(time.Time).Format("15:04")+" "+ev.Fields[2].At(i).(string))
+	}
+	want := []string{
+		"10:40 payments on 10.0.0.1:10171: 1111 → 2222 (go-build-id)",
+		"11:10 checkout on 10.0.0.1:10171: aaaa1111bbbb → dddd3333eeee (go-build-id)",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("deploy events (-want +got):\n%s", diff)
+	}
+}
+
+// ordersFixtures: the storefront's raw order counter, 5 orders/s with a
+// dip to 1/s from 11:30 to 11:45, served over remote read; no detector
+// series for it.
+func ordersFixtures(f *fakeProm) {
+	f.metadata["shop_orders_total"] = "counter"
+	f.raw = append(f.raw, fakeSeries{
+		Metric: model.Metric{"__name__": "shop_orders_total", "job": "storefront", "instance": "10.0.0.1:10181"},
+		F: always(func(t time.Time) float64 {
+			s := t.Sub(at("00:00")).Seconds()
+			dip := min(max(t.Sub(at("11:30")).Seconds(), 0), 15*60)
+			return 5*s - 4*dip + 2*(wave(t, 9)+1)
+		}),
+	})
+}
+
+// queueFixtures: a gauge the detector scores, with its band.
+func queueFixtures(f *fakeProm) {
+	f.metadata["shop_queue_depth"] = "gauge"
+	lbls := model.Metric{"service": "checkout", "instance": "10.0.0.1:10182", "job": "checkout"}
+	det := func(name string, v func(time.Time) float64) {
+		m := lbls.Clone()
+		m["__name__"] = model.LabelValue(name)
+		m["metric"] = "shop_queue_depth"
+		f.ranged[name+`{service="checkout", metric="shop_queue_depth"}`] = []fakeSeries{{Metric: m, F: always(v)}}
+	}
+	depth := func(t time.Time) float64 {
+		if between(t, "11:30", "11:40") {
+			return 40
+		}
+		return 10 + wave(t, 11)
+	}
+	det("telltale_anomaly_score", func(t time.Time) float64 {
+		if between(t, "11:30", "11:40") {
+			return 0.99
+		}
+		return 0.1 + 0.05*wave(t, 12)
+	})
+	det("telltale_anomaly_expected", func(time.Time) float64 { return 10 })
+	det("telltale_anomaly_lower", func(time.Time) float64 { return 7 })
+	det("telltale_anomaly_upper", func(time.Time) float64 { return 13 })
+	m := lbls.Clone()
+	m["__name__"] = "shop_queue_depth"
+	f.ranged[`shop_queue_depth{service="checkout"}`] = []fakeSeries{{Metric: m, F: always(depth)}}
+}
+
+func TestGoldenAnomalies(t *testing.T) {
+	f := newFakeProm(t)
+	kpiFixtures(f)
+	ordersFixtures(f)
+	queueFixtures(f)
+	d := newTestDatasource(t, f, "")
+
+	onDemand := runGolden(t, d, "anomalies_ondemand", false, map[string]any{"queryType": "anomalies", "selector": `shop_orders_total{job="storefront"}`})
+	runGolden(t, d, "anomalies_detector", false, map[string]any{"queryType": "anomalies", "selector": `shop_queue_depth{service="checkout"}`})
+	runGolden(t, d, "anomalies_kpi", false, map[string]any{"queryType": "anomalies", "kpi": "checkout_latency"})
+	runGolden(t, d, "anomalies_alert", true, map[string]any{"queryType": "anomalies", "selector": `shop_orders_total{job="storefront"}`})
+	f.checkAllUsed(`sum(rate(shop_orders_total[75s]))`)
+
+	// The dip in orders must stand out: scores during the dip at the
+	// alerting threshold, the rate shown as about 1/s, not the counter.
+	fr := onDemand.Frames[0]
+	val, score := fr.Fields[1], fr.Fields[5]
+	for i := 0; i < fr.Rows(); i++ {
+		tm := fr.Fields[0].At(i).(time.Time)
+		if !between(tm, "11:32", "11:33") {
+			continue
+		}
+		v, s := val.At(i).(*float64), score.At(i).(*float64)
+		if v == nil || math.Abs(*v-1) > 0.2 {
+			t.Errorf("%s: value %v, want the rate, about 1", tm.Format("15:04"), v)
+		}
+		if s == nil || *s < AlertThreshold {
+			t.Errorf("%s: score %v, want >= %v during the dip", tm.Format("15:04"), s, AlertThreshold)
+		}
+	}
+}
+
+// incidentFixtures: the signals of the 11:30 incident besides payments'
+// CPU — the round-trip time from checkout to payments grows from 11:29, and
+// checkout's context switches jump at 11:30 (an effect: it waits on
+// payments). The checkout KPI's series come from checkout's port.
+func incidentFixtures(f *fakeProm) {
+	f.instant[`group by (instance) (last_over_time({__name__="shop_checkout_duration_seconds_bucket"}[7200s]))`] = model.Vector{
+		sample(model.Metric{"instance": "10.0.0.1:10182"}, 1),
+	}
+	edge := func(client, server, addr, port string) model.Metric {
+		return model.Metric{"client": model.LabelValue(client), "server": model.LabelValue(server), "server_address": model.LabelValue(addr), "port": model.LabelValue(port)}
+	}
+	f.ranged[`max by (client, server, server_address, port) (telltale_edge_rtt_seconds)`] = []fakeSeries{
+		{Metric: edge("checkout", "payments", "", "10183"), F: always(func(t time.Time) float64 {
+			if !t.Before(at("11:29")) {
+				return 0.004 + 0.0001*wave(t, 21)
+			}
+			return 0.0004 + 0.0001*wave(t, 21)
+		})},
+		{Metric: edge("inventory", "", "10.0.0.2", "5432"), F: always(func(t time.Time) float64 { return 0.0008 + 0.0001*wave(t, 22) })},
+	}
+	f.ranged[`sum by (service) (rate(telltale_service_context_switches_total[75s]))`] = []fakeSeries{
+		{Metric: model.Metric{"service": "checkout"}, F: always(func(t time.Time) float64 {
+			if !t.Before(at("11:30")) {
+				return 900 + 20*wave(t, 23)
+			}
+			return 300 + 20*wave(t, 23)
+		})},
+		{Metric: model.Metric{"service": "payments"}, F: always(func(t time.Time) float64 { return 200 + 20*wave(t, 24) })},
+	}
+}
+
+func TestGoldenInsights(t *testing.T) {
+	f := newFakeProm(t)
+	kpiFixtures(f)
+	// insights looks at the map over the range and its warm-up.
+	q := Query{From: shopFrom, To: shopTo, Step: shopStep}
+	graphFixtures(f, shopTo.Sub(q.warmStart()))
+	signalFixtures(f)
+	deployFixtures(f)
+	incidentFixtures(f)
+	d := newTestDatasource(t, f, "")
+
+	dr := runGolden(t, d, "insights", false, map[string]any{"queryType": "insights", "kpi": "checkout_latency"})
+	runGolden(t, d, "insights_alert", true, map[string]any{"queryType": "insights", "kpi": "checkout_latency"})
+	f.checkAllUsed(`sum(rate(shop_orders_total[75s]))`)
+
+	// One window, 11:30 to 11:49, and payments ranked first: its CPU and
+	// the round-trip time to it changed just before the KPI went wrong,
+	// one call away; checkout's own change is explained by it, and
+	// checkout's deploy was 20 minutes earlier.
+	wins, causes := dr.Frames[0], dr.Frames[1]
+	if wins.Rows() != 1 {
+		t.Fatalf("windows: got %d, want 1", wins.Rows())
+	}
+	if s, e := wins.Fields[1].At(0).(time.Time), wins.Fields[2].At(0).(time.Time); !s.Equal(at("11:30")) || !e.Equal(at("11:49")) {
+		t.Errorf("window %s–%s, want 11:30–11:49", s.Format("15:04"), e.Format("15:04"))
+	}
+	type row struct {
+		Kind, Service, Signal string
+	}
+	var got []row
+	for i := 0; i < causes.Rows() && i < 4; i++ {
+		got = append(got, row{causes.Fields[3].At(i).(string), causes.Fields[4].At(i).(string), causes.Fields[5].At(i).(string)})
+	}
+	want := []row{
+		{CauseSignal, "payments", "cpu"},
+		{CauseEdge, "payments", "round-trip time"},
+		{CauseDeploy, "checkout", "build"},
+		{CauseSignal, "checkout", "context switches"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("top causes (-want +got):\n%s", diff)
+	}
+	// The score is the product of the factors shown next to it.
+	for i := 0; i < causes.Rows(); i++ {
+		prod := 1.0
+		for _, c := range []int{13, 14, 15, 16} {
+			prod *= causes.Fields[c].At(i).(float64)
+		}
+		if s := causes.Fields[2].At(i).(float64); math.Abs(s-prod) > 0.005 {
+			t.Errorf("cause %d: score %.3f, but its factors multiply to %.3f", i+1, s, prod)
+		}
+	}
+}
