@@ -106,7 +106,8 @@ func (s *Syscall) CumulativeBuckets() map[float64]uint64 {
 // not record because a map was full or the input made no sense.
 type Dropped struct {
 	// Syscalls were not counted at all: the per-(process, syscall, bucket)
-	// map was full (Options.MaxEntries).
+	// map was full (Options.MaxEntries), or, rarely, the kernel had no
+	// memory for a thread's entry timestamp.
 	Syscalls uint64
 	// Errors were counted as calls but not by errno: the error map was
 	// full (Options.MaxErrorEntries).

@@ -256,8 +256,11 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	}
 	s = bpf_task_storage_get(&starts, bpf_get_current_task_btf(), 0,
 				 BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!s)
+	if (!s) {
+		// No memory for this thread's storage: the call goes uncounted.
+		drop(DROP_STATS_FULL);
 		return 0;
+	}
 	s->ns = bpf_ktime_get_ns();
 	s->nr = id;
 	return 0;

@@ -38,6 +38,7 @@ type Tracer struct {
 	links     []link.Link
 	ncpu      int
 	noLatency bool
+	closed    bool
 }
 
 // Load loads the tracer into the kernel and attaches it to the sys_enter
@@ -135,8 +136,15 @@ func classify(op string, attach bool, err error) error {
 	return fmt.Errorf("%s: %w", op, err)
 }
 
-// Close detaches the tracer and frees its kernel memory.
+// Close detaches the tracer and frees its kernel memory. Closing twice does
+// nothing.
 func (t *Tracer) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil
+	}
+	t.closed = true
 	var errs []error
 	for _, l := range t.links {
 		if err := l.Close(); err != nil {
@@ -156,6 +164,9 @@ func (t *Tracer) Close() error {
 func (t *Tracer) Snapshot() (*Snapshot, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.closed {
+		return nil, errors.New("syscall tracer snapshot: tracer is closed")
+	}
 
 	snap := &Snapshot{Processes: map[uint32]*Process{}}
 	proc := func(tgid uint32) *Process {

@@ -294,6 +294,12 @@ func testCountsChildProcess(t *testing.T, opts Options) {
 	if p := snap.Processes[pid]; p != nil {
 		t.Errorf("exited child still in a later snapshot: %+v", p)
 	}
+	if err := tr.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if _, err := tr.Snapshot(); err == nil {
+		t.Errorf("Snapshot after Close succeeded")
+	}
 	// Other processes on the host count too, but the default maps are
 	// far from full on a test machine.
 	if d := snap.Dropped; d.Syscalls != 0 || d.Errors != 0 || d.Processes != 0 {
