@@ -204,9 +204,12 @@ func (t *Tracker) Update(procs []Process) Snapshot {
 		if t.cfg.Identify != nil && (s.identified != leader.key() || s.leaderEx != leader.Exe) {
 			s.identified = leader.key()
 			id, err := t.cfg.Identify(leader.PID)
-			if err != nil {
+			switch {
+			case vanished(err):
+				// Exited since the scan; the next leader will be read.
+			case err != nil:
 				snap.IdentityErrors++
-			} else {
+			default:
 				if s.identity.ID != "" && id.ID != s.identity.ID {
 					s.deploys++
 				}

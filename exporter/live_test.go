@@ -1,0 +1,402 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/common/promslog"
+
+	"github.com/telltale-dev/telltale/exporter/collector"
+	"github.com/telltale-dev/telltale/internal/promtest"
+	"github.com/telltale-dev/telltale/internal/testenv"
+)
+
+// buildDir holds binaries built once for all the tests of this package.
+var buildDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "telltale-exporter-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	buildDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// buildOnce builds a package into buildDir under name (with extra go build
+// flags) unless it is there already.
+func buildOnce(tb testing.TB, pkg, name string, flags ...string) string {
+	tb.Helper()
+	out := filepath.Join(buildDir, name)
+	if _, err := os.Stat(out); err == nil {
+		return out
+	}
+	args := append([]string{"build", "-o", out}, flags...)
+	cmd := exec.Command("go", append(args, pkg)...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return out
+}
+
+// start runs a command as a child that is killed when the test ends, and
+// returns it with a reader of its standard output.
+func start(tb testing.TB, dir, name string, args ...string) (*exec.Cmd, *bufio.Reader) {
+	tb.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("start %s: %v", name, err)
+	}
+	tb.Cleanup(func() { stop(cmd) })
+	return cmd, bufio.NewReader(out)
+}
+
+// stop kills a child started by start, with its process group.
+func stop(cmd *exec.Cmd) {
+	if cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	_ = cmd.Wait()
+}
+
+func readPort(tb testing.TB, r *bufio.Reader) int {
+	tb.Helper()
+	line, err := r.ReadString('\n')
+	if err != nil {
+		tb.Fatalf("read port: %v", err)
+	}
+	p, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		tb.Fatalf("read port from %q: %v", line, err)
+	}
+	return p
+}
+
+// families scrapes a /metrics URL and parses it.
+func families(tb testing.TB, url string) map[string]*dto.MetricFamily {
+	tb.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		tb.Fatalf("GET %s: %s\n%s", url, resp.Status, b)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		tb.Fatalf("parse %s: %v", url, err)
+	}
+	return fams
+}
+
+// value returns the value of the sample of family name whose labels include
+// all of want, and whether there is one.
+func value(fams map[string]*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
+	f := fams[name]
+	if f == nil {
+		return 0, false
+	}
+next:
+	for _, m := range f.Metric {
+		have := map[string]string{}
+		for _, l := range m.Label {
+			have[l.GetName()] = l.GetValue()
+		}
+		for k, v := range want {
+			if have[k] != v {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue(), true
+		case m.Gauge != nil:
+			return m.Gauge.GetValue(), true
+		case m.Untyped != nil:
+			return m.Untyped.GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+func svc(name string, extra ...string) map[string]string {
+	m := map[string]string{"service": name}
+	for i := 0; i+1 < len(extra); i += 2 {
+		m[extra[i]] = extra[i+1]
+	}
+	return m
+}
+
+// liveExporter serves the exporter over the host's real /proc.
+func liveExporter(tb testing.TB) string {
+	tb.Helper()
+	h, closeFn, err := newHandler(collector.NewConfig("/proc"), promslog.NewNopLogger(), handlerOptions{metricsPath: "/metrics"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = closeFn() })
+	srv := httptest.NewServer(h)
+	tb.Cleanup(srv.Close)
+	return srv.URL + "/metrics"
+}
+
+const workerPy = `import os, sys, time
+# A Python service: some CPU, some writes.
+with open(sys.argv[1], "wb") as f:
+    while True:
+        sum(i * i for i in range(20000))
+        f.write(b"x" * 4096)
+        f.flush()
+        os.fsync(f.fileno())
+        time.sleep(0.02)
+`
+
+const pipelineSh = `# A shell pipeline: a loop feeding gzip, counted by wc.
+while :; do
+  head -c 100000 /dev/urandom
+  sleep 0.05
+done | gzip -1 | wc -c
+`
+
+// TestLiveServices starts real processes (a Go server on IPv4 and IPv6
+// loopback, a Python script, a shell pipeline) and checks that each shows
+// as the expected service, with its ports and resources that move.
+func TestLiveServices(t *testing.T) {
+	python := testenv.Binary(t, "python3", "")
+	dir := t.TempDir()
+	shopd := filepath.Join(dir, "shopd")
+	if err := copyFile(buildOnce(t, "./testdata/shopd", "shopd-v1"), shopd); err != nil {
+		t.Fatal(err)
+	}
+	_, out := start(t, dir, shopd)
+	port4, port6 := readPort(t, out), readPort(t, out)
+	if err := os.WriteFile(filepath.Join(dir, "worker.py"), []byte(workerPy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start(t, dir, python, "worker.py", filepath.Join(dir, "worker.out"), "--password=hunter2")
+	if err := os.WriteFile(filepath.Join(dir, "pipeline.sh"), []byte(pipelineSh), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start(t, dir, "/bin/bash", "pipeline.sh")
+
+	url := liveExporter(t)
+	var fams map[string]*dto.MetricFamily
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		fams = families(t, url)
+		cpu := func(s string) float64 {
+			u, _ := value(fams, "telltale_service_cpu_seconds_total", svc(s, "mode", "user"))
+			k, _ := value(fams, "telltale_service_cpu_seconds_total", svc(s, "mode", "system"))
+			return u + k
+		}
+		if cpu("shopd") > 0 && cpu("worker") > 0 && cpu("pipeline") > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+
+	for _, tc := range []struct {
+		service      string
+		minProcesses float64
+		ports        []string // protocol/port
+	}{
+		{"shopd", 1, []string{fmt.Sprint("tcp/", port4), fmt.Sprint("tcp6/", port6)}},
+		{"worker", 1, nil},
+		// bash, the loop's subshell, gzip and wc (head comes and goes).
+		{"pipeline", 4, nil},
+	} {
+		t.Run(tc.service, func(t *testing.T) {
+			n, ok := value(fams, "telltale_service_processes", svc(tc.service))
+			if !ok || n < tc.minProcesses {
+				t.Errorf("processes = %v (found %v), want at least %v", n, ok, tc.minProcesses)
+			}
+			for _, name := range []string{"telltale_service_resident_memory_bytes", "telltale_service_open_fds", "telltale_service_threads", "telltale_service_start_time_seconds"} {
+				if v, _ := value(fams, name, svc(tc.service)); v <= 0 {
+					t.Errorf("%s = %v, want > 0", name, v)
+				}
+			}
+			u, _ := value(fams, "telltale_service_cpu_seconds_total", svc(tc.service, "mode", "user"))
+			k, _ := value(fams, "telltale_service_cpu_seconds_total", svc(tc.service, "mode", "system"))
+			if u+k <= 0 {
+				t.Errorf("cpu seconds = %v, want > 0", u+k)
+			}
+			if v, _ := value(fams, "telltale_service_context_switches_total", svc(tc.service, "type", "voluntary")); v <= 0 {
+				t.Errorf("voluntary context switches = %v, want > 0", v)
+			}
+			if _, ok := value(fams, "telltale_service_build_info", svc(tc.service)); !ok {
+				t.Errorf("no build info")
+			}
+			for _, p := range tc.ports {
+				proto, port, _ := strings.Cut(p, "/")
+				if _, ok := value(fams, "telltale_service_port_info", svc(tc.service, "protocol", proto, "port", port)); !ok {
+					t.Errorf("no port_info for %s", p)
+				}
+			}
+		})
+	}
+	if v, _ := value(fams, "telltale_service_write_syscalls_total", svc("worker")); v <= 0 {
+		t.Errorf("worker write syscalls = %v, want > 0", v)
+	}
+	if v, ok := value(fams, "telltale_service_build_info", svc("shopd", "source", "gnu-build-id")); !ok || v != 1 {
+		t.Errorf("shopd build_info with a GNU build-id: %v %v", v, ok)
+	}
+	for name, f := range fams {
+		for _, m := range f.Metric {
+			for _, l := range m.Label {
+				if strings.Contains(l.GetValue(), "hunter2") || l.GetName() == "pid" {
+					t.Errorf("%s has label %s=%q", name, l.GetName(), l.GetValue())
+				}
+			}
+		}
+	}
+}
+
+// TestLiveRestartAndDeploy replaces a running server by a new process of
+// the same build (a restart), then by a different build at the same path (a
+// restart and a deploy).
+func TestLiveRestartAndDeploy(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "paymentsd")
+	v1 := buildOnce(t, "./testdata/shopd", "shopd-v1")
+	v2 := buildOnce(t, "./testdata/shopd", "shopd-v2", "-ldflags=-X main.build=v2")
+	if err := copyFile(v1, bin); err != nil {
+		t.Fatal(err)
+	}
+	url := liveExporter(t)
+	run := func() *exec.Cmd {
+		cmd, out := start(t, dir, bin)
+		readPort(t, out)
+		readPort(t, out)
+		return cmd
+	}
+	get := func(name string, extra ...string) float64 {
+		t.Helper()
+		v, ok := value(families(t, url), name, svc("paymentsd", extra...))
+		if !ok {
+			t.Fatalf("no %s for paymentsd", name)
+		}
+		return v
+	}
+	cmd := run()
+	if r, d := get("telltale_service_restarts_total"), get("telltale_service_deploys_total"); r != 0 || d != 0 {
+		t.Fatalf("at start: restarts %v deploys %v", r, d)
+	}
+	stop(cmd)
+	cmd = run()
+	if r, d := get("telltale_service_restarts_total"), get("telltale_service_deploys_total"); r != 1 || d != 0 {
+		t.Errorf("after a restart of the same build: restarts %v deploys %v, want 1 0", r, d)
+	}
+	stop(cmd)
+	if err := copyFile(v2, bin); err != nil {
+		t.Fatal(err)
+	}
+	run()
+	if r, d := get("telltale_service_restarts_total"), get("telltale_service_deploys_total"); r != 2 || d != 1 {
+		t.Errorf("after a new build: restarts %v deploys %v, want 2 1", r, d)
+	}
+}
+
+// TestLiveChurn scrapes while hundreds of short-lived processes come and
+// go: every scrape succeeds and no read error is counted for them.
+func TestLiveChurn(t *testing.T) {
+	url := liveExporter(t)
+	before := families(t, url)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	churn := exec.CommandContext(ctx, "/bin/sh", "-c", "while :; do /bin/true & /bin/true & wait; done")
+	if err := churn.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); _ = churn.Wait() }()
+	var after map[string]*dto.MetricFamily
+	for range 30 {
+		after = families(t, url)
+		for _, c := range []string{"services", "ports", "deploys"} {
+			if v, _ := value(after, "telltale_scrape_collector_success", map[string]string{"collector": c}); v != 1 {
+				t.Fatalf("collector %s failed during churn", c)
+			}
+		}
+	}
+	// Permission errors (PID 1 of a sandbox may refuse some files) are
+	// counted once per process; anything else here would be a bug.
+	for _, m := range after["telltale_exporter_read_errors_total"].GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.Label {
+			labels[l.GetName()] = l.GetValue()
+		}
+		prev, _ := value(before, "telltale_exporter_read_errors_total", labels)
+		if labels["reason"] != "permission" && m.Counter.GetValue() > prev {
+			t.Errorf("read errors %v grew from %v to %v during churn", labels, prev, m.Counter.GetValue())
+		}
+	}
+}
+
+// TestPrometheusScrapesExporter runs the built exporter and a real
+// Prometheus that scrapes it, and reads per-service series back through
+// Prometheus's HTTP API.
+func TestPrometheusScrapesExporter(t *testing.T) {
+	exporter := buildOnce(t, ".", "telltale-exporter")
+	addr := testenv.FreeAddr(t)
+	start(t, ".", exporter, "--web.listen-address="+addr, "--log.level=warn")
+	prom := promtest.Start(t, promtest.Options{Config: fmt.Sprintf(`
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: telltale
+    static_configs:
+      - targets: [%q]
+`, addr)})
+	prom.WaitFor(`up{job="telltale"} == 1`, 30*time.Second, promtest.NonEmpty)
+	// The exporter's own process is a service of this host.
+	v := prom.WaitFor(`telltale_service_processes{service="telltale-exporter"}`, 30*time.Second, promtest.NonEmpty)
+	if v[0].Value < 1 {
+		t.Errorf("telltale_service_processes{service=telltale-exporter} = %v", v[0].Value)
+	}
+	prom.WaitFor(`rate(telltale_service_cpu_seconds_total{service="telltale-exporter"}[5s]) > 0`, 30*time.Second, promtest.NonEmpty)
+	prom.WaitFor(fmt.Sprintf(`telltale_service_port_info{service="telltale-exporter",port=%q}`, addr[strings.LastIndexByte(addr, ':')+1:]), 30*time.Second, promtest.NonEmpty)
+	prom.WaitFor(`telltale_scrape_collector_success == 1`, 30*time.Second, func(v model.Vector) bool { return len(v) >= 3 })
+}
+
+func copyFile(src, dst string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	// Write a new file and rename it over dst, as a deploy would: a running
+	// process keeps its old executable.
+	tmp := dst + ".new"
+	if err := os.WriteFile(tmp, data, 0o755); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dst)
+}
