@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -247,33 +248,37 @@ func syscallOf(p *Process, nr uint32) *Syscall {
 // forgetExited deletes the entries of the processes snap reports as exited,
 // so that the kernel maps hold only live processes.
 func (t *Tracer) forgetExited(snap *Snapshot, statKeys []tracerStatKey, errKeys []tracerErrKey) error {
-	for i := range statKeys {
-		if p := snap.Processes[statKeys[i].Tgid]; p.Exited {
-			if err := deleteKey(t.objs.Stats, &statKeys[i]); err != nil {
-				return err
-			}
-		}
-	}
-	for i := range errKeys {
-		if p := snap.Processes[errKeys[i].Tgid]; p.Exited {
-			if err := deleteKey(t.objs.Errors, &errKeys[i]); err != nil {
-				return err
-			}
-		}
-	}
+	exited := func(tgid uint32) bool { return snap.Processes[tgid].Exited }
+	statKeys = slices.DeleteFunc(statKeys, func(k tracerStatKey) bool { return !exited(k.Tgid) })
+	errKeys = slices.DeleteFunc(errKeys, func(k tracerErrKey) bool { return !exited(k.Tgid) })
+	var tgids []uint32
 	for tgid, p := range snap.Processes {
 		if p.Exited {
-			if err := deleteKey(t.objs.Procs, &tgid); err != nil {
-				return err
-			}
+			tgids = append(tgids, tgid)
 		}
 	}
-	return nil
+	if err := deleteKeys(t.objs.Stats, statKeys); err != nil {
+		return err
+	}
+	if err := deleteKeys(t.objs.Errors, errKeys); err != nil {
+		return err
+	}
+	return deleteKeys(t.objs.Procs, tgids)
 }
 
-func deleteKey(m *ebpf.Map, key any) error {
-	if err := m.Delete(key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-		return fmt.Errorf("forget exited process in map %s: %w", mapName(m), err)
+// deleteKeys deletes keys from m in one batch; when the batch stops at a
+// key that is already gone, it deletes the rest one by one.
+func deleteKeys[K any](m *ebpf.Map, keys []K) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	if _, err := m.BatchDelete(keys, nil); err == nil {
+		return nil
+	}
+	for i := range keys {
+		if err := m.Delete(&keys[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("forget exited process in map %s: %w", mapName(m), err)
+		}
 	}
 	return nil
 }
