@@ -26,33 +26,57 @@ import (
 // syscallsDir holds the tracer's sources and generated files.
 const syscallsDir = "pkg/syscalls"
 
-// GenerateSyscalls rebuilds pkg/syscalls' generated files: the BPF object
-// and its Go wrapper (bpf2go; needs clang, llvm-strip and libbpf-dev), the
-// checksum that ties them to tracer.bpf.c, and the syscall name tables (from
-// the golang.org/x/sys in go.mod). Commit the results: building the
-// package needs none of these tools.
+// syscallsBPFSources are the C sources of pkg/syscalls' BPF objects, whose
+// checksums tie the committed objects to them.
+var syscallsBPFSources = []string{"bucket.h", "tracer.bpf.c", "bucketprobe.bpf.c"}
+
+// GenerateSyscalls rebuilds pkg/syscalls' generated files: the BPF objects
+// and their Go wrappers (bpf2go; needs clang, llvm-strip and libbpf-dev),
+// the checksums that tie them to their C sources, and the syscall name
+// tables (from the golang.org/x/sys in go.mod). Commit the results:
+// building and testing the package needs none of these tools.
 func GenerateSyscalls() error {
 	multiarch, err := sh.Output("gcc", "-print-multiarch")
 	if err != nil {
 		return fmt.Errorf("find the multiarch include directory (gcc -print-multiarch): %w", err)
 	}
-	bpf2go := exec.Command(mg.GoCmd(), "tool", "bpf2go",
-		"-go-package", "syscalls", "-tags", "linux", "-target", "bpfel",
-		"-type", "stat_key", "-type", "stat_val", "-type", "err_key", "-type", "proc",
-		"tracer", "tracer.bpf.c", "--",
+	cflags := []string{
 		// Task storage needs Linux 5.11, which runs the v3 instruction set.
-		"-mcpu=v3", "-Wall", "-Werror", "-I/usr/include/"+strings.TrimSpace(multiarch))
-	bpf2go.Dir = syscallsDir
-	bpf2go.Stdout, bpf2go.Stderr = os.Stdout, os.Stderr
-	if err := bpf2go.Run(); err != nil {
-		return fmt.Errorf("bpf2go: %w", err)
+		"-mcpu=v3", "-Wall", "-Werror", "-I/usr/include/" + strings.TrimSpace(multiarch),
 	}
-	src, err := os.ReadFile(filepath.Join(syscallsDir, "tracer.bpf.c"))
-	if err != nil {
-		return err
+	for _, obj := range []struct {
+		ident, source, suffix string
+		types                 []string
+	}{
+		{"tracer", "tracer.bpf.c", "", []string{"stat_key", "stat_val", "err_key", "proc"}},
+		// Only the tests load this one.
+		{"bucketprobe", "bucketprobe.bpf.c", "_test", []string{"bucket_args"}},
+	} {
+		args := []string{"tool", "bpf2go", "-go-package", "syscalls", "-tags", "linux", "-target", "bpfel"}
+		if obj.suffix != "" {
+			args = append(args, "-output-suffix", obj.suffix)
+		}
+		for _, t := range obj.types {
+			args = append(args, "-type", t)
+		}
+		args = append(append(args, obj.ident, obj.source, "--"), cflags...)
+		bpf2go := exec.Command(mg.GoCmd(), args...)
+		bpf2go.Dir = syscallsDir
+		bpf2go.Stdout, bpf2go.Stderr = os.Stdout, os.Stderr
+		if err := bpf2go.Run(); err != nil {
+			return fmt.Errorf("bpf2go %s: %w", obj.source, err)
+		}
 	}
-	sum := sha256.Sum256(src)
-	if err := os.WriteFile(filepath.Join(syscallsDir, "tracer.bpf.c.sha256"), []byte(hex.EncodeToString(sum[:])+"\n"), 0o644); err != nil {
+	var sums strings.Builder
+	for _, name := range syscallsBPFSources {
+		src, err := os.ReadFile(filepath.Join(syscallsDir, name))
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(src)
+		fmt.Fprintf(&sums, "%s  %s\n", hex.EncodeToString(sum[:]), name)
+	}
+	if err := os.WriteFile(filepath.Join(syscallsDir, "bpf.sha256"), []byte(sums.String()), 0o644); err != nil {
 		return err
 	}
 	gen := exec.Command(mg.GoCmd(), "run", "./internal/gensysnum", "-out", "sysnum_tables.go", "amd64", "arm64")

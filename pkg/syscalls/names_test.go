@@ -109,20 +109,30 @@ func TestErrnoName(t *testing.T) {
 	}
 }
 
-// The committed BPF object must be built from the committed C source. CI
-// has no clang, so instead of rebuilding, compare the source with the
-// checksum GenerateSyscalls recorded when it built the object.
-func TestBPFObjectIsGenerated(t *testing.T) {
-	src, err := os.ReadFile("tracer.bpf.c")
+// The committed BPF objects must be built from the committed C sources. CI
+// has no clang, so instead of rebuilding, compare the sources with the
+// checksums GenerateSyscalls recorded when it built the objects.
+func TestBPFObjectsAreGenerated(t *testing.T) {
+	sums, err := os.ReadFile("bpf.sha256")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := os.ReadFile("tracer.bpf.c.sha256")
-	if err != nil {
-		t.Fatal(err)
+	lines := strings.Split(strings.TrimSpace(string(sums)), "\n")
+	if len(lines) < 3 {
+		t.Fatalf("bpf.sha256 has %d lines, want one per C source", len(lines))
 	}
-	sum := sha256.Sum256(src)
-	if got := hex.EncodeToString(sum[:]); got != strings.TrimSpace(string(want)) {
-		t.Errorf("tracer.bpf.c changed since tracer_bpfel.o was built: run go tool mage generateSyscalls")
+	for _, line := range lines {
+		want, name, ok := strings.Cut(line, "  ")
+		if !ok {
+			t.Fatalf("bpf.sha256: malformed line %q", line)
+		}
+		src, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(src)
+		if got := hex.EncodeToString(sum[:]); got != want {
+			t.Errorf("%s changed since the BPF objects were built: run go tool mage generateSyscalls", name)
+		}
 	}
 }

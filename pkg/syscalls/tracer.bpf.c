@@ -1,8 +1,9 @@
 //go:build ignore
 
 // Per-process, per-syscall counts, errors and latency, aggregated in the
-// kernel. Built by bpf2go (see gen.go); the generated tracer_bpfel.{go,o}
-// are committed so that building the Go package needs no clang.
+// kernel. Built by bpf2go (go tool mage generateSyscalls); the generated
+// tracer_bpfel.{go,o} are committed so that building the Go package needs
+// no clang.
 //
 // Cost matters more than anything else here: the syscall hooks run on every
 // syscall of every process on the host. With latency, the hot path is one
@@ -16,6 +17,8 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+
+#include "bucket.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -53,11 +56,6 @@ struct task_struct {
 // (x32 calls carry bit 30, seccomp and ptrace may set -1); they are counted
 // as dropped rather than stored under a misleading number.
 #define MAX_SYSCALL_NR 1024
-
-// Latency buckets: bucket b < NR_BUCKETS-1 holds durations below
-// 2^(b+BUCKET_SHIFT) ns; the last bucket holds everything longer.
-#define BUCKET_SHIFT 9
-#define NR_BUCKETS 24
 
 // Indexes into the dropped array: what did not fit, and why.
 enum drop_reason {
@@ -152,42 +150,13 @@ static __always_inline void drop(__u32 reason)
 		*n += 1;
 }
 
-// bucket returns the latency bucket of a duration: the bit length of ns,
-// shifted so that bucket 0 is everything below 2^BUCKET_SHIFT ns.
-static __always_inline __u8 bucket(__u64 ns)
-{
-	__u32 b = 0;
-
-	ns >>= BUCKET_SHIFT;
-	if (ns >= 1ULL << 16) {
-		ns >>= 16;
-		b += 16;
-	}
-	if (ns >= 1 << 8) {
-		ns >>= 8;
-		b += 8;
-	}
-	if (ns >= 1 << 4) {
-		ns >>= 4;
-		b += 4;
-	}
-	if (ns >= 1 << 2) {
-		ns >>= 2;
-		b += 2;
-	}
-	if (ns >= 1 << 1) {
-		ns >>= 1;
-		b += 1;
-	}
-	b += ns;
-	return b < NR_BUCKETS - 1 ? b : NR_BUCKETS - 1;
-}
-
+// fill_process reads through BTF pointers rather than bpf_probe_read, which
+// kernel lockdown may forbid.
 static __always_inline void fill_process(struct proc *p, struct task_struct *task)
 {
 	p->cgroup_id = bpf_get_current_cgroup_id();
-	p->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	BPF_CORE_READ_STR_INTO(&p->comm, task, group_leader, comm);
+	p->ppid = task->real_parent->tgid;
+	__builtin_memcpy(p->comm, task->group_leader->comm, sizeof(p->comm));
 }
 
 // note_process records a process's identity the first time one of its

@@ -132,7 +132,7 @@ func classify(op string, attach bool, err error) error {
 	case errors.As(err, &ve):
 		return &unavailableError{reason: "the kernel's verifier rejected the program (the kernel is probably older than Linux 5.11)", detail: op + ": " + err.Error(), err: err}
 	case attach && errors.Is(err, unix.ENOENT):
-		return &unavailableError{reason: "the kernel cannot attach to the syscall tracepoints (needs CONFIG_FTRACE_SYSCALLS and BPF trampolines)", detail: op + ": " + err.Error(), err: err}
+		return &unavailableError{reason: "the kernel cannot attach to the syscall tracepoints (needs CONFIG_FTRACE_SYSCALLS)", detail: op + ": " + err.Error(), err: err}
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
