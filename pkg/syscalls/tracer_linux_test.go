@@ -419,3 +419,91 @@ func TestSnapshotAfterManyExits(t *testing.T) {
 		}
 	}
 }
+
+// Maps that are too small lose counts, and say so.
+func TestFullMapsCountDrops(t *testing.T) {
+	testenv.Root(t)
+	for _, tc := range []struct {
+		opts Options
+		want func(Dropped) bool
+	}{
+		{Options{MaxEntries: 1, MaxErrorEntries: 1}, func(d Dropped) bool { return d.Syscalls > 0 && d.Errors > 0 }},
+		// A process is noted when it gets its first stats entry, so the
+		// stats map must have room for this.
+		{Options{MaxProcesses: 1}, func(d Dropped) bool { return d.Processes > 0 }},
+	} {
+		tr, err := Load(tc.opts)
+		if err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		// Two processes, several syscalls, two kinds of error.
+		for range 100 {
+			unix.Getppid()
+			unix.Close(-1)
+			unix.Openat(unix.AT_FDCWD, missingPath, unix.O_RDONLY, 0)
+		}
+		if err := exec.Command("/bin/true").Run(); err != nil {
+			t.Fatal(err)
+		}
+		snap, err := tr.Snapshot()
+		tr.Close()
+		if err != nil {
+			t.Fatalf("Snapshot: %v", err)
+		}
+		if !tc.want(snap.Dropped) {
+			t.Errorf("%+v: Dropped = %+v", tc.opts, snap.Dropped)
+		}
+		var entries, errEntries, named int
+		for _, p := range snap.Processes {
+			if p.Comm != "" {
+				named++
+			}
+			for _, s := range p.Syscalls {
+				for _, n := range s.Buckets {
+					if n != 0 {
+						entries++
+					}
+				}
+				errEntries += len(s.Errors)
+			}
+		}
+		o, _ := tc.opts.withDefaults()
+		if entries > int(o.MaxEntries) || errEntries > int(o.MaxErrorEntries) || named > int(o.MaxProcesses) {
+			t.Errorf("%+v: %d stats entries, %d error entries, %d processes with identity: more than the maps hold", tc.opts, entries, errEntries, named)
+		}
+	}
+}
+
+// Numbers outside the native table are not stored under a misleading
+// number but counted as dropped.
+func TestBadSyscallNumbers(t *testing.T) {
+	testenv.Root(t)
+	for _, opts := range []Options{{}, {NoLatency: true}} {
+		tr, err := Load(opts)
+		if err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		const n = 100
+		for range n {
+			// 5000 is no syscall anywhere; the kernel says ENOSYS.
+			if _, _, errno := unix.Syscall(5000, 0, 0, 0); errno != unix.ENOSYS {
+				t.Fatalf("syscall 5000: %v, want ENOSYS", errno)
+			}
+		}
+		snap, err := tr.Snapshot()
+		tr.Close()
+		if err != nil {
+			t.Fatalf("Snapshot: %v", err)
+		}
+		if got := snap.Dropped.BadNumbers; got < n {
+			t.Errorf("NoLatency=%v: BadNumbers = %d, want at least %d", opts.NoLatency, got, n)
+		}
+		if p := snap.Processes[uint32(os.Getpid())]; p != nil {
+			for nr := range p.Syscalls {
+				if nr >= 1024 {
+					t.Errorf("NoLatency=%v: syscall %d stored", opts.NoLatency, nr)
+				}
+			}
+		}
+	}
+}
