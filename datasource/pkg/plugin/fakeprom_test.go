@@ -47,8 +47,13 @@ type fakeProm struct {
 	// labelValues maps a label name to its values.
 	labelValues map[string][]string
 
-	// bearer, when set, is the token every request must carry.
-	bearer string
+	// bearer, when set, is the token every request must carry;
+	// basicUser and basicPassword the basic credentials.
+	bearer                   string
+	basicUser, basicPassword string
+	// failures maps an expression to the bad_data error Prometheus gives
+	// for it.
+	failures map[string]string
 	// noRemoteRead makes /api/v1/read answer 404, as Thanos does.
 	noRemoteRead bool
 
@@ -67,6 +72,7 @@ func newFakeProm(tb testing.TB) *fakeProm {
 		metadata:    map[string]string{},
 		labelValues: map[string][]string{},
 		used:        map[string]bool{},
+		failures:    map[string]string{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/v1/query", f.handleQuery)
@@ -122,6 +128,12 @@ func (f *fakeProm) auth(next http.Handler) http.Handler {
 			http.Error(w, "Unauthorized", http.StatusUnauthorized)
 			return
 		}
+		if f.basicUser != "" {
+			if u, p, ok := r.BasicAuth(); !ok || u != f.basicUser || p != f.basicPassword {
+				http.Error(w, "Unauthorized", http.StatusUnauthorized)
+				return
+			}
+		}
 		next.ServeHTTP(w, r)
 	})
 }
@@ -141,12 +153,28 @@ func (f *fakeProm) answer(w http.ResponseWriter, data any) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"status": "success", "data": data})
 }
 
+// fail answers with Prometheus's error for expr, if the test set one.
+func (f *fakeProm) fail(w http.ResponseWriter, expr string) bool {
+	msg, ok := f.failures[expr]
+	if !ok {
+		return false
+	}
+	f.note(expr, true)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusBadRequest)
+	_ = json.NewEncoder(w).Encode(map[string]string{"status": "error", "errorType": "bad_data", "error": msg})
+	return true
+}
+
 func (f *fakeProm) handleQuery(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	expr := r.Form.Get("query")
+	if f.fail(w, expr) {
+		return
+	}
 	v, ok := f.instant[expr]
 	f.note(expr, ok)
 	if v == nil {
@@ -161,6 +189,9 @@ func (f *fakeProm) handleQueryRange(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	expr := r.Form.Get("query")
+	if f.fail(w, expr) {
+		return
+	}
 	start, err1 := parseTime(r.Form.Get("start"))
 	end, err2 := parseTime(r.Form.Get("end"))
 	step, err3 := strconv.ParseFloat(r.Form.Get("step"), 64)
