@@ -75,7 +75,12 @@ struct start {
 };
 
 // Key of the stats map: one process, one syscall, one latency bucket. Only
-// buckets that occur take memory, which keeps the per-CPU map small.
+// buckets that occur take memory, which keeps the per-CPU map small. The
+// per-CPU values are updated with plain adds, not atomics: a program runs
+// with migration disabled and the kernel does not let it run twice at once
+// on one CPU, so only preemption in the middle of an add (on a preemptible
+// kernel) could lose an update, and that is not worth a locked instruction
+// on every syscall.
 struct stat_key {
 	__u32 tgid;
 	__u16 nr;

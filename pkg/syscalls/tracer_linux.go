@@ -32,7 +32,8 @@ const (
 )
 
 // Tracer is the loaded and attached eBPF program. It counts every syscall
-// of every process on the host until Close.
+// of every process on the host until Close. Its methods may be called from
+// several goroutines.
 type Tracer struct {
 	mu        sync.Mutex // serialises Snapshot, which deletes what it reported as exited
 	objs      tracerObjects
