@@ -1,0 +1,584 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/telltale-dev/telltale/pkg/anomaly"
+	"github.com/telltale-dev/telltale/pkg/remoteread"
+)
+
+// engineConfig is everything the scoring loop needs; main fills it from
+// flags and the config file.
+type engineConfig struct {
+	Client *remoteread.Client
+	// Selectors choose the series to score, besides the KPIs.
+	Selectors []selector
+	// KPIs adds every metric apps declare through telltale_kpi_info.
+	KPIs bool
+	// Interval is how often a round reads and scores new samples.
+	Interval time.Duration
+	// Overlap is how far before the previous round's end a round starts
+	// reading, to catch samples Prometheus appended late.
+	Overlap time.Duration
+	// Backfill is how much history the first round reads; later rounds
+	// never reach further back than this either (after an outage).
+	Backfill time.Duration
+	// ReadTimeout bounds one round's read; BackfillTimeout the first one's.
+	ReadTimeout, BackfillTimeout time.Duration
+	// ShardIndex and ShardCount split the series between replicas.
+	ShardIndex, ShardCount uint64
+	// MaxSeries caps the series scored; more are dropped and counted.
+	MaxSeries int
+	// StaleAfter forgets a series that had no sample for this long.
+	StaleAfter time.Duration
+	// Workers score in parallel, each owning a part of the series.
+	Workers int
+	// NewDetector returns a fresh per-series detector.
+	NewDetector func(counter bool) anomaly.Detector
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// selector is one configured series selector, kept in both forms.
+type selector struct {
+	text     string
+	matchers []*prompb.LabelMatcher
+}
+
+// seriesState is what the detector keeps for one series.
+type seriesState struct {
+	labels labels.Labels
+	// descs and values are built once: the series' labels with __name__
+	// moved to "metric", for the four exposed gauges.
+	descs  [4]*prometheus.Desc
+	values []string
+	det    anomaly.Detector
+	lastT  int64
+	result anomaly.Result
+	// score is the exposed score: the highest score among the samples of
+	// the series' last scored interval, so a short spike between two
+	// scrapes of the detector is not lost.
+	score float64
+	// roundMax and touched collect the current round's scores.
+	roundMax float64
+	touched  bool
+}
+
+// shard is the part of the series one worker owns.
+type shard struct {
+	mu     sync.Mutex
+	series map[uint64]*seriesState
+	in     chan *batch
+}
+
+// batch carries series parts from the reader to one worker; the samples
+// are copied out of the client's buffers, which it reuses.
+type batch struct {
+	items   []item
+	samples []remoteread.Sample
+	// cutoff: samples after it count towards the exposed score.
+	cutoff int64
+	done   *sync.WaitGroup
+}
+
+type item struct {
+	hash   uint64
+	labels labels.Labels
+	from   int
+	to     int
+}
+
+const batchSamples = 16 << 10
+
+// engine reads, scores and keeps the per-series state.
+type engine struct {
+	cfg    engineConfig
+	log    *slog.Logger
+	shards []*shard
+	pool   sync.Pool
+
+	tracked atomic.Int64
+
+	droppedMu sync.Mutex
+	// dropped remembers refused series (by hash, with when they were last
+	// seen) so the dropped counter counts each one once, not every round.
+	dropped map[uint64]int64
+
+	// watermark is the end (Unix ms) of the last successful read; 0 before.
+	watermark atomic.Int64
+	started   time.Time
+	ready     atomic.Bool
+	failing   bool
+
+	kpiMu  sync.Mutex
+	kpiTyp map[string]string // sample name -> counter|gauge, from telltale_kpi_info
+
+	samplesScored prometheus.Counter
+	seriesDropped prometheus.Counter
+	readDuration  prometheus.Histogram
+	readErrors    *prometheus.CounterVec
+}
+
+// maxDroppedRemembered bounds the memory spent on remembering refused
+// series; past it, refused series are counted every round they are seen.
+const maxDroppedRemembered = 1 << 20
+
+func newEngine(cfg engineConfig, log *slog.Logger) *engine {
+	if cfg.Workers < 1 {
+		cfg.Workers = 1
+	}
+	if cfg.ShardCount == 0 {
+		cfg.ShardCount = 1
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	e := &engine{
+		cfg:     cfg,
+		log:     log,
+		dropped: map[uint64]int64{},
+		started: cfg.Now(),
+		kpiTyp:  map[string]string{},
+		samplesScored: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "telltale_detector_samples_scored_total",
+			Help: "Samples fed to the per-series detectors.",
+		}),
+		seriesDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "telltale_detector_series_dropped_total",
+			Help: "Series not scored because --series.limit was reached, each counted once while it keeps being refused.",
+		}),
+		readDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "telltale_detector_remote_read_duration_seconds",
+			Help:    "Duration of remote reads, scoring of the streamed series included, successful or not.",
+			Buckets: prometheus.ExponentialBucketsRange(0.005, 600, 14),
+		}),
+		readErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "telltale_detector_remote_read_errors_total",
+			Help: "Failed remote reads, by reason: http, timeout, content_type, checksum, frame_size, malformed, encoding, connection, other.",
+		}, []string{"reason"}),
+	}
+	for _, r := range []string{"http", "timeout", "content_type", "checksum", "frame_size", "malformed", "encoding", "connection", "other"} {
+		e.readErrors.WithLabelValues(r)
+	}
+	for range cfg.Workers {
+		e.shards = append(e.shards, &shard{series: map[uint64]*seriesState{}})
+	}
+	e.pool.New = func() any { return &batch{samples: make([]remoteread.Sample, 0, batchSamples)} }
+	return e
+}
+
+// run scores every interval until ctx ends.
+func (e *engine) run(ctx context.Context) {
+	stop := e.start()
+	defer stop()
+	tick := time.NewTicker(e.cfg.Interval)
+	defer tick.Stop()
+	for {
+		e.round(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// start launches the scoring workers and returns the function that stops
+// them.
+func (e *engine) start() (stop func()) {
+	var wg sync.WaitGroup
+	for _, sh := range e.shards {
+		sh.in = make(chan *batch, 4)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.work(sh)
+		}()
+	}
+	return func() {
+		for _, sh := range e.shards {
+			close(sh.in)
+		}
+		wg.Wait()
+	}
+}
+
+// round reads what is new since the last successful round and scores it.
+// On failure the watermark stays, so the next round reads the same span
+// again; samples already scored are skipped by timestamp.
+func (e *engine) round(ctx context.Context) {
+	now := e.cfg.Now()
+	end := now.UnixMilli()
+	// Without backfill the first round still reads one interval, and a
+	// round after an outage never reaches further back than the backfill.
+	reach := max(e.cfg.Backfill, e.cfg.Interval+e.cfg.Overlap)
+	oldest := now.Add(-reach).UnixMilli()
+	start := now.Add(-max(e.cfg.Backfill, e.cfg.Interval)).UnixMilli()
+	timeout := e.cfg.BackfillTimeout
+	if wm := e.watermark.Load(); wm > 0 {
+		start = max(wm-e.cfg.Overlap.Milliseconds(), oldest)
+		timeout = e.cfg.ReadTimeout
+	}
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	began := time.Now()
+	st, err := e.read(rctx, start, end)
+	took := time.Since(began)
+	e.readDuration.Observe(took.Seconds())
+	e.finishRound(now)
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		e.readErrors.WithLabelValues(errorReason(err)).Inc()
+		if !e.failing {
+			e.log.Error("remote read failed; scores are kept and the next rounds retry", "url", e.cfg.Client.URL(), "err", err)
+		} else {
+			e.log.Debug("remote read still failing", "err", err)
+		}
+		e.failing = true
+		return
+	}
+	if e.failing {
+		e.log.Info("remote read recovered", "url", e.cfg.Client.URL(), "from", time.UnixMilli(start).UTC())
+		e.failing = false
+	}
+	e.watermark.Store(end)
+	if !e.ready.Load() {
+		e.ready.Store(true)
+		e.log.Info("backfill done", "duration", took, "window", time.Duration(end-start)*time.Millisecond,
+			"series", e.tracked.Load(), "samples", st.Samples, "bytes", st.Bytes, "response", st.ResponseType.String())
+	} else {
+		e.log.Debug("round done", "duration", took, "series", e.tracked.Load(), "samples", st.Samples, "bytes", st.Bytes)
+	}
+}
+
+// read runs the remote read of [start, end] and feeds the workers. It
+// returns when every worker has scored what it was given.
+func (e *engine) read(ctx context.Context, start, end int64) (remoteread.Stats, error) {
+	queries, err := e.queries(ctx, start, end)
+	if err != nil {
+		return remoteread.Stats{}, err
+	}
+	var done sync.WaitGroup
+	pending := make([]*batch, len(e.shards))
+	cutoff := end - e.cfg.Interval.Milliseconds()
+	send := func(i int) {
+		b := pending[i]
+		pending[i] = nil
+		done.Add(1)
+		b.done = &done
+		e.shards[i].in <- b
+	}
+	st, err := e.cfg.Client.Read(ctx, queries, func(s *remoteread.Series) error {
+		if len(s.Floats) == 0 {
+			return nil
+		}
+		h := labels.StableHash(s.Labels)
+		if h%e.cfg.ShardCount != e.cfg.ShardIndex {
+			return nil
+		}
+		// The high bits pick the worker so that the shard (low bits modulo
+		// the replica count) does not leave some workers idle.
+		w := int((h >> 32) % uint64(len(e.shards)))
+		b := pending[w]
+		if b == nil {
+			b = e.pool.Get().(*batch)
+			b.items, b.samples, b.cutoff = b.items[:0], b.samples[:0], cutoff
+			pending[w] = b
+		}
+		from := len(b.samples)
+		b.samples = append(b.samples, s.Floats...)
+		b.items = append(b.items, item{hash: h, labels: s.Labels, from: from, to: len(b.samples)})
+		if len(b.samples) >= batchSamples {
+			send(w)
+		}
+		return nil
+	})
+	for i := range pending {
+		if pending[i] != nil {
+			send(i)
+		}
+	}
+	done.Wait()
+	return st, err
+}
+
+// queries are the configured selectors plus, when enabled, the KPI metrics
+// currently declared.
+func (e *engine) queries(ctx context.Context, start, end int64) ([]*prompb.Query, error) {
+	var qs []*prompb.Query
+	for _, s := range e.cfg.Selectors {
+		qs = append(qs, &prompb.Query{StartTimestampMs: start, EndTimestampMs: end, Matchers: s.matchers})
+	}
+	if !e.cfg.KPIs {
+		return qs, nil
+	}
+	kpis, err := e.discoverKPIs(ctx, end)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range kpis {
+		qs = append(qs, &prompb.Query{StartTimestampMs: start, EndTimestampMs: end, Matchers: m})
+	}
+	return qs, nil
+}
+
+// kpiLookback is how far back a KPI declaration counts as current.
+const kpiLookback = 10 * time.Minute
+
+// discoverKPIs reads telltale_kpi_info and returns matchers for the metric
+// families it names, remembering which sample names are counters.
+func (e *engine) discoverKPIs(ctx context.Context, end int64) ([][]*prompb.LabelMatcher, error) {
+	q := &prompb.Query{
+		StartTimestampMs: end - kpiLookback.Milliseconds(),
+		EndTimestampMs:   end,
+		Matchers:         []*prompb.LabelMatcher{{Type: prompb.LabelMatcher_EQ, Name: "__name__", Value: "telltale_kpi_info"}},
+	}
+	families := map[string]string{}
+	if _, err := e.cfg.Client.Read(ctx, []*prompb.Query{q}, func(s *remoteread.Series) error {
+		if m := s.Labels.Get("metric"); m != "" && len(s.Floats) > 0 {
+			families[m] = s.Labels.Get("type")
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("discover KPIs: %w", err)
+	}
+	types := map[string]string{}
+	var out [][]*prompb.LabelMatcher
+	for fam, typ := range families {
+		names := kpiSampleNames(fam, typ)
+		for _, n := range names {
+			if typ == "gauge" {
+				types[n] = "gauge"
+			} else {
+				types[n] = "counter"
+			}
+		}
+		out = append(out, []*prompb.LabelMatcher{{Type: prompb.LabelMatcher_RE, Name: "__name__", Value: regexAlternatives(names)}})
+	}
+	e.kpiMu.Lock()
+	e.kpiTyp = types
+	e.kpiMu.Unlock()
+	return out, nil
+}
+
+// kpiSampleNames are the sample names a KPI metric family is stored under.
+// A counter family may be declared with or without its _total suffix; a
+// histogram is scored through its _sum and _count (rate of observations
+// and of their total); buckets would add much cardinality for little.
+func kpiSampleNames(family, typ string) []string {
+	switch typ {
+	case "counter":
+		base := strings.TrimSuffix(family, "_total")
+		return []string{base, base + "_total"}
+	case "histogram":
+		return []string{family + "_sum", family + "_count"}
+	default:
+		return []string{family}
+	}
+}
+
+func regexAlternatives(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = regexpQuote(n)
+	}
+	return strings.Join(q, "|")
+}
+
+// regexpQuote escapes metric-name characters that are special in RE2
+// (metric names allow only [a-zA-Z0-9_:], but a KPI declaration is outside
+// input).
+func regexpQuote(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`\.+*?()|[]{}^$`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// isCounter decides whether a series is a counter: what its KPI declaration
+// says, else the OpenMetrics naming conventions.
+func (e *engine) isCounter(name string) bool {
+	e.kpiMu.Lock()
+	typ, ok := e.kpiTyp[name]
+	e.kpiMu.Unlock()
+	if ok {
+		return typ == "counter"
+	}
+	for _, suf := range []string{"_total", "_count", "_sum", "_bucket"} {
+		if strings.HasSuffix(name, suf) {
+			return true
+		}
+	}
+	return false
+}
+
+// work scores the batches of one shard.
+func (e *engine) work(sh *shard) {
+	for b := range sh.in {
+		var n int64
+		sh.mu.Lock()
+		for _, it := range b.items {
+			st := sh.series[it.hash]
+			if st == nil {
+				if !e.admit(it.hash) {
+					continue
+				}
+				st = e.newState(it.labels)
+				sh.series[it.hash] = st
+			} else if !labels.Equal(st.labels, it.labels) {
+				// Two series with one 64-bit hash: keep the first.
+				e.refuse(it.hash)
+				continue
+			}
+			for _, smp := range b.samples[it.from:it.to] {
+				// NaN is Prometheus's staleness marker, not a value.
+				if smp.T <= st.lastT || math.IsNaN(smp.V) {
+					continue
+				}
+				r := st.det.Update(smp.T, smp.V)
+				st.lastT, st.result = smp.T, r
+				n++
+				if smp.T > b.cutoff {
+					if !st.touched || r.Score > st.roundMax {
+						st.roundMax = r.Score
+					}
+					st.touched = true
+				}
+			}
+		}
+		sh.mu.Unlock()
+		e.samplesScored.Add(float64(n))
+		b.done.Done()
+		b.done = nil
+		e.pool.Put(b)
+	}
+}
+
+// admit takes a slot under the series limit, or counts the series dropped.
+func (e *engine) admit(h uint64) bool {
+	for {
+		n := e.tracked.Load()
+		if n >= int64(e.cfg.MaxSeries) {
+			e.refuse(h)
+			return false
+		}
+		if e.tracked.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+func (e *engine) refuse(h uint64) {
+	now := e.cfg.Now().UnixMilli()
+	e.droppedMu.Lock()
+	defer e.droppedMu.Unlock()
+	if _, seen := e.dropped[h]; seen {
+		e.dropped[h] = now
+		return
+	}
+	e.seriesDropped.Inc()
+	if len(e.dropped) < maxDroppedRemembered {
+		e.dropped[h] = now
+	}
+}
+
+// minTime marks a series that has no sample scored yet.
+const minTime = math.MinInt64
+
+// exposedLabel is the label the series' metric name moves to.
+const exposedLabel = "metric"
+
+func (e *engine) newState(ls labels.Labels) *seriesState {
+	name := ls.Get(labels.MetricName)
+	st := &seriesState{labels: ls, det: e.cfg.NewDetector(e.isCounter(name)), lastT: minTime}
+	names := []string{exposedLabel}
+	st.values = []string{name}
+	ls.Range(func(l labels.Label) {
+		switch l.Name {
+		case labels.MetricName:
+			return
+		case exposedLabel:
+			// The series has a label of that name already: keep it the way
+			// Prometheus keeps clashing target labels.
+			names = append(names, "exported_"+exposedLabel)
+		default:
+			names = append(names, l.Name)
+		}
+		st.values = append(st.values, l.Value)
+	})
+	for i, g := range gauges {
+		st.descs[i] = prometheus.NewDesc(g.name, g.help, names, nil)
+	}
+	return st
+}
+
+// finishRound settles each series' exposed score and forgets series that
+// went quiet.
+func (e *engine) finishRound(now time.Time) {
+	staleBefore := now.Add(-e.cfg.StaleAfter).UnixMilli()
+	for _, sh := range e.shards {
+		sh.mu.Lock()
+		for h, st := range sh.series {
+			if st.touched {
+				st.score, st.touched = st.roundMax, false
+			}
+			if st.lastT < staleBefore {
+				delete(sh.series, h)
+				e.tracked.Add(-1)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	e.droppedMu.Lock()
+	for h, seen := range e.dropped {
+		if seen < staleBefore {
+			delete(e.dropped, h)
+		}
+	}
+	e.droppedMu.Unlock()
+}
+
+// errorReason is the reason label of telltale_detector_remote_read_errors_total.
+func errorReason(err error) string {
+	var httpErr *remoteread.HTTPError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &httpErr):
+		return "http"
+	case errors.Is(err, remoteread.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, remoteread.ErrContentType):
+		return "content_type"
+	case errors.Is(err, remoteread.ErrChecksum):
+		return "checksum"
+	case errors.Is(err, remoteread.ErrFrameTooLarge):
+		return "frame_size"
+	case errors.Is(err, remoteread.ErrMalformed):
+		return "malformed"
+	case errors.Is(err, remoteread.ErrUnsupportedEncoding):
+		return "encoding"
+	case errors.As(err, &netErr):
+		return "connection"
+	}
+	return "other"
+}

@@ -1,0 +1,278 @@
+// Command telltale-detector reads series from Prometheus, Mimir or Cortex
+// over remote read, scores them continuously for anomalies with
+// Telltale's streaming ensemble, and exposes each series' score, expected
+// value and band as metrics for Prometheus to scrape back.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/telltale-dev/telltale/pkg/anomaly"
+	"github.com/telltale-dev/telltale/pkg/remoteread"
+)
+
+// defaultAddress is the detector's port, next to the exporter's 10171.
+const defaultAddress = ":10172"
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+// flags are the command line, parsed.
+type flags struct {
+	configFile      string
+	url             string
+	timeout         time.Duration
+	headers         []string
+	selectors       []string
+	kpis            bool
+	interval        time.Duration
+	overlap         time.Duration
+	backfill        time.Duration
+	backfillTimeout time.Duration
+	seriesLimit     int
+	staleAfter      time.Duration
+	shardIndex      uint64
+	shardCount      uint64
+	algorithm       string
+	workers         int
+	metricsPath     string
+
+	urlSet, timeoutSet, selectorsSet, kpisSet bool
+}
+
+func run(args []string) int {
+	app := kingpin.New("telltale-detector",
+		"Scores Prometheus series for anomalies over remote read and exposes scores, expected values and bands as metrics.")
+	var f flags
+	app.Flag("config.file", "Optional YAML file with remote_read settings (URL, headers, auth, TLS) and selectors.").StringVar(&f.configFile)
+	app.Flag("remote-read.url", "Remote-read endpoint of Prometheus, Mimir or Cortex.").
+		Default("http://localhost:9090/api/v1/read").IsSetByUser(&f.urlSet).StringVar(&f.url)
+	app.Flag("remote-read.timeout", "Deadline of one round's remote read, scoring included.").
+		Default("1m").IsSetByUser(&f.timeoutSet).DurationVar(&f.timeout)
+	app.Flag("remote-read.header", `Header added to remote reads, "Name: value" (repeatable), e.g. "X-Scope-OrgID: tenant-1" for Mimir or Cortex.`).StringsVar(&f.headers)
+	app.Flag("selector", "PromQL series selector to score (repeatable). Replaces the default, Telltale's per-service metrics.").
+		IsSetByUser(&f.selectorsSet).StringsVar(&f.selectors)
+	app.Flag("kpis", "Also score every KPI metric apps declare through telltale_kpi_info (--no-kpis to turn off).").
+		Default("true").IsSetByUser(&f.kpisSet).BoolVar(&f.kpis)
+	app.Flag("score.interval", "How often to read and score new samples.").Default("15s").DurationVar(&f.interval)
+	app.Flag("score.overlap", "How far before the previous read's end each read starts, to catch samples Prometheus appended late.").
+		Default("1m").DurationVar(&f.overlap)
+	app.Flag("backfill.duration", "History read and scored at start, so scores are meaningful at once; also the furthest a read reaches back after an outage.").
+		Default("3h").DurationVar(&f.backfill)
+	app.Flag("backfill.timeout", "Deadline of the backfill read, scoring included.").Default("30m").DurationVar(&f.backfillTimeout)
+	app.Flag("series.limit", "Most series this replica scores; more are dropped and counted in telltale_detector_series_dropped_total.").
+		Default("20000").IntVar(&f.seriesLimit)
+	app.Flag("series.stale-after", "Forget a series, and stop exposing it, after this long without a sample.").
+		Default("1h").DurationVar(&f.staleAfter)
+	app.Flag("shard.index", "This replica's shard, 0 to --shard.count minus 1: it scores the series whose label hash modulo --shard.count is this.").
+		Default("0").Uint64Var(&f.shardIndex)
+	app.Flag("shard.count", "Number of replicas splitting the series.").Default("1").Uint64Var(&f.shardCount)
+	app.Flag("detector.algorithm", fmt.Sprintf("Per-series detector, one of %v.", anomaly.Names())).
+		Default(anomaly.NameEnsemble).EnumVar(&f.algorithm, anomaly.Names()...)
+	app.Flag("score.workers", "Goroutines scoring in parallel.").Default(fmt.Sprint(runtime.GOMAXPROCS(0))).IntVar(&f.workers)
+	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&f.metricsPath)
+	toolkitFlags := kingpinflag.AddFlags(app, defaultAddress)
+	logConfig := &promslog.Config{}
+	promslogflag.AddFlags(app, logConfig)
+	app.Version(version.Print("telltale-detector"))
+	app.HelpFlag.Short('h')
+	if _, err := app.Parse(args); err != nil {
+		fmt.Fprintf(os.Stderr, "telltale-detector: %v (see --help)\n", err)
+		return 2
+	}
+	logger := promslog.New(logConfig)
+
+	cfg, err := f.engineConfig()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "telltale-detector: %v\n", err)
+		return 2
+	}
+	logger.Info("starting telltale-detector", "version", version.Info(), "remote_read", cfg.Client.URL(),
+		"shard", fmt.Sprintf("%d/%d", cfg.ShardIndex, cfg.ShardCount), "backfill", cfg.Backfill, "interval", cfg.Interval)
+
+	eng := newEngine(cfg, logger)
+	reg := prometheus.NewRegistry()
+	eng.register(reg)
+	reg.MustRegister(versioncollector.NewCollector("telltale_detector"),
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	mux := http.NewServeMux()
+	mux.Handle(f.metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:      slogAdapter{logger},
+		ErrorHandling: promhttp.ContinueOnError,
+	}))
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy.") })
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		if !eng.ready.Load() {
+			http.Error(w, "Not ready: the backfill has not completed yet.", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "Ready.")
+	})
+	if f.metricsPath != "/" {
+		landing, err := web.NewLandingPage(web.LandingConfig{
+			Name:        "Telltale Detector",
+			Description: "Anomaly scores, expected values and bands for Prometheus series read over remote read",
+			Version:     version.Info(),
+			Links: []web.LandingLinks{
+				{Address: f.metricsPath, Text: "Metrics"},
+				{Address: "/-/healthy", Text: "Health"},
+				{Address: "/-/ready", Text: "Readiness"},
+			},
+		})
+		if err != nil {
+			logger.Error("build landing page", "err", err)
+			return 1
+		}
+		mux.Handle("/", landing)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	engineDone := make(chan struct{})
+	go func() {
+		defer close(engineDone)
+		eng.run(ctx)
+	}()
+
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- web.ListenAndServe(srv, toolkitFlags, logger) }()
+	code := 0
+	select {
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("serve", "err", err)
+			code = 1
+		}
+		stop()
+	case <-ctx.Done():
+		logger.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = srv.Shutdown(sctx)
+		cancel()
+	}
+	<-engineDone
+	return code
+}
+
+// engineConfig checks the flags, reads the config file and builds what the
+// engine needs.
+func (f *flags) engineConfig() (engineConfig, error) {
+	var fc fileConfig
+	if f.configFile != "" {
+		c, err := loadConfig(f.configFile)
+		if err != nil {
+			return engineConfig{}, err
+		}
+		fc = *c
+	}
+	if fc.RemoteRead != nil && fc.RemoteRead.URL != "" && f.urlSet {
+		return engineConfig{}, errors.New("remote-read URL given both by --remote-read.url and in the config file: keep one")
+	}
+	if fc.RemoteRead != nil && fc.RemoteRead.Timeout != 0 {
+		if f.timeoutSet {
+			return engineConfig{}, errors.New("remote-read timeout given both by --remote-read.timeout and in the config file: keep one")
+		}
+		f.timeout = time.Duration(fc.RemoteRead.Timeout)
+	}
+	texts := defaultSelectors
+	switch {
+	case len(fc.Selectors) > 0 && f.selectorsSet:
+		return engineConfig{}, errors.New("selectors given both by --selector and in the config file: keep one")
+	case len(fc.Selectors) > 0:
+		texts = fc.Selectors
+	case f.selectorsSet:
+		texts = f.selectors
+	}
+	if fc.KPIs != nil {
+		if f.kpisSet {
+			return engineConfig{}, errors.New("kpis given both by --[no-]kpis and in the config file: keep one")
+		}
+		f.kpis = *fc.KPIs
+	}
+	sels, err := parseSelectors(texts)
+	if err != nil {
+		return engineConfig{}, err
+	}
+	switch {
+	case f.shardCount == 0:
+		return engineConfig{}, errors.New("--shard.count must be at least 1")
+	case f.shardIndex >= f.shardCount:
+		return engineConfig{}, fmt.Errorf("--shard.index=%d: want 0 to %d for --shard.count=%d", f.shardIndex, f.shardCount-1, f.shardCount)
+	case f.interval <= 0:
+		return engineConfig{}, fmt.Errorf("--score.interval=%s: want a positive duration", f.interval)
+	case f.overlap < 0 || f.backfill < 0:
+		return engineConfig{}, errors.New("--score.overlap and --backfill.duration cannot be negative")
+	case f.timeout <= 0 || f.backfillTimeout <= 0:
+		return engineConfig{}, errors.New("--remote-read.timeout and --backfill.timeout must be positive")
+	case f.seriesLimit < 1:
+		return engineConfig{}, fmt.Errorf("--series.limit=%d: want at least 1", f.seriesLimit)
+	case f.staleAfter <= f.interval:
+		return engineConfig{}, fmt.Errorf("--series.stale-after=%s: want more than --score.interval (%s)", f.staleAfter, f.interval)
+	case f.workers < 1:
+		return engineConfig{}, fmt.Errorf("--score.workers=%d: want at least 1", f.workers)
+	}
+	header, err := parseHeaders(f.headers)
+	if err != nil {
+		return engineConfig{}, err
+	}
+	opts, err := clientOptions(f.url, header, fc.RemoteRead)
+	if err != nil {
+		return engineConfig{}, err
+	}
+	client, err := remoteread.NewClient(opts)
+	if err != nil {
+		return engineConfig{}, err
+	}
+	algo := f.algorithm
+	if _, err := anomaly.New(algo, anomaly.Config{}); err != nil {
+		return engineConfig{}, err
+	}
+	return engineConfig{
+		Client:          client,
+		Selectors:       sels,
+		KPIs:            f.kpis,
+		Interval:        f.interval,
+		Overlap:         f.overlap,
+		Backfill:        f.backfill,
+		ReadTimeout:     f.timeout,
+		BackfillTimeout: f.backfillTimeout,
+		ShardIndex:      f.shardIndex,
+		ShardCount:      f.shardCount,
+		MaxSeries:       f.seriesLimit,
+		StaleAfter:      f.staleAfter,
+		Workers:         f.workers,
+		NewDetector: func(counter bool) anomaly.Detector {
+			// The name was checked above, so New cannot fail here.
+			d, _ := anomaly.New(algo, anomaly.Config{Counter: counter})
+			return d
+		},
+	}, nil
+}
+
+// slogAdapter lets promhttp report encoding errors through the logger.
+type slogAdapter struct{ l *slog.Logger }
+
+func (a slogAdapter) Println(v ...any) { a.l.Error("serve metrics", "err", fmt.Sprint(v...)) }
