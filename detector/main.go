@@ -61,7 +61,16 @@ type flags struct {
 	urlSet, timeoutSet, selectorsSet, kpisSet bool
 }
 
-func run(args []string) int {
+// settings are the parsed command line.
+type settings struct {
+	engine      engineConfig
+	metricsPath string
+	web         *web.FlagConfig
+	log         *promslog.Config
+}
+
+// parseFlags parses the command line and the config file it names.
+func parseFlags(args []string) (*settings, error) {
 	app := kingpin.New("telltale-detector",
 		"Scores Prometheus series for anomalies over remote read and exposes scores, expected values and bands as metrics.")
 	var f flags
@@ -98,16 +107,23 @@ func run(args []string) int {
 	app.Version(version.Print("telltale-detector"))
 	app.HelpFlag.Short('h')
 	if _, err := app.Parse(args); err != nil {
-		fmt.Fprintf(os.Stderr, "telltale-detector: %v (see --help)\n", err)
-		return 2
+		return nil, fmt.Errorf("%w (see --help)", err)
 	}
-	logger := promslog.New(logConfig)
-
 	cfg, err := f.engineConfig()
+	if err != nil {
+		return nil, err
+	}
+	return &settings{engine: cfg, metricsPath: f.metricsPath, web: toolkitFlags, log: logConfig}, nil
+}
+
+func run(args []string) int {
+	s, err := parseFlags(args)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "telltale-detector: %v\n", err)
 		return 2
 	}
+	logger := promslog.New(s.log)
+	cfg := s.engine
 	logger.Info("starting telltale-detector", "version", version.Info(), "remote_read", cfg.Client.URL(),
 		"shard", fmt.Sprintf("%d/%d", cfg.ShardIndex, cfg.ShardCount), "backfill", cfg.Backfill, "interval", cfg.Interval)
 
@@ -118,7 +134,7 @@ func run(args []string) int {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	mux := http.NewServeMux()
-	mux.Handle(f.metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+	mux.Handle(s.metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:      slogAdapter{logger},
 		ErrorHandling: promhttp.ContinueOnError,
 	}))
@@ -130,13 +146,13 @@ func run(args []string) int {
 		}
 		fmt.Fprintln(w, "Ready.")
 	})
-	if f.metricsPath != "/" {
+	if s.metricsPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "Telltale Detector",
 			Description: "Anomaly scores, expected values and bands for Prometheus series read over remote read",
 			Version:     version.Info(),
 			Links: []web.LandingLinks{
-				{Address: f.metricsPath, Text: "Metrics"},
+				{Address: s.metricsPath, Text: "Metrics"},
 				{Address: "/-/healthy", Text: "Health"},
 				{Address: "/-/ready", Text: "Readiness"},
 			},
@@ -158,7 +174,7 @@ func run(args []string) int {
 
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- web.ListenAndServe(srv, toolkitFlags, logger) }()
+	go func() { serveErr <- web.ListenAndServe(srv, s.web, logger) }()
 	code := 0
 	select {
 	case err := <-serveErr:
