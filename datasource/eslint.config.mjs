@@ -3,7 +3,7 @@ import baseConfig from './.config/eslint.config.mjs';
 
 export default defineConfig([
   {
-    ignores: ['**/node_modules/', '**/dist/', '**/coverage/', '**/.eslintcache', 'test-results/', '.cache/'],
+    ignores: ['**/node_modules/', '**/dist/', '**/coverage/', '**/.eslintcache', 'test-results/', 'pkg/'],
   },
   ...baseConfig,
 ]);

@@ -114,6 +114,30 @@ describe('QueryEditor', () => {
   });
 });
 
+describe('QueryEditor ids', () => {
+  it('are unique when a panel shows several queries', () => {
+    const { ds } = fakeDatasource({});
+    render(
+      <>
+        <QueryEditor
+          query={{ refId: 'A', queryType: 'kpi' }}
+          datasource={ds}
+          onChange={jest.fn()}
+          onRunQuery={jest.fn()}
+        />
+        <QueryEditor
+          query={{ refId: 'B', queryType: 'kpi' }}
+          datasource={ds}
+          onChange={jest.fn()}
+          onRunQuery={jest.fn()}
+        />
+      </>
+    );
+    const ids = screen.getAllByLabelText('KPI').map((el) => el.id);
+    expect(ids).toEqual(['telltale-kpi-A', 'telltale-kpi-B']);
+  });
+});
+
 describe('withMetricName', () => {
   it.each([
     ['', 'up', 'up'],

@@ -26,12 +26,14 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
     onBlur: () => onRunQuery(),
   });
 
+  // Element ids carry the refId: a panel shows several queries' editors on one page.
+  const id = (name: string) => `telltale-${name}-${query.refId}`;
   const type = QUERY_TYPES.find((t) => t.value === queryType);
   return (
     <Stack direction="column" gap={0}>
       <InlineField label="Query type" labelWidth={14} tooltip={type?.description ?? ''}>
         <RadioButtonGroup<QueryType>
-          id="telltale-query-type"
+          id={id('query-type')}
           options={QUERY_TYPES.map(({ value, label, description }) => ({ value, label, description }))}
           value={queryType}
           onChange={(v) => set({ queryType: v }, true)}
@@ -40,7 +42,7 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
 
       {queryType === 'kpi' && (
         <ResourcePicker
-          id="telltale-kpi"
+          id={id('kpi')}
           label="KPI"
           tooltip="One KPI, or empty for every KPI the apps declare and the settings list"
           resource="kpis"
@@ -54,7 +56,7 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
       {queryType === 'anomalies' && (
         <>
           <ResourcePicker
-            id="telltale-kpi"
+            id={id('kpi')}
             label="KPI"
             tooltip="Score the KPI's series; leave empty to score the selector below"
             resource="kpis"
@@ -65,7 +67,7 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
             onChange={(kpi) => set({ kpi }, true)}
           />
           <ResourcePicker
-            id="telltale-metric"
+            id={id('metric')}
             label="Metric"
             tooltip="Start the selector from a metric name; its label matchers are kept"
             resource="metrics"
@@ -78,13 +80,13 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
             label="Selector"
             labelWidth={14}
             grow
-            htmlFor="telltale-selector"
+            htmlFor={id('selector')}
             tooltip={
               'A PromQL series selector, e.g. telltale_service_cpu_seconds_total{service="shop"}; used when no KPI is chosen'
             }
             disabled={Boolean(query.kpi)}
           >
-            <Input id="telltale-selector" placeholder='metric{label="value"}' {...text('selector')} />
+            <Input id={id('selector')} placeholder='metric{label="value"}' {...text('selector')} />
           </InlineField>
         </>
       )}
@@ -92,7 +94,7 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
       {queryType === 'servicemap' && (
         <>
           <ResourcePicker
-            id="telltale-service"
+            id={id('service')}
             label="Service"
             tooltip="A regular expression on service names; empty for every service"
             resource="services"
@@ -104,17 +106,17 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
           <InlineField
             label="Host"
             labelWidth={14}
-            htmlFor="telltale-host"
+            htmlFor={id('host')}
             tooltip="A regular expression on the instance label; empty for every host"
           >
-            <Input id="telltale-host" width={40} placeholder="All hosts" {...text('host')} />
+            <Input id={id('host')} width={40} placeholder="All hosts" {...text('host')} />
           </InlineField>
         </>
       )}
 
       {queryType === 'insights' && (
         <ResourcePicker
-          id="telltale-kpi"
+          id={id('kpi')}
           label="KPI"
           tooltip="The KPI whose bad windows to explain"
           resource="kpis"
@@ -128,7 +130,7 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
 
       {queryType === 'deploys' && (
         <ResourcePicker
-          id="telltale-service"
+          id={id('service')}
           label="Service"
           tooltip="A regular expression on service names; empty for every service"
           resource="services"
