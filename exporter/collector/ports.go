@@ -47,16 +47,18 @@ type portKey struct {
 
 func (c *portsCollector) Update(s *Scrape, ch chan<- prometheus.Metric) error {
 	root := s.Scanner().Root()
-	// One table read per network namespace, through any of its processes.
+	// One read per network namespace, through any of its processes.
+	// Processes whose namespace could not be read are left to the others:
+	// a socket they hold in a namespace that is read is still found.
 	namespaces := map[uint64]int{}
 	for _, p := range s.Processes {
-		if _, ok := namespaces[p.NetNS]; !ok {
+		if _, ok := namespaces[p.NetNS]; !ok && p.NetNS != 0 {
 			namespaces[p.NetNS] = p.PID
 		}
 	}
 	var listeners []netgraph.Listener
 	for _, pid := range namespaces {
-		ls, errs := netgraph.Listeners(filepath.Join(root, strconv.Itoa(pid)), c.ephemeral)
+		ls, errs := netgraph.ListenersOf(filepath.Join(root, strconv.Itoa(pid)), c.ephemeral)
 		for _, err := range errs {
 			var fe *netgraph.FileError
 			if errors.As(err, &fe) {

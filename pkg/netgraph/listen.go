@@ -133,14 +133,18 @@ func Listeners(dir string, ephemeral PortRange) ([]Listener, []error) {
 			out = append(out, Listener{Protocol: tb.proto, Port: port, Inode: l.Inode})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Protocol != out[j].Protocol {
-			return out[i].Protocol < out[j].Protocol
-		}
-		if out[i].Port != out[j].Port {
-			return out[i].Port < out[j].Port
-		}
-		return out[i].Inode < out[j].Inode
-	})
+	sortListeners(out)
 	return out, errs
+}
+
+func sortListeners(ls []Listener) {
+	sort.Slice(ls, func(i, j int) bool {
+		if ls[i].Protocol != ls[j].Protocol {
+			return ls[i].Protocol < ls[j].Protocol
+		}
+		if ls[i].Port != ls[j].Port {
+			return ls[i].Port < ls[j].Port
+		}
+		return ls[i].Inode < ls[j].Inode
+	})
 }

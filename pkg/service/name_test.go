@@ -81,3 +81,39 @@ func FuzzProgramName(f *testing.F) {
 		}
 	})
 }
+
+func TestParseSchedstat(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    [3]uint64
+		wantErr bool
+	}{
+		{"123 456 7\n", [3]uint64{123, 456, 7}, false},
+		{"0 0 0", [3]uint64{0, 0, 0}, false},
+		{"18446744073709551615 1 2\n", [3]uint64{18446744073709551615, 1, 2}, false},
+		{"18446744073709551616 1 2\n", [3]uint64{}, true},
+		{"", [3]uint64{}, true},
+		{"1 2", [3]uint64{}, true},
+		{"1 2 x", [3]uint64{}, true},
+		{"1 2 3 junk", [3]uint64{}, true},
+		{"-1 2 3", [3]uint64{}, true},
+	}
+	for _, tt := range tests {
+		got, err := parseSchedstat([]byte(tt.in))
+		if (err != nil) != tt.wantErr {
+			t.Errorf("parseSchedstat(%q) error = %v, wantErr %v", tt.in, err, tt.wantErr)
+			continue
+		}
+		if err == nil && [3]uint64{got.RunningNanoseconds, got.WaitingNanoseconds, got.RunTimeslices} != tt.want {
+			t.Errorf("parseSchedstat(%q) = %+v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func FuzzParseSchedstat(f *testing.F) {
+	f.Add([]byte("123 456 7\n"))
+	f.Add([]byte(""))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = parseSchedstat(b)
+	})
+}

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -155,8 +156,10 @@ func reason(err error) string {
 	}
 }
 
-// static is what a process keeps for its life, read once.
-type static struct {
+// entry is what the Scanner remembers of a process between scans.
+type entry struct {
+	key procKey
+	// What a process keeps for its life, read once.
 	comm       string
 	exe        string
 	prog       program
@@ -165,19 +168,35 @@ type static struct {
 	netns      uint64
 	noIO       bool // io is not readable (EPERM): don't retry every scan
 	noFD       bool
-	seen       uint64
+	// sched is the main thread's schedstat at the last full read; while it
+	// stays the same, the process has not run and nothing else moved.
+	sched    procfs.ProcSchedstat
+	hasSched bool
+	// last is the process as of the last full read.
+	last Process
+	seen uint64
 }
 
+// refreshEvery makes every process read in full at least once in this many
+// scans, whether it ran or not: resident memory can shrink while a process
+// sleeps (reclaim), and a multi-threaded process's idleness is judged from
+// tick-grained CPU time.
+const refreshEvery = 10
+
 // Scanner reads processes from a procfs mount. It remembers what does not
-// change during a process's life, so that a scan reads only the files whose
-// values move. A Scanner is not safe for concurrent use.
+// change during a process's life, and skips the files of a process that has
+// not run since the last scan, so that a scan of a host of mostly idle
+// processes costs one small read per process. A Scanner is not safe for
+// concurrent use.
 type Scanner struct {
 	fs       procfs.FS
 	root     string
 	bootTime float64
-	static   map[procKey]*static
+	cache    map[int]*entry
 	scans    uint64
 	sockets  socketCache
+	buf      []byte
+	path     []byte
 }
 
 // NewScanner returns a Scanner over the procfs mounted at root.
@@ -194,7 +213,7 @@ func NewScanner(root string) (*Scanner, error) {
 		fs:       pfs,
 		root:     root,
 		bootTime: float64(st.BootTime),
-		static:   map[procKey]*static{},
+		cache:    map[int]*entry{},
 	}, nil
 }
 
@@ -225,16 +244,32 @@ func (s *Scanner) Scan() (ScanResult, error) {
 			res.Processes = append(res.Processes, p)
 		}
 	}
-	// Forget what belonged to processes that are gone.
-	for k, st := range s.static {
-		if st.seen != s.scans {
-			delete(s.static, k)
+	// Forget processes that are gone.
+	for pid, e := range s.cache {
+		if e.seen != s.scans {
+			delete(s.cache, pid)
 		}
 	}
 	return res, nil
 }
 
 func (s *Scanner) readProcess(pid int, res *ScanResult) (Process, bool) {
+	due := (uint64(pid)+s.scans)%refreshEvery == 0
+	e := s.cache[pid]
+	if e != nil && e.hasSched && e.last.Threads == 1 && !due {
+		// A single-threaded process whose schedstat did not move has not
+		// run: its counters, threads and fds are as they were. This is
+		// the hot path of a scan, so it reads the file with one buffer
+		// and no allocation.
+		ss, err := s.readSchedstat(pid)
+		switch {
+		case err == nil && ss == e.sched:
+			e.seen = s.scans
+			return e.last, true
+		case err != nil && vanished(err):
+			return Process{}, false
+		}
+	}
 	proc, err := s.fs.Proc(pid)
 	if err != nil {
 		if !vanished(err) {
@@ -242,6 +277,7 @@ func (s *Scanner) readProcess(pid int, res *ScanResult) (Process, bool) {
 		}
 		return Process{}, false
 	}
+
 	stat, err := proc.Stat()
 	if err != nil {
 		if !vanished(err) {
@@ -264,20 +300,27 @@ func (s *Scanner) readProcess(pid int, res *ScanResult) (Process, bool) {
 	p.Counters.UserSeconds = float64(stat.UTime) / userHZ
 	p.Counters.SystemSeconds = float64(stat.STime) / userHZ
 
-	st := s.static[p.key()]
-	if st == nil || st.comm != p.Comm {
+	if e == nil || e.key != p.key() || e.comm != p.Comm {
 		// New, or it called exec since: read what identifies it.
-		st = s.readStatic(proc, p.Comm, res)
-		s.static[p.key()] = st
+		e = s.readStatic(proc, p.key(), p.Comm, res)
+		s.cache[pid] = e
 	}
-	st.seen = s.scans
-	p.Exe, p.Name, p.prog = st.exe, st.prog.name, st.prog
-	p.group, p.cgroupPath, p.NetNS = st.group, st.cgroupPath, st.netns
+	e.seen = s.scans
+	p.Exe, p.Name, p.prog = e.exe, e.prog.name, e.prog
+	p.group, p.cgroupPath, p.NetNS = e.group, e.cgroupPath, e.netns
 
-	if !s.readSched(proc, &p, res) {
+	idle := e.last.PID == pid && !due && p.Threads > 1 && p.Threads == e.last.Threads &&
+		p.Counters.UserSeconds == e.last.Counters.UserSeconds && p.Counters.SystemSeconds == e.last.Counters.SystemSeconds
+	if idle {
+		// A multi-threaded process whose CPU ticks did not move: keep the
+		// per-thread sums rather than read every thread's files.
+		p.Counters.VoluntarySwitches = e.last.Counters.VoluntarySwitches
+		p.Counters.InvoluntarySwitches = e.last.Counters.InvoluntarySwitches
+		p.Counters.RunqueueWaitSeconds = e.last.Counters.RunqueueWaitSeconds
+	} else if !s.readSched(proc, &p, e, res) {
 		return Process{}, false
 	}
-	if !st.noIO {
+	if !e.noIO {
 		io, err := proc.IO()
 		switch {
 		case err == nil:
@@ -288,11 +331,11 @@ func (s *Scanner) readProcess(pid int, res *ScanResult) (Process, bool) {
 		case vanished(err):
 			return Process{}, false
 		default:
-			st.noIO = errors.Is(err, fs.ErrPermission)
+			e.noIO = errors.Is(err, fs.ErrPermission)
 			res.fail("io", err)
 		}
 	}
-	if !st.noFD {
+	if !e.noFD {
 		n, err := proc.FileDescriptorsLen()
 		switch {
 		case err == nil:
@@ -300,20 +343,24 @@ func (s *Scanner) readProcess(pid int, res *ScanResult) (Process, bool) {
 		case vanished(err):
 			return Process{}, false
 		default:
-			st.noFD = errors.Is(err, fs.ErrPermission)
+			e.noFD = errors.Is(err, fs.ErrPermission)
 			res.fail("fd", err)
 		}
 	}
+	e.last = p
 	return p, true
 }
 
 // readSched reads context switches (status) and run-queue wait (schedstat).
 // Both are per thread in the kernel, so a multi-threaded process is summed
 // over /proc/<pid>/task/*. It returns false if the process vanished.
-func (s *Scanner) readSched(proc procfs.Proc, p *Process, res *ScanResult) bool {
+func (s *Scanner) readSched(proc procfs.Proc, p *Process, e *entry, res *ScanResult) bool {
 	if p.Threads <= 1 {
-		return s.addThreadSched(proc, p, res, true)
+		ok, ss, hasSched := s.addThreadSched(proc, p, res, true)
+		e.sched, e.hasSched = ss, hasSched
+		return ok
 	}
+	e.hasSched = false
 	tasks, err := s.fs.AllThreads(p.PID)
 	if err != nil {
 		if vanished(err) {
@@ -330,34 +377,38 @@ func (s *Scanner) readSched(proc procfs.Proc, p *Process, res *ScanResult) bool 
 	return true
 }
 
-func (s *Scanner) addThreadSched(t procfs.Proc, p *Process, res *ScanResult, isProcess bool) bool {
+func (s *Scanner) addThreadSched(t procfs.Proc, p *Process, res *ScanResult, isProcess bool) (ok bool, ss procfs.ProcSchedstat, hasSched bool) {
+	// schedstat first: if the thread runs between the two reads, the
+	// status counts are newer than the schedstat remembered, and the next
+	// scan reads the process again.
+	ss, err := t.Schedstat()
+	switch {
+	case err == nil:
+		p.Counters.RunqueueWaitSeconds += float64(ss.WaitingNanoseconds) / 1e9
+		hasSched = true
+	case vanished(err):
+		// schedstat is absent on kernels without CONFIG_SCHED_INFO; the
+		// process itself is checked through status.
+	default:
+		res.fail("schedstat", err)
+	}
 	status, err := t.NewStatus()
 	switch {
 	case err == nil:
 		p.Counters.VoluntarySwitches += float64(status.VoluntaryCtxtSwitches)
 		p.Counters.InvoluntarySwitches += float64(status.NonVoluntaryCtxtSwitches)
 	case vanished(err):
-		return !isProcess
+		return !isProcess, ss, false
 	default:
 		res.fail("status", err)
 	}
-	ss, err := t.Schedstat()
-	switch {
-	case err == nil:
-		p.Counters.RunqueueWaitSeconds += float64(ss.WaitingNanoseconds) / 1e9
-	case vanished(err):
-		// schedstat is absent on kernels without CONFIG_SCHED_INFO; the
-		// process itself was checked through status.
-	default:
-		res.fail("schedstat", err)
-	}
-	return true
+	return true, ss, hasSched
 }
 
 // readStatic reads what identifies a process: executable, command line (only
 // to name it), cgroup and network namespace.
-func (s *Scanner) readStatic(proc procfs.Proc, comm string, res *ScanResult) *static {
-	st := &static{comm: comm}
+func (s *Scanner) readStatic(proc procfs.Proc, key procKey, comm string, res *ScanResult) *entry {
+	st := &entry{key: key, comm: comm}
 	exe, err := proc.Executable()
 	if err != nil && !vanished(err) {
 		res.fail("exe", err)
@@ -407,4 +458,67 @@ func parseNSLink(link string) uint64 {
 		return 0
 	}
 	return n
+}
+
+// readSchedstat reads /proc/<pid>/schedstat into the Scanner's buffer.
+func (s *Scanner) readSchedstat(pid int) (procfs.ProcSchedstat, error) {
+	s.path = append(s.path[:0], s.root...)
+	s.path = append(s.path, '/')
+	s.path = strconv.AppendInt(s.path, int64(pid), 10)
+	s.path = append(s.path, "/schedstat\x00"...)
+	if s.buf == nil {
+		s.buf = make([]byte, 256)
+	}
+	n, err := readSmall(s.path, s.buf)
+	if err != nil {
+		return procfs.ProcSchedstat{}, err
+	}
+	return parseSchedstat(s.buf[:n])
+}
+
+// readSmall reads a small file whose NUL-terminated path is in path, into
+// buf, with three system calls and no allocation.
+func readSmall(path, buf []byte) (int, error) {
+	fd, err := openat(path)
+	if err != nil {
+		return 0, &fs.PathError{Op: "open", Path: string(path[:len(path)-1]), Err: err}
+	}
+	n, err := syscall.Read(fd, buf)
+	syscall.Close(fd)
+	if err != nil {
+		return 0, &fs.PathError{Op: "read", Path: string(path[:len(path)-1]), Err: err}
+	}
+	return n, nil
+}
+
+// parseSchedstat parses /proc/<pid>/schedstat: time on the CPU (ns), time
+// waiting on a run queue (ns), and timeslices run, separated by spaces.
+func parseSchedstat(b []byte) (procfs.ProcSchedstat, error) {
+	var v [3]uint64
+	i := 0
+	for f := 0; f < 3; f++ {
+		for i < len(b) && b[i] == ' ' {
+			i++
+		}
+		start := i
+		var n uint64
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			d := uint64(b[i] - '0')
+			if n > (math.MaxUint64-d)/10 {
+				return procfs.ProcSchedstat{}, fmt.Errorf("%w: schedstat field %d overflows", procfs.ErrFileParse, f+1)
+			}
+			n = n*10 + d
+			i++
+		}
+		if i == start {
+			return procfs.ProcSchedstat{}, fmt.Errorf("%w: schedstat %q: want three numbers", procfs.ErrFileParse, b)
+		}
+		v[f] = n
+	}
+	for ; i < len(b); i++ {
+		if b[i] != '\n' && b[i] != ' ' {
+			return procfs.ProcSchedstat{}, fmt.Errorf("%w: schedstat %q: want three numbers", procfs.ErrFileParse, b)
+		}
+	}
+	return procfs.ProcSchedstat{RunningNanoseconds: v[0], WaitingNanoseconds: v[1], RunTimeslices: v[2]}, nil
 }

@@ -44,7 +44,7 @@ func (s *Scanner) SocketOwners(procs []Process, want []uint64, res *ScanResult) 
 	owner := make(map[uint64]procKey, len(want))
 	for i := range procs {
 		p := &procs[i]
-		if st := s.static[p.key()]; st != nil && st.noFD {
+		if e := s.cache[p.PID]; e != nil && e.key == p.key() && e.noFD {
 			continue
 		}
 		proc, err := s.fs.Proc(p.PID)

@@ -1,0 +1,260 @@
+//go:build mage
+
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/magefile/mage/mg"
+)
+
+// BenchExporter measures the exporter's CPU seconds per scrape and peak RSS
+// with about 1000 extra processes on the host, side by side with Debian's
+// prometheus-process-exporter grouping every process by name, and prints
+// the ratio.
+func BenchExporter() error {
+	mg.Deps(Build)
+	peer, err := exec.LookPath("prometheus-process-exporter")
+	if err != nil {
+		return fmt.Errorf("prometheus-process-exporter not found: apt-get install prometheus-process-exporter")
+	}
+	const extra = 1000
+	sleepers, err := startSleepers(extra)
+	if err != nil {
+		return err
+	}
+	defer killGroup(sleepers)
+
+	dir, err := os.MkdirTemp("", "telltale-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	cfg := filepath.Join(dir, "process-exporter.yml")
+	if err := os.WriteFile(cfg, []byte("process_names:\n  - name: \"{{.Comm}}\"\n    cmdline: ['.+']\n"), 0o644); err != nil {
+		return err
+	}
+
+	ttAddr, peAddr := freeAddr(), freeAddr()
+	tt, err := startServer(filepath.Join(binDir, "telltale-exporter"), "--web.listen-address="+ttAddr, "--log.level=warn")
+	if err != nil {
+		return err
+	}
+	defer killGroup(tt)
+	pe, err := startServer(peer, "-config.path="+cfg, "-web.listen-address="+peAddr)
+	if err != nil {
+		return err
+	}
+	defer killGroup(pe)
+
+	subjects := []struct {
+		name string
+		cmd  *exec.Cmd
+		url  string
+	}{
+		{"telltale-exporter", tt, "http://" + ttAddr + "/metrics"},
+		{"process-exporter", pe, "http://" + peAddr + "/metrics"},
+	}
+	for _, s := range subjects {
+		if err := waitHTTP(s.url, 30*time.Second); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		for range 3 { // warm up caches on both sides
+			if _, err := scrape(s.url); err != nil {
+				return err
+			}
+		}
+	}
+
+	const rounds = 30
+	cpu := make([]float64, len(subjects))
+	series := make([]int, len(subjects))
+	for range rounds {
+		// Interleaved, so both see the same host.
+		for i, s := range subjects {
+			before, err := cpuSeconds(s.cmd.Process.Pid)
+			if err != nil {
+				return err
+			}
+			n, err := scrape(s.url)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			after, err := cpuSeconds(s.cmd.Process.Pid)
+			if err != nil {
+				return err
+			}
+			cpu[i] += after - before
+			series[i] = n
+		}
+	}
+	procs, _ := countProcesses()
+	fmt.Printf("exporter benchmark: %d processes on the host (%d started for the benchmark), %d scrapes each, interleaved\n", procs, extra, rounds)
+	fmt.Printf("%-20s %16s %14s %10s\n", "exporter", "CPU s/scrape", "peak RSS MiB", "series")
+	for i, s := range subjects {
+		rss, err := peakRSS(s.cmd.Process.Pid)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%-20s %16.4f %14.1f %10d\n", s.name, cpu[i]/rounds, rss/(1<<20), series[i])
+	}
+	if cpu[1] == 0 {
+		return fmt.Errorf("process-exporter used no measurable CPU")
+	}
+	fmt.Printf("ratio telltale/process-exporter CPU per scrape: %.3f (goal <= 0.10)\n", cpu[0]/cpu[1])
+	return nil
+}
+
+// startSleepers starts n idle processes in one process group.
+func startSleepers(n int) (*exec.Cmd, error) {
+	// One shell that forks n sleeps keeps them in its group, killed together.
+	cmd := exec.Command("/bin/sh", "-c", fmt.Sprintf("for i in $(seq %d); do sleep 3600 & done; wait", n))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start sleepers: %w", err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		c, err := countChildren(cmd.Process.Pid)
+		if err != nil {
+			return nil, err
+		}
+		if c >= n {
+			return cmd, nil
+		}
+		if time.Now().After(deadline) {
+			killGroup(cmd)
+			return nil, fmt.Errorf("only %d of %d sleepers started", c, n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func startServer(bin string, args ...string) (*exec.Cmd, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	return cmd, nil
+}
+
+func killGroup(cmd *exec.Cmd) {
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	_ = cmd.Wait()
+}
+
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func waitHTTP(url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not up after %s: %v", url, timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// scrape fetches a /metrics page and returns its number of samples.
+func scrape(url string) (int, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return 0, fmt.Errorf("GET %s: %s: %s", url, resp.Status, b)
+	}
+	n := 0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if l := sc.Text(); l != "" && l[0] != '#' {
+			n++
+		}
+	}
+	return n, sc.Err()
+}
+
+// cpuSeconds is a process's user+system CPU time from /proc/<pid>/stat.
+func cpuSeconds(pid int) (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	ut, err1 := strconv.ParseFloat(f[11], 64)
+	st, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	return (ut + st) / 100, nil
+}
+
+// peakRSS is VmHWM from /proc/<pid>/status, in bytes.
+func peakRSS(pid int) (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+}
+
+func countProcesses() (int, error) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err == nil {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func countChildren(ppid int) (int, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", ppid, ppid))
+	if err != nil {
+		return 0, err
+	}
+	return len(strings.Fields(string(data))), nil
+}
