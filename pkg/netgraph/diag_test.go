@@ -118,7 +118,7 @@ func TestNamespaceListenersLive(t *testing.T) {
 	}
 	defer u4.Close()
 	want := map[Listener]bool{
-		{"tcp", uint16(l4.Addr().(*net.TCPAddr).Port), socketInode(t, l4)}: true,
+		{"tcp", uint16(l4.Addr().(*net.TCPAddr).Port), socketInode(t, l4)}:  true,
 		{"tcp6", uint16(l6.Addr().(*net.TCPAddr).Port), socketInode(t, l6)}: true,
 	}
 	// Port 0 on UDP is given from the ephemeral range: it is a client's
