@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -399,4 +400,124 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return os.Rename(tmp, dst)
+}
+
+// TestLiveSyscalls loads the eBPF collector, runs a child that makes a known
+// number of getppid calls and of failing openat calls, and finds them under
+// the child's service, the failures under ENOENT.
+func TestLiveSyscalls(t *testing.T) {
+	testenv.Root(t)
+	cfg := collector.NewConfig("/proc")
+	if err := cfg.Enable("syscalls", true); err != nil {
+		t.Fatal(err)
+	}
+	h, closeFn, err := newHandler(cfg, promslog.NewNopLogger(), handlerOptions{metricsPath: "/metrics"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFn()
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	if _, ok := value(families(t, srv.URL+"/metrics"), "telltale_exporter_collector_unavailable", map[string]string{"collector": "syscalls"}); ok {
+		t.Fatal("syscalls collector unavailable while running as root")
+	}
+
+	const n = 5000
+	_, out := start(t, t.TempDir(), buildOnce(t, "./testdata/sysprobe", "sysprobe"), fmt.Sprint("-n=", n))
+	if line, err := out.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
+		t.Fatalf("sysprobe: %q, %v", line, err)
+	}
+	fams := families(t, srv.URL+"/metrics")
+	if v, _ := value(fams, "telltale_service_syscalls_total", svc("sysprobe", "syscall", "getppid")); v < n {
+		t.Errorf("getppid calls of sysprobe = %v, want at least %d", v, n)
+	}
+	if v, _ := value(fams, "telltale_service_syscall_errors_total", svc("sysprobe", "syscall", "openat", "errno", "ENOENT")); v < n {
+		t.Errorf("openat ENOENT errors of sysprobe = %v, want at least %d", v, n)
+	}
+	var count uint64
+	for _, m := range fams["telltale_service_syscall_duration_seconds"].GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.Label {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if labels["service"] == "sysprobe" && labels["syscall"] == "getppid" {
+			count = m.Histogram.GetSampleCount()
+		}
+	}
+	if count < n {
+		t.Errorf("getppid latency observations = %d, want at least %d", count, n)
+	}
+}
+
+// TestSyscallsUnavailable runs the exporter without privileges and the
+// syscalls collector asked for: one clear log line, a metric saying the
+// collector is unavailable, and the other collectors carry on.
+func TestSyscallsUnavailable(t *testing.T) {
+	testenv.Root(t) // to drop to nobody
+	exporter := buildOnce(t, ".", "telltale-exporter")
+	if err := os.Chmod(buildDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	addr := testenv.FreeAddr(t)
+	cmd := exec.Command(exporter, "--web.listen-address="+addr, "--collector.syscalls")
+	logs := &syncBuffer{}
+	cmd.Stderr = logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	url := "http://" + addr + "/metrics"
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("exporter not up: %v\n%s", err, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	fams := families(t, url)
+	if v, _ := value(fams, "telltale_exporter_collector_unavailable", map[string]string{"collector": "syscalls"}); v != 1 {
+		t.Errorf("telltale_exporter_collector_unavailable{collector=syscalls} = %v, want 1", v)
+	}
+	if v, _ := value(fams, "telltale_scrape_collector_success", map[string]string{"collector": "services"}); v != 1 {
+		t.Errorf("services collector success = %v, want 1", v)
+	}
+	if _, ok := value(fams, "telltale_service_processes", svc("telltale-exporter")); !ok {
+		t.Error("no services reported next to the unavailable collector")
+	}
+	lines := 0
+	for l := range strings.Lines(logs.String()) {
+		if strings.Contains(l, "collector unavailable") {
+			lines++
+			if !strings.Contains(l, "not permitted") {
+				t.Errorf("log line does not say why: %s", l)
+			}
+		}
+	}
+	if lines != 1 {
+		t.Errorf("%d 'collector unavailable' log lines, want 1:\n%s", lines, logs.String())
+	}
+}
+
+// syncBuffer collects a child's output while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -112,12 +112,13 @@ func (c *Config) Enable(name string, on bool) error {
 // NewConfig returns a Config with every collector at its default, as if no
 // flag had been given.
 func NewConfig(procRoot string) *Config {
-	cfg := AddFlags(kingpin.New("telltale", ""))
-	cfg.ProcRoot = procRoot
-	for name, r := range registry {
-		on := r.byDefault
-		cfg.enabled[name] = &on
+	app := kingpin.New("telltale", "")
+	cfg := AddFlags(app)
+	if _, err := app.Parse(nil); err != nil {
+		// Only a bad default could fail here: a programming error.
+		panic("collector flag defaults: " + err.Error())
 	}
+	cfg.ProcRoot = procRoot
 	return cfg
 }
 

@@ -1,0 +1,28 @@
+// Command sysprobe makes a known number of a distinctive syscall (getppid)
+// and of a failing one (openat of a missing file, ENOENT), says "ready", and
+// waits to be scraped: the stand-in for the syscalls collector's live test.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+)
+
+func main() {
+	n := flag.Int("n", 5000, "calls of each kind")
+	flag.Parse()
+	for range *n {
+		syscall.Getppid()
+	}
+	for range *n {
+		if fd, err := syscall.Open("/nonexistent/telltale-sysprobe", syscall.O_RDONLY, 0); err == nil {
+			syscall.Close(fd)
+		}
+	}
+	fmt.Println("ready")
+	os.Stdout.Sync()
+	time.Sleep(time.Hour)
+}
