@@ -21,11 +21,19 @@ var Default = Test
 // binDir is where Build puts the commands.
 const binDir = "bin"
 
-// Test runs every test the project has: formatting, vet, the Go tests
-// (unit, golden, fuzz seeds, live and real-Prometheus tests) and the
-// frontend's. In CI a test whose dependency is missing fails.
+// Test runs every test the project has: formatting, vet, the plugin build
+// (backend and frontend, once), the Go tests (unit, golden, fuzz seeds, live,
+// real-Prometheus and plugin-binary tests) and the frontend's tests. In CI a
+// test whose dependency is missing fails.
 func Test() error {
-	mg.SerialDeps(Fmt, Vet, GoTest)
+	mg.SerialDeps(Fmt, Vet, Plugin, GoTest, Frontend.Test)
+	return nil
+}
+
+// Plugin builds the Grafana plugin into datasource/dist/: the backend for
+// linux/amd64 and arm64, then the frontend next to it.
+func Plugin() error {
+	mg.SerialDeps(DatasourceBackend, Frontend.Build)
 	return nil
 }
 
@@ -53,7 +61,8 @@ func Vet() error {
 	return sh.RunV(mg.GoCmd(), "vet", "-tags=mage", ".")
 }
 
-// GoTest runs the Go tests of every package once (no cached results).
+// GoTest runs the Go tests of every package once (no cached results). The
+// datasource's tests need the plugin built (go tool mage plugin).
 func GoTest() error {
 	return sh.RunV(mg.GoCmd(), "test", "-count=1", "-timeout=30m", "./...")
 }

@@ -1,8 +1,9 @@
 //go:build mage
 
+package main
+
 // Targets of the eBPF syscall tracer in pkg/syscalls: regenerating its
 // committed generated files, and measuring its overhead.
-package main
 
 import (
 	"crypto/sha256"
