@@ -1,0 +1,518 @@
+package main
+
+// The integration test: the real plugin binary, launched the way Grafana
+// launches it (hashicorp/go-plugin, gRPC, protocol 2, the datasource magic
+// cookie), asked for its health, its resources and every query type, against
+// a real Prometheus that scrapes a real exporter and a small shop backend
+// that the test deploys a bad build of.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/backend"
+	"github.com/grafana/grafana-plugin-sdk-go/backend/grpcplugin"
+	"github.com/grafana/grafana-plugin-sdk-go/data"
+	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
+	"github.com/hashicorp/go-hclog"
+	goplugin "github.com/hashicorp/go-plugin"
+
+	"github.com/telltale-dev/telltale/datasource/pkg/plugin"
+	"github.com/telltale-dev/telltale/internal/promtest"
+	"github.com/telltale-dev/telltale/internal/testenv"
+)
+
+// Binaries TestMain builds.
+var (
+	pluginBin   string
+	exporterBin string
+	ordersV1    string
+	ordersV2    string
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "telltale-datasource-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := func() int {
+		defer os.RemoveAll(dir)
+		// The plugin is built as the SDK's build package builds it (same
+		// tag, same executable name), from this package.
+		pluginBin = filepath.Join(dir, fmt.Sprintf("gpx_telltale_insights_%s_%s", runtime.GOOS, runtime.GOARCH))
+		exporterBin = filepath.Join(dir, "telltale-exporter")
+		ordersV1 = filepath.Join(dir, "ordersd-v1")
+		ordersV2 = filepath.Join(dir, "ordersd-v2")
+		for _, b := range [][]string{
+			{"-tags", "arrow_json_stdlib", "-o", pluginBin, "."},
+			{"-o", exporterBin, "../../exporter"},
+			{"-o", ordersV1, "./testdata/ordersd"},
+			{"-o", ordersV2, "-ldflags", "-X main.build=v2", "./testdata/ordersd"},
+		} {
+			cmd := exec.Command("go", append([]string{"build"}, b...)...)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				fmt.Fprintf(os.Stderr, "go build %v: %v\n%s", b, err, out)
+				return 1
+			}
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// start runs a command that is killed when the test ends, and returns it
+// with its standard output.
+func start(tb testing.TB, name string, args ...string) (*exec.Cmd, *bufio.Reader) {
+	tb.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("start %s: %v", name, err)
+	}
+	tb.Cleanup(func() { stop(cmd) })
+	return cmd, bufio.NewReader(out)
+}
+
+// stop kills a command started by start, with its process group.
+func stop(cmd *exec.Cmd) {
+	if cmd.Process == nil || cmd.ProcessState != nil {
+		return
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	_ = cmd.Wait()
+}
+
+// copyExecutable copies a binary to dst, replacing it.
+func copyExecutable(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	_ = os.Remove(dst)
+	return os.WriteFile(dst, b, 0o755)
+}
+
+// waitHTTP waits until url answers 200.
+func waitHTTP(tb testing.TB, url string) {
+	tb.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s not answering after 30s: %v", url, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// pluginClient is the plugin process as Grafana holds it.
+type pluginClient struct {
+	data        grpcplugin.DataClient
+	diagnostics grpcplugin.DiagnosticsClient
+	resource    grpcplugin.ResourceClient
+	pctx        backend.PluginContext
+}
+
+// launch starts the plugin binary with go-plugin and Grafana's handshake.
+func launch(tb testing.TB, settings backend.DataSourceInstanceSettings) *pluginClient {
+	tb.Helper()
+	client := goplugin.NewClient(&goplugin.ClientConfig{
+		HandshakeConfig: goplugin.HandshakeConfig{
+			ProtocolVersion:  grpcplugin.ProtocolVersion,
+			MagicCookieKey:   grpcplugin.MagicCookieKey,
+			MagicCookieValue: grpcplugin.MagicCookieValue,
+		},
+		VersionedPlugins: map[int]goplugin.PluginSet{
+			grpcplugin.ProtocolVersion: {
+				"data":        &grpcplugin.DataGRPCPlugin{},
+				"diagnostics": &grpcplugin.DiagnosticsGRPCPlugin{},
+				"resource":    &grpcplugin.ResourceGRPCPlugin{},
+			},
+		},
+		Cmd:              exec.Command(pluginBin),
+		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
+		Logger:           hclog.New(&hclog.LoggerOptions{Name: "plugin", Level: hclog.Warn, Output: os.Stderr}),
+	})
+	tb.Cleanup(client.Kill)
+	rpc, err := client.Client()
+	if err != nil {
+		tb.Fatalf("launch the plugin: %v", err)
+	}
+	pc := &pluginClient{pctx: backend.PluginContext{
+		OrgID:                      1,
+		PluginID:                   plugin.PluginID,
+		DataSourceInstanceSettings: &settings,
+	}}
+	for name, dst := range map[string]any{"data": &pc.data, "diagnostics": &pc.diagnostics, "resource": &pc.resource} {
+		raw, err := rpc.Dispense(name)
+		if err != nil {
+			tb.Fatalf("dispense %s: %v", name, err)
+		}
+		switch d := dst.(type) {
+		case *grpcplugin.DataClient:
+			*d = raw.(grpcplugin.DataClient)
+		case *grpcplugin.DiagnosticsClient:
+			*d = raw.(grpcplugin.DiagnosticsClient)
+		case *grpcplugin.ResourceClient:
+			*d = raw.(grpcplugin.ResourceClient)
+		}
+	}
+	return pc
+}
+
+func (pc *pluginClient) checkHealth(tb testing.TB) *backend.CheckHealthResult {
+	tb.Helper()
+	resp, err := pc.diagnostics.CheckHealth(context.Background(), &pluginv2.CheckHealthRequest{PluginContext: backend.ToProto().PluginContext(pc.pctx)})
+	if err != nil {
+		tb.Fatalf("CheckHealth: %v", err)
+	}
+	return backend.FromProto().CheckHealthResponse(resp)
+}
+
+func (pc *pluginClient) resourceJSON(tb testing.TB, path string, into any) {
+	tb.Helper()
+	req := &backend.CallResourceRequest{PluginContext: pc.pctx, Path: path, Method: http.MethodGet, URL: path}
+	stream, err := pc.resource.CallResource(context.Background(), backend.ToProto().CallResourceRequest(req))
+	if err != nil {
+		tb.Fatalf("CallResource %s: %v", path, err)
+	}
+	var body []byte
+	status := 0
+	for {
+		chunk, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			tb.Fatalf("CallResource %s: %v", path, err)
+		}
+		if chunk.Code != 0 {
+			status = int(chunk.Code)
+		}
+		body = append(body, chunk.Body...)
+	}
+	if status != http.StatusOK {
+		tb.Fatalf("CallResource %s: %d %s", path, status, body)
+	}
+	if err := json.Unmarshal(body, into); err != nil {
+		tb.Fatalf("CallResource %s: %v in %s", path, err, body)
+	}
+}
+
+// query runs one query of the given type over [from, to] at a 1s step.
+func (pc *pluginClient) query(tb testing.TB, from, to time.Time, fromAlert bool, model map[string]any) backend.DataResponse {
+	tb.Helper()
+	raw, err := json.Marshal(model)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	qt, _ := model["queryType"].(string)
+	req := &backend.QueryDataRequest{
+		PluginContext: pc.pctx,
+		Headers:       map[string]string{},
+		Queries: []backend.DataQuery{{
+			RefID: "A", QueryType: qt, JSON: raw, Interval: time.Second,
+			MaxDataPoints: int64(to.Sub(from) / time.Second), TimeRange: backend.TimeRange{From: from, To: to},
+		}},
+	}
+	if fromAlert {
+		req.Headers["FromAlert"] = "true"
+	}
+	resp, err := pc.data.QueryData(context.Background(), backend.ToProto().QueryDataRequest(req))
+	if err != nil {
+		tb.Fatalf("QueryData %s: %v", qt, err)
+	}
+	out, err := backend.FromProto().QueryDataResponse(resp)
+	if err != nil {
+		tb.Fatalf("QueryData %s: %v", qt, err)
+	}
+	return out.Responses["A"]
+}
+
+// ok fails the test when a response is an error or has no frames.
+func ok(tb testing.TB, what string, dr backend.DataResponse) data.Frames {
+	tb.Helper()
+	if dr.Error != nil {
+		tb.Fatalf("%s: %v", what, dr.Error)
+	}
+	if len(dr.Frames) == 0 {
+		tb.Fatalf("%s: no frames", what)
+	}
+	return dr.Frames
+}
+
+// frame returns the frame called name.
+func frame(tb testing.TB, frames data.Frames, name string) *data.Frame {
+	tb.Helper()
+	for _, f := range frames {
+		if f.Name == name {
+			return f
+		}
+	}
+	var names []string
+	for _, f := range frames {
+		names = append(names, f.Name)
+	}
+	tb.Fatalf("no frame %q among %v", name, names)
+	return nil
+}
+
+// column returns a field's values as strings (or float64 for numbers).
+func column(tb testing.TB, f *data.Frame, name string) []any {
+	tb.Helper()
+	fd, _ := f.FieldByName(name)
+	if fd == nil {
+		tb.Fatalf("frame %q has no field %q", f.Name, name)
+	}
+	out := make([]any, fd.Len())
+	for i := range out {
+		v, _ := fd.ConcreteAt(i)
+		out[i] = v
+	}
+	return out
+}
+
+func TestPluginAgainstPrometheus(t *testing.T) {
+	promtest.Binary(t) // skip (or fail in CI) before starting anything
+
+	exporterAddr := testenv.FreeAddr(t)
+	start(t, exporterBin, "--web.listen-address="+exporterAddr, "--log.level=warn")
+	waitHTTP(t, "http://"+exporterAddr+"/metrics")
+
+	appDir := t.TempDir()
+	app := filepath.Join(appDir, "ordersd")
+	appAddr := testenv.FreeAddr(t)
+	runApp := func(build string) *exec.Cmd {
+		if err := copyExecutable(build, app); err != nil {
+			t.Fatal(err)
+		}
+		cmd, out := start(t, app, "--listen="+appAddr, "--peer="+exporterAddr)
+		if _, err := out.ReadString('\n'); err != nil {
+			t.Fatalf("ordersd did not start: %v", err)
+		}
+		return cmd
+	}
+	v1 := runApp(ordersV1)
+
+	prom := promtest.Start(t, promtest.Options{Config: fmt.Sprintf(`
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: telltale
+    static_configs: [{targets: [%q]}]
+  - job_name: shop
+    static_configs: [{targets: [%q]}]
+`, exporterAddr, appAddr)})
+	from := time.Now()
+	prom.WaitFor(`telltale_service_info{service="ordersd"}`, 30*time.Second, promtest.NonEmpty)
+	// Enough healthy history for the anomaly models to be warm.
+	prom.WaitFor(`count_over_time(shop_orders_total[1m]) >= 30`, 60*time.Second, promtest.NonEmpty)
+
+	// The bad deploy: the same service restarted as build v2, which takes a
+	// tenth of the orders. The KPI below breaches its objective soon after.
+	stop(v1)
+	runApp(ordersV2)
+	prom.WaitFor(`telltale_service_deploys_total{service="ordersd"} >= 1`, 30*time.Second, promtest.NonEmpty)
+	prom.WaitFor(`sum(rate(shop_orders_total[5s])) < 10`, 30*time.Second, promtest.NonEmpty)
+	time.Sleep(8 * time.Second)
+	to := time.Now()
+
+	jd, _ := json.Marshal(map[string]any{
+		"timeout": 20,
+		"kpis": []map[string]any{{
+			"name": "orders_5s", "expr": "sum(rate(shop_orders_total[5s]))", "unit": "orders/s", "objective": 10, "direction": "higher",
+		}},
+	})
+	pc := launch(t, backend.DataSourceInstanceSettings{
+		ID: 1, UID: "telltale", Name: "Telltale", Type: plugin.PluginID, URL: prom.URL, JSONData: jd, Updated: time.Now(),
+	})
+
+	t.Run("CheckHealth", func(t *testing.T) {
+		res := pc.checkHealth(t)
+		if res.Status != backend.HealthStatusOk {
+			t.Fatalf("status %v: %s", res.Status, res.Message)
+		}
+		for _, want := range []string{"Prometheus 2.", "remote read works", "exporter series for", "no detector series found"} {
+			if !strings.Contains(res.Message, want) {
+				t.Errorf("message %q lacks %q", res.Message, want)
+			}
+		}
+	})
+
+	t.Run("CallResource", func(t *testing.T) {
+		var kpis []plugin.KPI
+		pc.resourceJSON(t, "kpis", &kpis)
+		got := map[string]string{}
+		for _, k := range kpis {
+			got[k.Name] = k.Source
+		}
+		if got["orders"] != plugin.SourceDiscovered || got["orders_5s"] != plugin.SourceSettings {
+			t.Errorf("kpis %v, want orders (discovered from ordersd) and orders_5s (settings)", got)
+		}
+		var services, metrics []string
+		pc.resourceJSON(t, "services", &services)
+		pc.resourceJSON(t, "metrics", &metrics)
+		if !slices.Contains(services, "ordersd") || !slices.Contains(services, "telltale-exporter") {
+			t.Errorf("services %v lack ordersd or telltale-exporter", services)
+		}
+		if !slices.Contains(metrics, "shop_orders_total") || !slices.Contains(metrics, "telltale_service_info") {
+			t.Errorf("metrics lack shop_orders_total or telltale_service_info (%d names)", len(metrics))
+		}
+	})
+
+	t.Run("kpi", func(t *testing.T) {
+		frames := ok(t, "kpi", pc.query(t, from, to, false, map[string]any{"queryType": "kpi"}))
+		for _, name := range []string{"orders", "orders_5s"} {
+			if n := frame(t, frames, name).Rows(); n < 30 {
+				t.Errorf("KPI %s: %d points, want at least 30", name, n)
+			}
+		}
+		st := frame(t, frames, "kpi_status")
+		kpis, status := column(t, st, "kpi"), column(t, st, "status")
+		for i := range kpis {
+			if kpis[i] == "orders_5s" && status[i] != plugin.StatusBreached {
+				t.Errorf("orders_5s status %v, want %s after the bad deploy", status[i], plugin.StatusBreached)
+			}
+		}
+	})
+
+	t.Run("anomalies", func(t *testing.T) {
+		frames := ok(t, "anomalies", pc.query(t, from, to, false, map[string]any{"queryType": "anomalies", "selector": `shop_orders_total{job="shop"}`}))
+		f := frames[0]
+		if src := f.Meta.Custom.(map[string]any)["source"]; src != plugin.ScoreSourceOnDemand {
+			t.Errorf("source %v, want on-demand over remote read (no detector runs here)", src)
+		}
+		values, scores := countValues(t, f, "value"), countValues(t, f, "score")
+		t.Logf("anomalies of %s: %d values, %d scores", f.Name, values, scores)
+		if values < 30 || scores < 1 {
+			t.Errorf("%d values and %d scores, want at least 30 values and some warm scores", values, scores)
+		}
+		frames = ok(t, "anomalies of a KPI", pc.query(t, from, to, false, map[string]any{"queryType": "anomalies", "kpi": "orders_5s"}))
+		if n := countValues(t, frames[0], "value"); n < 30 {
+			t.Errorf("KPI anomalies: %d values, want at least 30", n)
+		}
+		alert := ok(t, "anomalies for alerting", pc.query(t, from, to, true, map[string]any{"queryType": "anomalies", "selector": `shop_orders_total{job="shop"}`}))
+		if fs := alert[0].Fields; len(fs) != 2 || fs[1].Name != "score" {
+			t.Errorf("alerting answer has fields %v, want time and score only", fieldNames(alert[0]))
+		}
+	})
+
+	t.Run("servicemap", func(t *testing.T) {
+		frames := ok(t, "servicemap", pc.query(t, from, to, false, map[string]any{"queryType": "servicemap"}))
+		nodes, edges := frame(t, frames, "nodes"), frame(t, frames, "edges")
+		ids := column(t, nodes, "id")
+		for _, want := range []string{"ordersd", "telltale-exporter"} {
+			if !slices.Contains(ids, any(want)) {
+				t.Errorf("nodes lack %s", want)
+			}
+		}
+		normal, anomalous, unknown := column(t, nodes, "arc__normal"), column(t, nodes, "arc__anomalous"), column(t, nodes, "arc__unknown")
+		for i := range ids {
+			if s := normal[i].(float64) + anomalous[i].(float64) + unknown[i].(float64); math.Abs(s-1) > 1e-9 {
+				t.Errorf("node %v: arcs sum to %v", ids[i], s)
+			}
+		}
+		// Edges come from the exporter's edge collector (issue 3). Until
+		// the exporter reports them, there is nothing to join: say so
+		// rather than pass quietly.
+		v, err := prom.Query(context.Background(), "telltale_edge_connections")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(v) == 0 {
+			t.Logf("the exporter reports no telltale_edge_connections yet: edges not asserted (%d edge rows)", edges.Rows())
+			return
+		}
+		if !slices.Contains(column(t, edges, "id"), any(fmt.Sprintf("ordersd->telltale-exporter:%s", exporterAddr[strings.LastIndexByte(exporterAddr, ':')+1:]))) {
+			t.Errorf("edges %v lack ordersd → telltale-exporter", column(t, edges, "id"))
+		}
+	})
+
+	t.Run("deploys", func(t *testing.T) {
+		frames := ok(t, "deploys", pc.query(t, from, to, false, map[string]any{"queryType": "deploys", "service": "ordersd"}))
+		f := frame(t, frames, "deploys")
+		if f.Rows() != 1 {
+			t.Fatalf("%d deploy events, want the one of ordersd", f.Rows())
+		}
+		newB, oldB := column(t, f, "build_id")[0], column(t, f, "previous_build_id")[0]
+		t.Logf("deploy: %s", column(t, f, "text")[0])
+		if newB == "" || oldB == "" || newB == oldB {
+			t.Errorf("deploy from build %q to %q, want two different builds", oldB, newB)
+		}
+	})
+
+	t.Run("insights", func(t *testing.T) {
+		frames := ok(t, "insights", pc.query(t, from, to, false, map[string]any{"queryType": "insights", "kpi": "orders_5s"}))
+		wins, causes := frame(t, frames, "windows"), frame(t, frames, "causes")
+		if wins.Rows() < 1 || causes.Rows() < 1 {
+			t.Fatalf("%d windows, %d causes; want the breach after the deploy and its causes", wins.Rows(), causes.Rows())
+		}
+		kind, svc := column(t, causes, "kind"), column(t, causes, "service")
+		for i, e := range column(t, causes, "evidence") {
+			t.Logf("cause %d: %s", i+1, e)
+		}
+		if kind[0] != "deploy" || svc[0] != "ordersd" {
+			t.Errorf("top cause %v of %v, want the deploy of ordersd; evidence: %v", kind[0], svc[0], column(t, causes, "evidence")[0])
+		}
+	})
+
+	t.Run("Prometheus down", func(t *testing.T) {
+		prom.Stop()
+		defer prom.Start()
+		res := pc.checkHealth(t)
+		if res.Status != backend.HealthStatusError || !strings.Contains(res.Message, "is unreachable") {
+			t.Errorf("health with Prometheus down: %v %q", res.Status, res.Message)
+		}
+		dr := pc.query(t, from, to, false, map[string]any{"queryType": "kpi"})
+		if dr.Error == nil || dr.ErrorSource != backend.ErrorSourceDownstream || dr.Status != backend.StatusBadGateway {
+			t.Errorf("query with Prometheus down: error %v, source %q, status %v; want a downstream 502", dr.Error, dr.ErrorSource, dr.Status)
+		}
+	})
+}
+
+// countValues counts the non-null values of a field.
+func countValues(tb testing.TB, f *data.Frame, name string) int {
+	tb.Helper()
+	n := 0
+	for _, v := range column(tb, f, name) {
+		if v != nil {
+			n++
+		}
+	}
+	return n
+}
+
+func fieldNames(f *data.Frame) []string {
+	var out []string
+	for _, fd := range f.Fields {
+		out = append(out, fd.Name)
+	}
+	return out
+}
