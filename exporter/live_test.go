@@ -521,3 +521,80 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestLiveEdges runs a server and clients as separate processes on IPv4 and
+// IPv6 loopback and checks the edges between them: connection counts, byte
+// counters that move, and counters that don't go backwards when a client's
+// connections close.
+func TestLiveEdges(t *testing.T) {
+	dir := t.TempDir()
+	server := filepath.Join(dir, "ordersd")
+	if err := copyFile(buildOnce(t, "./testdata/shopd", "shopd-v1"), server); err != nil {
+		t.Fatal(err)
+	}
+	_, out := start(t, dir, server)
+	port4, port6 := readPort(t, out), readPort(t, out)
+	gen := buildOnce(t, "./testdata/loadgen", "loadgen")
+	clients := map[string]struct {
+		addr  string
+		conns int
+		port  int
+	}{
+		"webclient": {fmt.Sprintf("127.0.0.1:%d", port4), 3, port4},
+		"apiclient": {fmt.Sprintf("[::1]:%d", port6), 2, port6},
+	}
+	cmds := map[string]*exec.Cmd{}
+	for name, c := range clients {
+		bin := filepath.Join(dir, name)
+		if err := copyFile(gen, bin); err != nil {
+			t.Fatal(err)
+		}
+		cmd, out := start(t, dir, bin, "-addr="+c.addr, fmt.Sprint("-conns=", c.conns))
+		if line, err := out.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
+			t.Fatalf("%s: %q %v", name, line, err)
+		}
+		cmds[name] = cmd
+	}
+
+	url := liveExporter(t)
+	edge := func(client string, port int) map[string]string {
+		return map[string]string{"client": client, "server": "ordersd", "port": fmt.Sprint(port), "client_address": "", "server_address": ""}
+	}
+	first := families(t, url)
+	time.Sleep(500 * time.Millisecond)
+	fams := families(t, url)
+	for name, c := range clients {
+		e := edge(name, c.port)
+		if v, _ := value(fams, "telltale_edge_connections", e); v != float64(c.conns) {
+			t.Errorf("%s → ordersd connections = %v, want %d", name, v, c.conns)
+		}
+		for _, m := range []string{"telltale_edge_sent_bytes_total", "telltale_edge_received_bytes_total"} {
+			before, _ := value(first, m, e)
+			after, ok := value(fams, m, e)
+			if !ok || after <= before || after <= 0 {
+				t.Errorf("%s %s: %v then %v, want growth", name, m, before, after)
+			}
+		}
+		if v, ok := value(fams, "telltale_edge_rtt_seconds", e); !ok || v <= 0 {
+			t.Errorf("%s rtt = %v (%v), want > 0", name, v, ok)
+		}
+	}
+	// Each connection shows once, client → server: no edge the other way.
+	if _, ok := value(fams, "telltale_edge_connections", map[string]string{"client": "ordersd"}); ok {
+		t.Error("an edge from the server to a client")
+	}
+
+	e := edge("apiclient", port6)
+	sentBefore, _ := value(fams, "telltale_edge_sent_bytes_total", e)
+	recvBefore, _ := value(fams, "telltale_edge_received_bytes_total", e)
+	stop(cmds["apiclient"])
+	fams = families(t, url)
+	if v, _ := value(fams, "telltale_edge_connections", e); v != 0 {
+		t.Errorf("apiclient connections after it exited = %v, want 0", v)
+	}
+	sentAfter, ok1 := value(fams, "telltale_edge_sent_bytes_total", e)
+	recvAfter, ok2 := value(fams, "telltale_edge_received_bytes_total", e)
+	if !ok1 || !ok2 || sentAfter < sentBefore || recvAfter < recvBefore {
+		t.Errorf("counters after the connections closed: sent %v → %v, received %v → %v; want no decrease", sentBefore, sentAfter, recvBefore, recvAfter)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/telltale-dev/telltale/pkg/netgraph"
 	"github.com/telltale-dev/telltale/pkg/service"
 )
 
@@ -54,8 +55,10 @@ type registration struct {
 	byDefault bool
 	// processes says whether the collector needs the shared /proc scan.
 	processes bool
-	factory   func(cfg *Config, logger *slog.Logger) (Collector, error)
-	flags     func(app *kingpin.Application, cfg *Config)
+	// connections says whether it needs the established connections.
+	connections bool
+	factory     func(cfg *Config, logger *slog.Logger) (Collector, error)
+	flags       func(app *kingpin.Application, cfg *Config)
 }
 
 var registry = map[string]registration{}
@@ -128,6 +131,9 @@ type Exporter struct {
 	logger     *slog.Logger
 	collectors map[string]Collector
 	scanNeeded bool
+	// wantConns says whether a collector needs established connections.
+	wantConns bool
+	ephemeral netgraph.PortRange
 
 	mu      sync.Mutex
 	scanner *service.Scanner
@@ -176,6 +182,9 @@ func New(cfg *Config, logger *slog.Logger) (*Exporter, error) {
 			Name: "read_errors_total", Help: "Files under the procfs root that could not be read or parsed, by file and reason (permission, malformed, read). Processes that exit mid-scan are not errors."},
 			[]string{"file", "reason"}),
 	}
+	if e.ephemeral, err = netgraph.EphemeralRange(cfg.ProcRoot); err != nil {
+		logger.Warn("using the default ephemeral port range", "err", err)
+	}
 	identify := false
 	for _, name := range Names() {
 		if on := cfg.enabled[name]; on == nil || !*on {
@@ -191,6 +200,7 @@ func New(cfg *Config, logger *slog.Logger) (*Exporter, error) {
 		}
 		e.collectors[name] = c
 		e.scanNeeded = e.scanNeeded || r.processes
+		e.wantConns = e.wantConns || r.connections
 		if _, ok := c.(identityUser); ok {
 			identify = true
 		}
@@ -281,6 +291,7 @@ type Scrape struct {
 
 	exporter *Exporter
 	errors   map[service.ReadError]int
+	net      *network
 }
 
 // Scanner is the exporter's process scanner, for collectors that read more

@@ -70,6 +70,7 @@ type diagMsg struct {
 	Dst     netip.Addr
 	UID     uint32
 	Inode   uint64
+	Cookie  uint64
 }
 
 // ErrShortMessage is returned for a sock_diag message shorter than its
@@ -90,6 +91,7 @@ func parseDiagMsg(b []byte) (diagMsg, error) {
 		DstPort: binary.BigEndian.Uint16(b[6:8]),
 		UID:     nl.NativeEndian().Uint32(b[64:68]),
 		Inode:   uint64(nl.NativeEndian().Uint32(b[68:72])),
+		Cookie:  uint64(nl.NativeEndian().Uint32(b[44:48])) | uint64(nl.NativeEndian().Uint32(b[48:52]))<<32,
 	}
 	switch m.Family {
 	case unix.AF_INET:

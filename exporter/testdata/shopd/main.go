@@ -1,11 +1,13 @@
 // Command shopd is a stand-in service for the exporter's live tests: it
-// listens on loopback TCP over IPv4 and IPv6, answers with its build, and
-// burns a little CPU so that its resources move.
+// listens on loopback TCP over IPv4 and IPv6, answers each connection with
+// its build and then echoes what it reads, and burns a little CPU so that
+// its resources move.
 package main
 
 import (
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"time"
@@ -41,7 +43,10 @@ func serve(l net.Listener) {
 		if err != nil {
 			return
 		}
-		fmt.Fprintln(c, build)
-		c.Close()
+		go func() {
+			defer c.Close()
+			fmt.Fprintln(c, build)
+			_, _ = io.Copy(c, c)
+		}()
 	}
 }

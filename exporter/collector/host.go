@@ -1,0 +1,56 @@
+package collector
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/telltale-dev/telltale/pkg/netgraph"
+)
+
+func init() {
+	register(registration{
+		name:      "host",
+		help:      "The host's name and its own addresses, to join an edge to a remote address with the service listening on that host",
+		byDefault: true,
+		factory:   newHostCollector,
+	})
+}
+
+type hostCollector struct {
+	root          string
+	info, address *prometheus.Desc
+}
+
+func newHostCollector(cfg *Config, _ *slog.Logger) (Collector, error) {
+	return &hostCollector{
+		root:    cfg.ProcRoot,
+		info:    prometheus.NewDesc(namespace+"_host_info", "This host, by the kernel's host name.", []string{"hostname"}, nil),
+		address: prometheus.NewDesc(namespace+"_host_address_info", "An address of this host (loopback and link-local left out): an edge elsewhere whose server_address is this one leads to a service of this host.", []string{"address"}, nil),
+	}, nil
+}
+
+func (c *hostCollector) Update(_ *Scrape, ch chan<- prometheus.Metric) error {
+	name, err := os.ReadFile(filepath.Join(c.root, "sys", "kernel", "hostname"))
+	if err != nil {
+		return fmt.Errorf("read host name: %w", err)
+	}
+	ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, strings.TrimSpace(string(name)))
+	// PID 1's namespace is the host's, also when the exporter itself runs
+	// in a container with the host's /proc mounted.
+	addrs, err := netgraph.HostAddresses(filepath.Join(c.root, "1"))
+	if len(addrs) == 0 {
+		addrs, err = netgraph.HostAddresses(filepath.Join(c.root, "self"))
+	}
+	for _, a := range addrs {
+		ch <- prometheus.MustNewConstMetric(c.address, prometheus.GaugeValue, 1, a.String())
+	}
+	if err != nil {
+		return fmt.Errorf("read host addresses: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,93 @@
+package collector
+
+import (
+	"errors"
+	"path/filepath"
+	"strconv"
+
+	"github.com/telltale-dev/telltale/pkg/netgraph"
+	"github.com/telltale-dev/telltale/pkg/service"
+)
+
+// network is what one scrape read of the host's sockets, shared by the
+// ports and edges collectors: listeners and established connections of
+// every network namespace that has a process, and which process holds each
+// socket.
+type network struct {
+	listeners []nsListener
+	conns     []netgraph.Socket
+	listening map[nsPort]bool
+	owners    map[uint64]int
+}
+
+type nsListener struct {
+	ns uint64
+	netgraph.Listener
+}
+
+type nsPort struct {
+	ns   uint64
+	port uint16
+}
+
+// network reads the sockets once per scrape. Processes whose namespace
+// could not be read are left to the others: a socket they hold in a
+// namespace that is read is still found.
+func (s *Scrape) network() *network {
+	if s.net != nil {
+		return s.net
+	}
+	e := s.exporter
+	n := &network{listening: map[nsPort]bool{}}
+	s.net = n
+	root := e.scanner.Root()
+	namespaces := map[uint64]int{}
+	var order []uint64
+	for _, p := range s.Processes {
+		if _, ok := namespaces[p.NetNS]; !ok && p.NetNS != 0 {
+			namespaces[p.NetNS] = p.PID
+			order = append(order, p.NetNS)
+		}
+	}
+	count := func(errs []error) {
+		for _, err := range errs {
+			var fe *netgraph.FileError
+			if errors.As(err, &fe) {
+				s.countError(service.ReadError{File: fe.File, Reason: "malformed"}, 1)
+			}
+		}
+	}
+	var inodes []uint64
+	for _, ns := range order {
+		dir := filepath.Join(root, strconv.Itoa(namespaces[ns]))
+		ls, errs := netgraph.ListenersOf(dir, e.ephemeral)
+		count(errs)
+		for _, l := range ls {
+			n.listeners = append(n.listeners, nsListener{ns, l})
+			n.listening[nsPort{ns, l.Port}] = true
+			inodes = append(inodes, l.Inode)
+		}
+		if !e.wantConns {
+			continue
+		}
+		cs, errs := netgraph.ConnsOf(dir)
+		count(errs)
+		for _, c := range cs {
+			n.conns = append(n.conns, netgraph.Socket{NS: ns, Conn: c})
+			inodes = append(inodes, c.Inode)
+		}
+	}
+	n.owners = e.scanner.SocketOwners(s.Processes, inodes, nil)
+	return n
+}
+
+// service returns the service that holds a socket, if any kept service
+// does.
+func (n *network) service(s *Scrape, inode uint64) (string, bool) {
+	pid, ok := n.owners[inode]
+	if !ok {
+		return "", false
+	}
+	svc, ok := s.Services.ByPID[pid]
+	return svc, ok
+}
