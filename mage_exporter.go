@@ -258,3 +258,172 @@ func countChildren(ppid int) (int, error) {
 	}
 	return len(strings.Fields(string(data))), nil
 }
+
+// BenchEdges measures the exporter's CPU seconds per scrape with 10,000
+// established loopback connections between a few services, side by side
+// with `ss -tinp` (which reads the same sockets with tcp_info and their
+// processes) for the same sockets, and prints the ratio.
+func BenchEdges() error {
+	mg.Deps(Build)
+	ss, err := exec.LookPath("ss")
+	if err != nil {
+		return fmt.Errorf("ss not found: apt-get install iproute2")
+	}
+	dir, err := os.MkdirTemp("", "telltale-bench-edges")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	for _, p := range []struct{ pkg, name string }{{"./exporter/testdata/shopd", "ordersd"}, {"./exporter/testdata/loadgen", "loadgen"}} {
+		if err := goBuild(p.pkg, filepath.Join(dir, p.name)); err != nil {
+			return err
+		}
+	}
+	// Two servers, four client services of 2500 connections each.
+	var servers []string
+	for _, name := range []string{"ordersd", "stockd"} {
+		bin := filepath.Join(dir, name)
+		if name != "ordersd" {
+			if err := copyExec(filepath.Join(dir, "ordersd"), bin); err != nil {
+				return err
+			}
+		}
+		cmd, out, err := startPiped(bin)
+		if err != nil {
+			return err
+		}
+		defer killGroup(cmd)
+		port, err := readLine(out)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		servers = append(servers, "127.0.0.1:"+port)
+	}
+	const perClient = 2500
+	for i, name := range []string{"web", "api", "worker", "batch"} {
+		bin := filepath.Join(dir, name)
+		if err := copyExec(filepath.Join(dir, "loadgen"), bin); err != nil {
+			return err
+		}
+		cmd, out, err := startPiped(bin, "-addr="+servers[i%2], fmt.Sprint("-conns=", perClient), "-interval=0")
+		if err != nil {
+			return err
+		}
+		defer killGroup(cmd)
+		if line, err := readLine(out); err != nil || line != "ready" {
+			return fmt.Errorf("%s: %q %v", name, line, err)
+		}
+	}
+
+	addr := freeAddr()
+	exp, err := startServer(filepath.Join(binDir, "telltale-exporter"), "--web.listen-address="+addr, "--log.level=warn")
+	if err != nil {
+		return err
+	}
+	defer killGroup(exp)
+	url := "http://" + addr + "/metrics"
+	if err := waitHTTP(url, 30*time.Second); err != nil {
+		return err
+	}
+	for range 3 {
+		if _, err := scrape(url); err != nil {
+			return err
+		}
+	}
+
+	const rounds = 15
+	var expCPU, ssCPU float64
+	var ssLines int
+	for range rounds {
+		before, err := cpuSeconds(exp.Process.Pid)
+		if err != nil {
+			return err
+		}
+		if _, err := scrape(url); err != nil {
+			return err
+		}
+		after, err := cpuSeconds(exp.Process.Pid)
+		if err != nil {
+			return err
+		}
+		expCPU += after - before
+
+		cmd := exec.Command(ss, "-tinp")
+		var buf strings.Builder
+		cmd.Stdout = &buf
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("ss -tinp: %w", err)
+		}
+		ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+		ssCPU += float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+		ssLines = strings.Count(buf.String(), "\n")
+	}
+	fams, err := scrapeBody(url)
+	if err != nil {
+		return err
+	}
+	conns := 0.0
+	for _, l := range strings.Split(fams, "\n") {
+		if strings.HasPrefix(l, "telltale_edge_connections{") {
+			if v, err := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64); err == nil {
+				conns += v
+			}
+		}
+	}
+	fmt.Printf("edges benchmark: %d client connections held by 4 services to 2 servers on loopback; the exporter reports %.0f connections on its edges; ss printed %d lines; %d rounds, interleaved\n",
+		4*perClient, conns, ssLines, rounds)
+	fmt.Printf("%-20s %14s\n", "reader", "CPU s/run")
+	fmt.Printf("%-20s %14.4f\n", "telltale-exporter", expCPU/rounds)
+	fmt.Printf("%-20s %14.4f\n", "ss -tinp", ssCPU/rounds)
+	if ssCPU == 0 {
+		return fmt.Errorf("ss used no measurable CPU")
+	}
+	fmt.Printf("ratio exporter/ss CPU per scrape: %.3f (goal <= 1.0)\n", expCPU/ssCPU)
+	return nil
+}
+
+func goBuild(pkg, out string) error {
+	cmd := exec.Command(mg.GoCmd(), "build", "-o", out, pkg)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build %s: %w", pkg, err)
+	}
+	return nil
+}
+
+func copyExec(src, dst string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, data, 0o755)
+}
+
+func startPiped(bin string, args ...string) (*exec.Cmd, *bufio.Reader, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	return cmd, bufio.NewReader(out), nil
+}
+
+func readLine(r *bufio.Reader) (string, error) {
+	l, err := r.ReadString('\n')
+	return strings.TrimSpace(l), err
+}
+
+func scrapeBody(url string) (string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}

@@ -16,6 +16,7 @@ import (
 func main() {
 	addr := flag.String("addr", "", "server address")
 	conns := flag.Int("conns", 1, "connections to hold")
+	interval := flag.Duration("interval", 10*time.Millisecond, "pause between rounds of traffic; 0 holds the connections idle")
 	flag.Parse()
 	var cs []net.Conn
 	for range *conns {
@@ -32,6 +33,9 @@ func main() {
 		cs = append(cs, c)
 	}
 	fmt.Println("ready")
+	if *interval == 0 {
+		select {}
+	}
 	msg := make([]byte, 512)
 	buf := make([]byte, 512)
 	for {
@@ -43,6 +47,6 @@ func main() {
 				os.Exit(1)
 			}
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(*interval)
 	}
 }
