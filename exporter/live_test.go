@@ -598,3 +598,45 @@ func TestLiveEdges(t *testing.T) {
 		t.Errorf("counters after the connections closed: sent %v → %v, received %v → %v; want no decrease", sentBefore, sentAfter, recvBefore, recvAfter)
 	}
 }
+
+// TestLiveEdgesInNetworkNamespace runs a server and a client inside a
+// network namespace of their own, as a container would, and finds their
+// port and their edge through the namespace.
+func TestLiveEdgesInNetworkNamespace(t *testing.T) {
+	testenv.Root(t)
+	ipBin := testenv.Binary(t, "ip", "")
+	name := fmt.Sprintf("telltale-test-%d", os.Getpid())
+	if out, err := exec.Command(ipBin, "netns", "add", name).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command(ipBin, "netns", "delete", name).Run() })
+	if out, err := exec.Command(ipBin, "-n", name, "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		t.Fatalf("ip link set lo up: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	server, client := filepath.Join(dir, "boxd"), filepath.Join(dir, "boxclient")
+	if err := copyFile(buildOnce(t, "./testdata/shopd", "shopd-v1"), server); err != nil {
+		t.Fatal(err)
+	}
+	if err := copyFile(buildOnce(t, "./testdata/loadgen", "loadgen"), client); err != nil {
+		t.Fatal(err)
+	}
+	_, out := start(t, dir, ipBin, "netns", "exec", name, server)
+	port := readPort(t, out)
+	readPort(t, out)
+	_, cout := start(t, dir, ipBin, "netns", "exec", name, client, fmt.Sprintf("-addr=127.0.0.1:%d", port), "-conns=2")
+	if line, err := cout.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
+		t.Fatalf("client: %q %v", line, err)
+	}
+	fams := families(t, liveExporter(t))
+	if _, ok := value(fams, "telltale_service_port_info", svc("boxd", "protocol", "tcp", "port", fmt.Sprint(port))); !ok {
+		t.Errorf("no port_info for boxd:%d in its namespace", port)
+	}
+	e := map[string]string{"client": "boxclient", "server": "boxd", "port": fmt.Sprint(port)}
+	if v, _ := value(fams, "telltale_edge_connections", e); v != 2 {
+		t.Errorf("boxclient → boxd connections = %v, want 2", v)
+	}
+	if v, _ := value(fams, "telltale_edge_sent_bytes_total", e); v <= 0 {
+		t.Errorf("boxclient → boxd sent bytes = %v, want > 0", v)
+	}
+}
