@@ -1,0 +1,152 @@
+package plugin
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/backend"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+
+	"github.com/telltale-dev/telltale/internal/promtest"
+)
+
+// The benchmark's data: 50 gauge series, one sample every 15 s for 7 days,
+// a daily cycle with noise, and a level shift in a few series.
+const (
+	benchSeries   = 50
+	benchInterval = 15 * time.Second
+	benchSpan     = 7 * 24 * time.Hour
+	benchMetric   = "bench_value"
+	// benchMaxDataPoints is what a wide Grafana panel asks for.
+	benchMaxDataPoints = 1000
+)
+
+// writeBenchOpenMetrics writes the benchmark's series, ending at end, in the
+// OpenMetrics text format promtool imports.
+func writeBenchOpenMetrics(path string, end time.Time) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	fmt.Fprintf(w, "# HELP %s A benchmark series.\n# TYPE %s gauge\n", benchMetric, benchMetric)
+	start := end.Add(-benchSpan)
+	for s := 0; s < benchSeries; s++ {
+		for t := start; !t.After(end); t = t.Add(benchInterval) {
+			day := 2 * math.Pi * float64(t.Unix()%86400) / 86400
+			v := 100 + 10*float64(s%7) + 20*math.Sin(day) + 3*wave(t, float64(s))
+			if s%10 == 0 && t.After(end.Add(-24*time.Hour)) {
+				v += 40
+			}
+			fmt.Fprintf(w, "%s{series=\"%02d\"} %.3f %d\n", benchMetric, s, v, t.Unix())
+		}
+	}
+	fmt.Fprintln(w, "# EOF")
+	if err := w.Flush(); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// BenchmarkAnomaliesVsQueryRange times, against a real Prometheus holding 7
+// days of 15 s data for 50 series (imported with promtool), the datasource's
+// QueryData for an anomalies query over the whole span — scored on demand
+// over remote read, the slow path, as no detector series exist — next to a
+// plain query_range of the same series at the same step, as Grafana's own
+// Prometheus datasource would send for the same panel. Each side runs once
+// untimed (to warm Prometheus's caches) and then once timed per b.N; the
+// ratio is reported. Goal: at most 1.5.
+func BenchmarkAnomaliesVsQueryRange(b *testing.B) {
+	promtool := promtest.Promtool(b)
+	end := time.Now().Add(-time.Minute).Truncate(benchInterval)
+	start := end.Add(-benchSpan)
+
+	dir := b.TempDir()
+	om := filepath.Join(dir, "bench.om")
+	if err := writeBenchOpenMetrics(om, end); err != nil {
+		b.Fatal(err)
+	}
+	prom := promtest.Start(b, promtest.Options{Config: "global:\n  scrape_interval: 1h\n", Args: []string{"--storage.tsdb.retention.time=30d"}})
+	prom.Stop()
+	t0 := time.Now()
+	if out, err := exec.Command(promtool, "tsdb", "create-blocks-from", "openmetrics", om, filepath.Join(prom.Dir, "data")).CombinedOutput(); err != nil {
+		b.Fatalf("promtool: %v\n%s", err, out)
+	}
+	b.Logf("promtool imported %d series × %d samples in %s", benchSeries, int(benchSpan/benchInterval)+1, time.Since(t0).Round(time.Millisecond))
+	prom.Start()
+	got := prom.WaitFor(fmt.Sprintf("count(count_over_time(%s[%s]))", benchMetric, promDuration(benchSpan)), time.Minute, promtest.NonEmpty)
+	if n := int(got[0].Value); n != benchSeries {
+		b.Fatalf("Prometheus holds %d series, want %d", n, benchSeries)
+	}
+
+	inst, err := NewDatasource(context.Background(), backend.DataSourceInstanceSettings{Type: PluginID, URL: prom.URL, JSONData: []byte(`{"timeout": 300}`)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := inst.(*Datasource)
+	raw, _ := json.Marshal(map[string]any{"queryType": QueryTypeAnomalies, "selector": benchMetric})
+	dq := backend.DataQuery{
+		RefID: "A", QueryType: QueryTypeAnomalies, JSON: raw, MaxDataPoints: benchMaxDataPoints,
+		TimeRange: backend.TimeRange{From: start, To: end},
+	}
+	step := queryStep(dq)
+	dq.Interval = step
+
+	anomalies := func() time.Duration {
+		t := time.Now()
+		resp, err := d.QueryData(context.Background(), &backend.QueryDataRequest{Queries: []backend.DataQuery{dq}})
+		el := time.Since(t)
+		if err != nil {
+			b.Fatal(err)
+		}
+		dr := resp.Responses["A"]
+		if dr.Error != nil {
+			b.Fatal(dr.Error)
+		}
+		if len(dr.Frames) != benchSeries {
+			b.Fatalf("%d frames, want %d", len(dr.Frames), benchSeries)
+		}
+		return el
+	}
+	plain := func() time.Duration {
+		t := time.Now()
+		v, _, _, err := prom.API.QueryRange(context.Background(), benchMetric, promv1.Range{Start: start, End: end, Step: step})
+		el := time.Since(t)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if m := v.(model.Matrix); len(m) != benchSeries {
+			b.Fatalf("query_range: %d series, want %d", len(m), benchSeries)
+		}
+		return el
+	}
+	anomalies()
+	plain()
+
+	b.ResetTimer()
+	var ta, tp time.Duration
+	for i := 0; i < b.N; i++ {
+		ta += anomalies()
+		tp += plain()
+	}
+	b.StopTimer()
+	ratio := float64(ta) / float64(tp)
+	n := time.Duration(b.N)
+	b.ReportMetric((ta / n).Seconds(), "anomalies-s/op")
+	b.ReportMetric((tp / n).Seconds(), "query_range-s/op")
+	b.ReportMetric(ratio, "ratio")
+	fmt.Printf("anomalies QueryData (on demand, remote read, %d series × %s at %s, step %s): %s\n",
+		benchSeries, benchSpan, benchInterval, step, (ta / n).Round(time.Millisecond))
+	fmt.Printf("plain query_range of the same series at the same step:                    %s\n", (tp / n).Round(time.Millisecond))
+	fmt.Printf("ratio: %.2f (goal <= 1.5)\n", ratio)
+}
