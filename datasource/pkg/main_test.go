@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -306,8 +307,11 @@ func TestPluginAgainstPrometheus(t *testing.T) {
 	start(t, exporterBin, "--web.listen-address="+exporterAddr, "--log.level=warn")
 	waitHTTP(t, "http://"+exporterAddr+"/metrics")
 
+	// The exporter sees every process of the host, other test runs'
+	// included: a name of its own keeps this run's app apart.
+	appName := "ordersd-" + randomLetters(6)
 	appDir := t.TempDir()
-	app := filepath.Join(appDir, "ordersd")
+	app := filepath.Join(appDir, appName)
 	appAddr := testenv.FreeAddr(t)
 	runApp := func(build string) *exec.Cmd {
 		if err := copyExecutable(build, app); err != nil {
@@ -320,6 +324,7 @@ func TestPluginAgainstPrometheus(t *testing.T) {
 		return cmd
 	}
 	v1 := runApp(ordersV1)
+	sel := fmt.Sprintf("{service=%q}", appName)
 
 	prom := promtest.Start(t, promtest.Options{Config: fmt.Sprintf(`
 global:
@@ -331,15 +336,16 @@ scrape_configs:
     static_configs: [{targets: [%q]}]
 `, exporterAddr, appAddr)})
 	from := time.Now()
-	prom.WaitFor(`telltale_service_info{service="ordersd"}`, 30*time.Second, promtest.NonEmpty)
+	prom.WaitFor("telltale_service_info"+sel, 30*time.Second, promtest.NonEmpty)
 	// Enough healthy history for the anomaly models to be warm.
 	prom.WaitFor(`count_over_time(shop_orders_total[1m]) >= 30`, 60*time.Second, promtest.NonEmpty)
 
 	// The bad deploy: the same service restarted as build v2, which takes a
 	// tenth of the orders. The KPI below breaches its objective soon after.
+	deployedAt := time.Now()
 	stop(v1)
 	runApp(ordersV2)
-	prom.WaitFor(`telltale_service_deploys_total{service="ordersd"} >= 1`, 30*time.Second, promtest.NonEmpty)
+	prom.WaitFor("telltale_service_deploys_total"+sel+" >= 1", 30*time.Second, promtest.NonEmpty)
 	prom.WaitFor(`sum(rate(shop_orders_total[5s])) < 10`, 30*time.Second, promtest.NonEmpty)
 	time.Sleep(8 * time.Second)
 	to := time.Now()
@@ -379,8 +385,8 @@ scrape_configs:
 		var services, metrics []string
 		pc.resourceJSON(t, "services", &services)
 		pc.resourceJSON(t, "metrics", &metrics)
-		if !slices.Contains(services, "ordersd") || !slices.Contains(services, "telltale-exporter") {
-			t.Errorf("services %v lack ordersd or telltale-exporter", services)
+		if !slices.Contains(services, appName) || !slices.Contains(services, "telltale-exporter") {
+			t.Errorf("services %v lack %s or telltale-exporter", services, appName)
 		}
 		if !slices.Contains(metrics, "shop_orders_total") || !slices.Contains(metrics, "telltale_service_info") {
 			t.Errorf("metrics lack shop_orders_total or telltale_service_info (%d names)", len(metrics))
@@ -428,7 +434,7 @@ scrape_configs:
 		frames := ok(t, "servicemap", pc.query(t, from, to, false, map[string]any{"queryType": "servicemap"}))
 		nodes, edges := frame(t, frames, "nodes"), frame(t, frames, "edges")
 		ids := column(t, nodes, "id")
-		for _, want := range []string{"ordersd", "telltale-exporter"} {
+		for _, want := range []string{appName, "telltale-exporter"} {
 			if !slices.Contains(ids, any(want)) {
 				t.Errorf("nodes lack %s", want)
 			}
@@ -439,32 +445,38 @@ scrape_configs:
 				t.Errorf("node %v: arcs sum to %v", ids[i], s)
 			}
 		}
-		// Edges come from the exporter's edge collector (issue 3). Until
-		// the exporter reports them, there is nothing to join: say so
-		// rather than pass quietly.
-		v, err := prom.Query(context.Background(), "telltale_edge_connections")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(v) == 0 {
-			t.Logf("the exporter reports no telltale_edge_connections yet: edges not asserted (%d edge rows)", edges.Rows())
-			return
-		}
-		if !slices.Contains(column(t, edges, "id"), any(fmt.Sprintf("ordersd->telltale-exporter:%s", exporterAddr[strings.LastIndexByte(exporterAddr, ':')+1:]))) {
-			t.Errorf("edges %v lack ordersd → telltale-exporter", column(t, edges, "id"))
+		// The exporter's edges, named on both ends: ordersd holds a
+		// connection to the exporter, and Prometheus scrapes both.
+		port := func(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:] }
+		edgeIDs, conns := column(t, edges, "id"), column(t, edges, "mainstat")
+		for _, want := range []string{
+			appName + "->telltale-exporter:" + port(exporterAddr),
+			"prometheus->telltale-exporter:" + port(exporterAddr),
+			"prometheus->" + appName + ":" + port(appAddr),
+		} {
+			i := slices.Index(edgeIDs, any(want))
+			if i < 0 {
+				t.Errorf("edges %v lack %s", edgeIDs, want)
+			} else if c := conns[i].(float64); c <= 0 {
+				t.Errorf("edge %s: %v connections", want, c)
+			}
 		}
 	})
 
 	t.Run("deploys", func(t *testing.T) {
-		frames := ok(t, "deploys", pc.query(t, from, to, false, map[string]any{"queryType": "deploys", "service": "ordersd"}))
+		frames := ok(t, "deploys", pc.query(t, from, to, false, map[string]any{"queryType": "deploys", "service": appName}))
 		f := frame(t, frames, "deploys")
 		if f.Rows() != 1 {
-			t.Fatalf("%d deploy events, want the one of ordersd", f.Rows())
+			t.Fatalf("%d deploy events of %s, want one: %v", f.Rows(), appName, column(t, f, "text"))
 		}
+		at := column(t, f, "time")[0].(time.Time)
 		newB, oldB := column(t, f, "build_id")[0], column(t, f, "previous_build_id")[0]
 		t.Logf("deploy: %s", column(t, f, "text")[0])
 		if newB == "" || oldB == "" || newB == oldB {
 			t.Errorf("deploy from build %q to %q, want two different builds", oldB, newB)
+		}
+		if at.Before(deployedAt.Add(-time.Second)) || at.After(deployedAt.Add(10*time.Second)) {
+			t.Errorf("deploy at %s, want shortly after the restart at %s", at.Format(time.TimeOnly), deployedAt.Format(time.TimeOnly))
 		}
 	})
 
@@ -478,8 +490,8 @@ scrape_configs:
 		for i, e := range column(t, causes, "evidence") {
 			t.Logf("cause %d: %s", i+1, e)
 		}
-		if kind[0] != "deploy" || svc[0] != "ordersd" {
-			t.Errorf("top cause %v of %v, want the deploy of ordersd; evidence: %v", kind[0], svc[0], column(t, causes, "evidence")[0])
+		if kind[0] != "deploy" || svc[0] != appName {
+			t.Errorf("top cause %v of %v, want the deploy of %s; evidence: %v", kind[0], svc[0], appName, column(t, causes, "evidence")[0])
 		}
 	})
 
@@ -495,6 +507,15 @@ scrape_configs:
 			t.Errorf("query with Prometheus down: error %v, source %q, status %v; want a downstream 502", dr.Error, dr.ErrorSource, dr.Status)
 		}
 	})
+}
+
+// randomLetters returns n random lowercase letters.
+func randomLetters(n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte('a' + rand.IntN(26))
+	}
+	return string(b)
 }
 
 // countValues counts the non-null values of a field.

@@ -474,7 +474,7 @@ func TestGoldenInsights(t *testing.T) {
 	// The score is the product of the factors shown next to it.
 	for i := 0; i < causes.Rows(); i++ {
 		prod := 1.0
-		for _, c := range []int{13, 14, 15, 16} {
+		for _, c := range []int{13, 14, 15, 16, 17} {
 			prod *= causes.Fields[c].At(i).(float64)
 		}
 		if s := causes.Fields[2].At(i).(float64); math.Abs(s-prod) > 0.005 {

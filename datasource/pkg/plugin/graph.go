@@ -190,6 +190,13 @@ func buildGraph(in graphInput, service *regexp.Regexp) *serviceGraph {
 	edges := map[string]*graphEdge{}
 	rttWeight := map[string]float64{}
 	for _, r := range reports {
+		k := edgeKey(r.m)
+		// The exporter keeps the series of a closed connection (its
+		// byte counters must not go backwards); one that carried
+		// nothing in the range is not part of the map.
+		if conns[k] == 0 && sent[k] == 0 && recv[k] == 0 {
+			continue
+		}
 		if strings.HasPrefix(r.src, externalPrefix) {
 			// A server-side report of a client on another monitored
 			// host that reports the connection itself: skip the copy.
@@ -207,7 +214,6 @@ func buildGraph(in graphInput, service *regexp.Regexp) *serviceGraph {
 			e = &graphEdge{ID: id, Source: r.src, Target: r.dst, Port: r.port}
 			edges[id] = e
 		}
-		k := edgeKey(r.m)
 		c := conns[k]
 		e.Connections += c
 		e.Sent += sent[k]

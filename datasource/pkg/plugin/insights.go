@@ -12,14 +12,19 @@ import (
 // This file holds the insights query's reasoning, as pure functions: where a
 // KPI went wrong, and which changes best explain each of those windows.
 //
-// A cause's score is the product of four factors, each in [0,1] and each
+// A cause's score is the product of five factors, each in [0,1] and each
 // shown next to it, so a ranking can be checked by hand:
 //
-//	score = anomaly × timing × proximity × unexplained
+//	score = anomaly × size × timing × proximity × unexplained
 //
 //   - anomaly: how abnormal the change is — the highest anomaly score the
 //     signal reached around the window (1 for a deploy, which is a change
 //     by definition).
+//   - size: how large the change is, 1 − exp(−|relative change| / 10%):
+//     about 0.1 for a 1% change, 0.63 for 10%, 0.99 for 50%. An anomaly
+//     model can be sure of a change too small to matter; this keeps those
+//     below the changes that do. 1 when the value rose from zero, and for
+//     deploys.
 //   - timing: 1 when the change started within a couple of steps of the
 //     window's start, decaying exponentially (time constant timingDecay)
 //     the longer before the window it started, and halved when it started
@@ -38,6 +43,7 @@ import (
 // Tuning of the ranking; see above.
 const (
 	causeMinAnomaly      = 0.75
+	changeScale          = 0.1
 	timingDecay          = 30 * time.Minute
 	unreachableProximity = 0.3
 	explainedFactor      = 0.5
@@ -170,6 +176,7 @@ type cause struct {
 	Change      float64 // relative change, NaN when not defined
 	Hops        int     // -1 when not connected or not known
 	Anomaly     float64
+	Size        float64
 	Timing      float64
 	Proximity   float64
 	Unexplained float64
@@ -209,7 +216,7 @@ func rankCauses(in rankInput) []cause {
 			c := cause{
 				Window: w.ID, Kind: CauseDeploy, Service: d.Service, Signal: "build",
 				Onset: d.Time, Lead: w.Start.Sub(d.Time), Before: math.NaN(), After: math.NaN(), Change: math.NaN(),
-				Anomaly: 1, Unexplained: 1,
+				Anomaly: 1, Size: 1, Unexplained: 1,
 			}
 			c.Evidence = fmt.Sprintf("%s was deployed (%s → %s on %s)", d.Service, shortBuild(d.OldBuild), shortBuild(d.NewBuild), d.Instance)
 			cs = append(cs, c)
@@ -239,7 +246,7 @@ func rankCauses(in rankInput) []cause {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "anomaly in "+dep+", which "+c.Service+" calls"
 				}
 			}
-			c.Score = c.Anomaly * c.Timing * c.Proximity * c.Unexplained
+			c.Score = c.Anomaly * c.Size * c.Timing * c.Proximity * c.Unexplained
 			c.Evidence += evidenceTail(*c)
 		}
 		// Ties go to the earlier change: a cause comes before its effects.
@@ -316,8 +323,10 @@ func signalCause(w insightWindow, s signalSeries, searchFrom time.Time) (cause, 
 		Onset: onset, Lead: w.Start.Sub(onset), Anomaly: peak, Unexplained: 1,
 		Before: median(before), After: median(after), Change: math.NaN(),
 	}
+	c.Size = 1
 	if c.Before != 0 && !math.IsNaN(c.Before) && !math.IsNaN(c.After) {
 		c.Change = (c.After - c.Before) / math.Abs(c.Before)
+		c.Size = 1 - math.Exp(-math.Abs(c.Change)/changeScale)
 	}
 	subject := s.Signal + " of " + s.Service
 	if s.Kind == CauseEdge {
@@ -397,8 +406,8 @@ func evidenceTail(c cause) string {
 	if c.ExplainedBy != "" {
 		fmt.Fprintf(&b, "; possibly explained by the %s", c.ExplainedBy)
 	}
-	fmt.Fprintf(&b, ". Score %.2f = anomaly %.2f × timing %.2f × proximity %.2f × unexplained %.2f",
-		c.Score, c.Anomaly, c.Timing, c.Proximity, c.Unexplained)
+	fmt.Fprintf(&b, ". Score %.2f = anomaly %.2f × size %.2f × timing %.2f × proximity %.2f × unexplained %.2f",
+		c.Score, c.Anomaly, c.Size, c.Timing, c.Proximity, c.Unexplained)
 	return b.String()
 }
 

@@ -319,6 +319,7 @@ func insightFrames(k KPI, windows []insightWindow, causes []cause, noData, fromA
 		data.NewField("change", nil, []*float64{}),
 		data.NewField("hops", nil, []*int64{}),
 		data.NewField("anomaly", nil, []float64{}),
+		data.NewField("size", nil, []float64{}),
 		data.NewField("timing", nil, []float64{}),
 		data.NewField("proximity", nil, []float64{}),
 		data.NewField("unexplained", nil, []float64{}),
@@ -334,7 +335,7 @@ func insightFrames(k KPI, windows []insightWindow, causes []cause, noData, fromA
 		}
 		cf.AppendRow(int64(c.Window), int64(c.Rank), round3(c.Score), c.Kind, c.Service, c.Signal, c.Evidence,
 			c.Onset, c.Lead.Seconds(), numOrNil(c.Before), numOrNil(c.After), numOrNil(c.Change), hops,
-			round3(c.Anomaly), round3(c.Timing), round3(c.Proximity), round3(c.Unexplained), c.ExplainedBy)
+			round3(c.Anomaly), round3(c.Size), round3(c.Timing), round3(c.Proximity), round3(c.Unexplained), c.ExplainedBy)
 	}
 	cf.Meta = &data.FrameMeta{Type: data.FrameTypeTable}
 	return data.Frames{wf, cf}
