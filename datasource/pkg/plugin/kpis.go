@@ -51,16 +51,58 @@ func (k KPI) good(v float64) bool {
 }
 
 // discoveredKPIExpr is the PromQL expression of a KPI declared through
-// pkg/kpi, from its metric family and type: the rate of a counter, the
-// sum of a gauge across instances, the 95th percentile of a histogram.
-func discoveredKPIExpr(metric, typ string) string {
+// pkg/kpi, from its metric family, type and unit: the rate of a counter
+// summed over its series, the 95th percentile of a histogram, the sum of a
+// gauge across instances — or their mean for a ratio, which does not add up.
+func discoveredKPIExpr(metric, typ, unit string) string {
 	switch typ {
 	case "counter":
 		return fmt.Sprintf("sum(rate(%s[$__rate_interval]))", metric)
 	case "histogram":
 		return fmt.Sprintf("histogram_quantile(0.95, sum by (le) (rate(%s_bucket[$__rate_interval])))", metric)
 	}
+	if isRatioUnit(unit) {
+		return fmt.Sprintf("avg(%s)", metric)
+	}
 	return fmt.Sprintf("sum(%s)", metric)
+}
+
+func isRatioUnit(unit string) bool {
+	switch strings.ToLower(unit) {
+	case "ratio", "percent", "%", "percentunit":
+		return true
+	}
+	return false
+}
+
+// grafanaUnits maps the units apps declare to Grafana's unit ids.
+var grafanaUnits = map[string]string{
+	"seconds": "s", "second": "s", "milliseconds": "ms", "bytes": "bytes",
+	"ratio": "percentunit", "percent": "percent", "%": "percent",
+	"eur": "currencyEUR", "usd": "currencyUSD", "gbp": "currencyGBP",
+}
+
+// panelUnit is the unit a panel shows the KPI's value in. A discovered
+// counter is shown as its rate, so its unit gains "/s"; Grafana shows a unit
+// it does not know as a suffix.
+func (k KPI) panelUnit() string {
+	if k.Source != SourceDiscovered {
+		return k.Unit
+	}
+	lower := strings.ToLower(k.Unit)
+	if k.Type == "counter" {
+		if lower == "bytes" {
+			return "Bps"
+		}
+		if k.Unit == "" {
+			return "/s"
+		}
+		return k.Unit + "/s"
+	}
+	if u, ok := grafanaUnits[lower]; ok {
+		return u
+	}
+	return k.Unit
 }
 
 // kpiInfoExprs are the instant queries that find the KPIs apps declare and
@@ -98,7 +140,7 @@ func discoveredKPIs(info, objectives model.Vector) []KPI {
 		if k.Direction != DirectionLower {
 			k.Direction = DirectionHigher
 		}
-		k.Expr = discoveredKPIExpr(k.Metric, k.Type)
+		k.Expr = discoveredKPIExpr(k.Metric, k.Type, k.Unit)
 		if o, ok := obj[name]; ok && !math.IsNaN(o) {
 			k.Objective = &o
 		}

@@ -283,9 +283,9 @@ func insightFrames(k KPI, windows []insightWindow, causes []cause, noData, fromA
 		data.NewField("max_score", nil, []float64{}),
 		data.NewField("top_cause", nil, []string{}),
 	)
-	wf.Fields[4].Config = &data.FieldConfig{DisplayName: "Worst " + k.Name, Unit: k.Unit}
-	wf.Fields[5].Config = &data.FieldConfig{DisplayName: "Expected", Unit: k.Unit}
-	wf.Fields[6].Config = &data.FieldConfig{DisplayName: "Objective", Unit: k.Unit}
+	wf.Fields[4].Config = &data.FieldConfig{DisplayName: "Worst " + k.Name, Unit: k.panelUnit()}
+	wf.Fields[5].Config = &data.FieldConfig{DisplayName: "Expected", Unit: k.panelUnit()}
+	wf.Fields[6].Config = &data.FieldConfig{DisplayName: "Objective", Unit: k.panelUnit()}
 	wf.Fields[7].Config = &data.FieldConfig{DisplayName: "Max anomaly score", Decimals: ptr(uint16(2))}
 	for _, w := range windows {
 		top := ""

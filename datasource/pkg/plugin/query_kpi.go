@@ -109,7 +109,7 @@ func kpiFrames(results []kpiResult, fromAlert bool) data.Frames {
 			}
 			times, vals := streamValues(s)
 			value := data.NewField("value", lbls, vals)
-			value.Config = &data.FieldConfig{DisplayNameFromDS: name, Unit: k.Unit}
+			value.Config = &data.FieldConfig{DisplayNameFromDS: name, Unit: k.panelUnit()}
 			f := data.NewFrame(k.Name, data.NewField("time", nil, times), value)
 			f.Meta = &data.FrameMeta{Type: data.FrameTypeTimeSeriesMulti, ExecutedQueryString: r.Expr}
 			if k.Objective != nil && !fromAlert {
@@ -118,7 +118,7 @@ func kpiFrames(results []kpiResult, fromAlert bool) data.Frames {
 					obj[i] = *k.Objective
 				}
 				of := data.NewField("objective", lbls, obj)
-				of.Config = &data.FieldConfig{DisplayNameFromDS: name + " objective", Unit: k.Unit}
+				of.Config = &data.FieldConfig{DisplayNameFromDS: name + " objective", Unit: k.panelUnit()}
 				f.Fields = append(f.Fields, of)
 			}
 			frames = append(frames, f)

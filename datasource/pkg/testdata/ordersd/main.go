@@ -1,7 +1,7 @@
 // Command ordersd is a tiny shop backend for the datasource's integration
 // test: it takes "orders" at a rate set by its build (build v1 is healthy,
 // build v2 is the bad deploy that takes far fewer), declares its orders KPI
-// the way apps do for Telltale, and holds a TCP connection to a peer so the
+// with pkg/kpi, and holds a TCP connection to a peer so the
 // exporter has an edge to report. It prints its port on stdout once it
 // listens.
 package main
@@ -16,6 +16,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/telltale-dev/telltale/pkg/kpi"
 )
 
 // build is set with -ldflags "-X main.build=v2" for the bad deploy.
@@ -31,12 +33,15 @@ func main() {
 		perSecond = 2
 	}
 	reg := prometheus.NewRegistry()
-	orders := prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_orders_total", Help: "Orders taken."})
-	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "telltale_kpi_info", Help: "KPIs this app declares."}, []string{"kpi", "metric", "unit", "direction", "type"})
-	objective := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "telltale_kpi_objective", Help: "Objectives of this app's KPIs."}, []string{"kpi"})
-	reg.MustRegister(orders, info, objective)
-	info.WithLabelValues("orders", "shop_orders_total", "orders/s", "higher", "counter").Set(1)
-	objective.WithLabelValues("orders").Set(10)
+	objective := 10.0
+	orders, err := kpi.NewCounter(reg, kpi.Opts{
+		Name: "orders", Metric: "shop_orders_total", Help: "Orders taken.",
+		Unit: "orders", Direction: kpi.Higher, Objective: &objective,
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ordersd:", err)
+		os.Exit(1)
+	}
 
 	go func() {
 		for range time.Tick(100 * time.Millisecond) {
