@@ -42,6 +42,7 @@ import (
 var (
 	pluginBin   string
 	exporterBin string
+	detectorBin string
 	ordersV1    string
 	ordersV2    string
 )
@@ -58,11 +59,13 @@ func TestMain(m *testing.M) {
 		// tag, same executable name), from this package.
 		pluginBin = filepath.Join(dir, fmt.Sprintf("gpx_telltale_insights_%s_%s", runtime.GOOS, runtime.GOARCH))
 		exporterBin = filepath.Join(dir, "telltale-exporter")
+		detectorBin = filepath.Join(dir, "telltale-detector")
 		ordersV1 = filepath.Join(dir, "ordersd-v1")
 		ordersV2 = filepath.Join(dir, "ordersd-v2")
 		for _, b := range [][]string{
 			{"-tags", "arrow_json_stdlib", "-o", pluginBin, "."},
 			{"-o", exporterBin, "../../exporter"},
+			{"-o", detectorBin, "../../detector"},
 			{"-o", ordersV1, "./testdata/ordersd"},
 			{"-o", ordersV2, "-ldflags", "-X main.build=v2", "./testdata/ordersd"},
 		} {
@@ -326,6 +329,10 @@ func TestPluginAgainstPrometheus(t *testing.T) {
 	v1 := runApp(ordersV1)
 	sel := fmt.Sprintf("{service=%q}", appName)
 
+	// The detector scores the app's orders only, so the anomalies query
+	// meets both paths: the detector's series for orders, scoring on
+	// demand for anything else.
+	detectorAddr := testenv.FreeAddr(t)
 	prom := promtest.Start(t, promtest.Options{Config: fmt.Sprintf(`
 global:
   scrape_interval: 1s
@@ -334,11 +341,17 @@ scrape_configs:
     static_configs: [{targets: [%q]}]
   - job_name: shop
     static_configs: [{targets: [%q]}]
-`, exporterAddr, appAddr)})
+  - job_name: telltale-detector
+    honor_labels: true
+    static_configs: [{targets: [%q]}]
+`, exporterAddr, appAddr, detectorAddr)})
 	from := time.Now()
+	start(t, detectorBin, "--remote-read.url="+prom.URL+"/api/v1/read", "--web.listen-address="+detectorAddr,
+		"--selector=shop_orders_total", "--no-kpis", "--score.interval=1s", "--backfill.duration=10m", "--log.level=warn")
 	prom.WaitFor("telltale_service_info"+sel, 30*time.Second, promtest.NonEmpty)
 	// Enough healthy history for the anomaly models to be warm.
 	prom.WaitFor(`count_over_time(shop_orders_total[1m]) >= 30`, 60*time.Second, promtest.NonEmpty)
+	prom.WaitFor(`telltale_anomaly_score{metric="shop_orders_total"}`, 30*time.Second, promtest.NonEmpty)
 
 	// The bad deploy: the same service restarted as build v2, which takes a
 	// tenth of the orders. The KPI below breaches its objective soon after.
@@ -365,7 +378,7 @@ scrape_configs:
 		if res.Status != backend.HealthStatusOk {
 			t.Fatalf("status %v: %s", res.Status, res.Message)
 		}
-		for _, want := range []string{"Prometheus 2.", "remote read works", "exporter series for", "no detector series found"} {
+		for _, want := range []string{"Prometheus 2.", "remote read works", "exporter series for", "detector scores 1 series"} {
 			if !strings.Contains(res.Message, want) {
 				t.Errorf("message %q lacks %q", res.Message, want)
 			}
@@ -410,17 +423,22 @@ scrape_configs:
 	})
 
 	t.Run("anomalies", func(t *testing.T) {
-		frames := ok(t, "anomalies", pc.query(t, from, to, false, map[string]any{"queryType": "anomalies", "selector": `shop_orders_total{job="shop"}`}))
-		f := frames[0]
-		if src := f.Meta.Custom.(map[string]any)["source"]; src != plugin.ScoreSourceOnDemand {
-			t.Errorf("source %v, want on-demand over remote read (no detector runs here)", src)
+		for _, tc := range []struct{ selector, source string }{
+			{`shop_orders_total{job="shop"}`, plugin.ScoreSourceDetector},
+			{fmt.Sprintf(`telltale_service_threads{service=%q}`, appName), plugin.ScoreSourceOnDemand},
+		} {
+			frames := ok(t, "anomalies", pc.query(t, from, to, false, map[string]any{"queryType": "anomalies", "selector": tc.selector}))
+			f := frames[0]
+			if src := f.Meta.Custom.(map[string]any)["source"]; src != tc.source {
+				t.Errorf("%s: source %v, want %s", tc.selector, src, tc.source)
+			}
+			values, scores, bands := countValues(t, f, "value"), countValues(t, f, "score"), countValues(t, f, "upper")
+			t.Logf("anomalies of %s (%s): %d values, %d scores, %d bands", f.Name, tc.source, values, scores, bands)
+			if values < 30 || scores < 10 || bands < 10 {
+				t.Errorf("%s: %d values, %d scores, %d bands; want at least 30 values and 10 scores and bands", tc.selector, values, scores, bands)
+			}
 		}
-		values, scores := countValues(t, f, "value"), countValues(t, f, "score")
-		t.Logf("anomalies of %s: %d values, %d scores", f.Name, values, scores)
-		if values < 30 || scores < 1 {
-			t.Errorf("%d values and %d scores, want at least 30 values and some warm scores", values, scores)
-		}
-		frames = ok(t, "anomalies of a KPI", pc.query(t, from, to, false, map[string]any{"queryType": "anomalies", "kpi": "orders_5s"}))
+		frames := ok(t, "anomalies of a KPI", pc.query(t, from, to, false, map[string]any{"queryType": "anomalies", "kpi": "orders_5s"}))
 		if n := countValues(t, frames[0], "value"); n < 30 {
 			t.Errorf("KPI anomalies: %d values, want at least 30", n)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
+	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/grafana/grafana-plugin-sdk-go/experimental"
 	"github.com/prometheus/common/model"
 )
@@ -260,6 +261,17 @@ func TestGoldenServiceMap(t *testing.T) {
 	}
 }
 
+// countNonNil counts the non-null values of a nullable field.
+func countNonNil(f *data.Field) int {
+	n := 0
+	for i := 0; i < f.Len(); i++ {
+		if v, ok := f.ConcreteAt(i); ok && v != nil {
+			n++
+		}
+	}
+	return n
+}
+
 // at returns the shop day's time hh:mm.
 func at(hhmm string) time.Time {
 	t, err := time.Parse(time.RFC3339, "2026-11-01T"+hhmm+":00Z")
@@ -366,15 +378,34 @@ func queueFixtures(f *fakeProm) {
 	f.ranged[`shop_queue_depth{service="checkout"}`] = []fakeSeries{{Metric: m, F: always(depth)}}
 }
 
+// paymentsFixtures: a counter the detector scores; its band is in the
+// rate's unit, so the value drawn is the rate, whose series has no name.
+func paymentsFixtures(f *fakeProm) {
+	f.metadata["shop_payments_total"] = "counter"
+	lbls := model.Metric{"service": "payments", "instance": "10.0.0.1:10183", "job": "payments"}
+	for name, v := range map[string]float64{"telltale_anomaly_score": 0.2, "telltale_anomaly_expected": 3, "telltale_anomaly_lower": 2, "telltale_anomaly_upper": 4} {
+		m := lbls.Clone()
+		m["__name__"] = model.LabelValue(name)
+		m["metric"] = "shop_payments_total"
+		f.ranged[name+`{service="payments", metric="shop_payments_total"}`] = []fakeSeries{{Metric: m, F: constant(v)}}
+	}
+	f.ranged[`rate(shop_payments_total{service="payments"}[75s])`] = []fakeSeries{{Metric: lbls, F: always(func(t time.Time) float64 { return 3 + 0.3*wave(t, 31) })}}
+}
+
 func TestGoldenAnomalies(t *testing.T) {
 	f := newFakeProm(t)
 	kpiFixtures(f)
 	ordersFixtures(f)
 	queueFixtures(f)
+	paymentsFixtures(f)
 	d := newTestDatasource(t, f, "")
 
 	onDemand := runGolden(t, d, "anomalies_ondemand", false, map[string]any{"queryType": "anomalies", "selector": `shop_orders_total{job="storefront"}`})
 	runGolden(t, d, "anomalies_detector", false, map[string]any{"queryType": "anomalies", "selector": `shop_queue_depth{service="checkout"}`})
+	counter := runGolden(t, d, "anomalies_detector_counter", false, map[string]any{"queryType": "anomalies", "selector": `shop_payments_total{service="payments"}`})
+	if n := countNonNil(counter.Frames[0].Fields[1]); n != counter.Frames[0].Rows() {
+		t.Errorf("detector counter: %d of %d rate values joined to the scores", n, counter.Frames[0].Rows())
+	}
 	runGolden(t, d, "anomalies_kpi", false, map[string]any{"queryType": "anomalies", "kpi": "checkout_latency"})
 	runGolden(t, d, "anomalies_alert", true, map[string]any{"queryType": "anomalies", "selector": `shop_orders_total{job="storefront"}`})
 	f.checkAllUsed(`sum(rate(shop_orders_total[75s]))`)

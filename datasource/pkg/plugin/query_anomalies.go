@@ -133,9 +133,13 @@ func (d *Datasource) detectorAnomalies(ctx context.Context, q Query) (*anomalyRe
 		return nil, err
 	}
 	// The detector scores a counter's rate, so its band is in the rate's
-	// unit; the value drawn with it must be the rate too.
+	// unit; the value drawn with it must be the rate too. rate() drops the
+	// metric name, so series are then matched without it — which only
+	// works when the selector fixes one name; otherwise the raw values are
+	// drawn.
 	valueExpr := q.Selector
-	if counter(model.Metric{model.MetricNameLabel: model.LabelValue(metricName(q.Matchers))}) {
+	name := metricName(q.Matchers)
+	if name != "" && counter(model.Metric{model.MetricNameLabel: model.LabelValue(name)}) {
 		valueExpr = fmt.Sprintf("rate(%s[%s])", q.Selector, promDuration(max(q.Step+assumedScrapeInterval, 4*assumedScrapeInterval)))
 	}
 	exprs := []string{
@@ -156,7 +160,7 @@ func (d *Datasource) detectorAnomalies(ctx context.Context, q Query) (*anomalyRe
 		return nil, err
 	}
 	g := newGrid(q.From, q.To, q.Step)
-	series := joinDetectorSeries(g, score, answers[0], answers[1], answers[2], answers[3])
+	series := joinDetectorSeries(g, name != "", score, answers[0], answers[1], answers[2], answers[3])
 	return &anomalyResult{
 		Series: series, Name: q.Selector, Source: ScoreSourceDetector,
 		Exec: "telltale_anomaly_{score,expected,lower,upper}{" + sel + "} and " + valueExpr,
@@ -164,13 +168,16 @@ func (d *Datasource) detectorAnomalies(ctx context.Context, q Query) (*anomalyRe
 }
 
 // seriesKey identifies a series across the detector's metrics and its own:
-// its labels without the metric name (and without the detector's metric
-// label, which holds that name).
-func seriesKey(m model.Metric) string {
+// its labels with the detector's metric label taken back as the metric
+// name, or with no name at all when the selector fixes the one name.
+func seriesKey(m model.Metric, oneName bool) string {
 	c := m.Clone()
 	if n, ok := c["metric"]; ok {
 		c[model.MetricNameLabel] = n
 		delete(c, "metric")
+	}
+	if oneName {
+		delete(c, model.MetricNameLabel)
 	}
 	return c.String()
 }
@@ -178,7 +185,7 @@ func seriesKey(m model.Metric) string {
 // joinDetectorSeries puts the detector's series and the value series
 // together by series, on the grid. The labels shown are the original
 // series' (metric name included).
-func joinDetectorSeries(g grid, score, expected, lower, upper, value model.Matrix) []*bandSeries {
+func joinDetectorSeries(g grid, oneName bool, score, expected, lower, upper, value model.Matrix) []*bandSeries {
 	byKey := map[string]*bandSeries{}
 	var keys []string
 	for _, s := range score {
@@ -188,7 +195,7 @@ func joinDetectorSeries(g grid, score, expected, lower, upper, value model.Matri
 			lbls[model.MetricNameLabel] = n
 			delete(lbls, "metric")
 		}
-		k := seriesKey(s.Metric)
+		k := seriesKey(s.Metric, oneName)
 		b := newBandSeries(lbls, g.n)
 		for i := range b.Times {
 			b.Times[i] = time.UnixMilli(g.at(i)).UTC()
@@ -207,7 +214,7 @@ func joinDetectorSeries(g grid, score, expected, lower, upper, value model.Matri
 		{value, func(b *bandSeries) []float64 { return b.Value }},
 	} {
 		for _, s := range part.m {
-			if b, ok := byKey[seriesKey(s.Metric)]; ok {
+			if b, ok := byKey[seriesKey(s.Metric, oneName)]; ok {
 				fill(g, part.dst(b), s.Values)
 			}
 		}
@@ -240,8 +247,9 @@ func metricName(ms []*labels.Matcher) string {
 }
 
 // counterFunc returns a function telling counters from other series by
-// their metric name: Prometheus's metadata when it knows the family, the
-// _total suffix otherwise.
+// their metric name: Prometheus's metadata when it knows the family, else
+// the suffixes the detector treats as counters (_total, and a histogram's
+// or summary's _count, _sum and _bucket).
 func (d *Datasource) counterFunc(ctx context.Context, ms []*labels.Matcher) (func(model.Metric) bool, error) {
 	known := map[string]bool{}
 	if name := metricName(ms); name != "" {
@@ -258,7 +266,12 @@ func (d *Datasource) counterFunc(ctx context.Context, ms []*labels.Matcher) (fun
 		if c, ok := known[name]; ok {
 			return c
 		}
-		return strings.HasSuffix(name, "_total")
+		for _, suffix := range []string{"_total", "_count", "_sum", "_bucket"} {
+			if strings.HasSuffix(name, suffix) {
+				return true
+			}
+		}
+		return false
 	}, nil
 }
 
