@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -83,6 +84,9 @@ func TestQueryErrors(t *testing.T) {
 	f := newFakeProm(t)
 	kpiFixtures(f)
 	f.failures[`sum(rate(shop_orders_total[75s]))`] = `1:10: parse error: unexpected character`
+	for i := 0; i <= maxOnDemandSeries; i++ {
+		f.raw = append(f.raw, fakeSeries{Metric: model.Metric{"__name__": "wide", "i": model.LabelValue(fmt.Sprint(i))}, F: constant(1)})
+	}
 	d := newTestDatasource(t, f, "")
 
 	closed := httptest.NewServer(http.NotFoundHandler())
@@ -108,6 +112,7 @@ func TestQueryErrors(t *testing.T) {
 	}{
 		{"unknown KPI", d, map[string]any{"queryType": "kpi", "kpi": "revenue"}, backend.StatusBadRequest, false, `kpi query: KPI "revenue" is not known: known KPIs are orders, checkout_latency`},
 		{"Prometheus rejects the KPI's PromQL", d, map[string]any{"queryType": "kpi", "kpi": "orders"}, backend.StatusBadRequest, true, "unexpected character"},
+		{"too many series to score on demand", d, map[string]any{"queryType": "anomalies", "selector": "wide"}, backend.StatusBadRequest, false, "selector wide matches more than 500 series; narrow it, or run the detector"},
 		{"invalid query", d, map[string]any{"queryType": "insights"}, backend.StatusBadRequest, false, "invalid insights query: an insights query needs a KPI"},
 		{"unknown query type", d, map[string]any{"queryType": "logs"}, backend.StatusBadRequest, false, `queryType "logs" is not known`},
 		{"Prometheus unreachable", down, map[string]any{"queryType": "servicemap"}, backend.StatusBadGateway, true, "connection refused"},

@@ -29,7 +29,8 @@ func (d *Datasource) CheckHealth(ctx context.Context, _ *backend.CheckHealthRequ
 	if d.settingsErr != nil {
 		return &backend.CheckHealthResult{Status: backend.HealthStatusError, Message: "Settings: " + d.settingsErr.Error()}, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, d.settings.Timeout)
+	// Four requests, each bounded by the timeout on its own.
+	ctx, cancel := context.WithTimeout(ctx, 4*d.settings.Timeout)
 	defer cancel()
 	checks := d.healthChecks(ctx, time.Now())
 	return healthResult(d.settings.URL, checks), nil

@@ -53,6 +53,7 @@ type HTTPStatusError struct {
 	Body       string
 }
 
+// Error says what answered what, and what to check.
 func (e *HTTPStatusError) Error() string {
 	hint := ""
 	switch e.StatusCode {
@@ -73,6 +74,7 @@ func (e *HTTPStatusError) Error() string {
 // "client error: 401".
 type statusClient struct{ api.Client }
 
+// Do sends the request and turns non-API answers into *HTTPStatusError.
 func (c statusClient) Do(ctx context.Context, req *http.Request) (*http.Response, []byte, error) {
 	resp, body, err := c.Client.Do(ctx, req)
 	if err != nil || resp == nil {

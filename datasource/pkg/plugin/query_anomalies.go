@@ -17,8 +17,12 @@ import (
 	"github.com/telltale-dev/telltale/pkg/remoteread"
 )
 
-// maxOnDemandSeries bounds the series one anomalies query scores on demand.
-const maxOnDemandSeries = 500
+// Bounds of what one anomalies query reads and scores on demand; beyond
+// them the detector is the tool.
+const (
+	maxOnDemandSeries  = 500
+	maxOnDemandSamples = 50_000_000
+)
 
 // Where an anomalies query's scores come from, in the frames' custom meta.
 const (
@@ -275,9 +279,12 @@ func (d *Datasource) counterFunc(ctx context.Context, ms []*labels.Matcher) (fun
 	}, nil
 }
 
-// errTooManySeries stops a remote read that matches more series than
-// on-demand scoring takes.
-var errTooManySeries = errors.New("too many series")
+// errTooManySeries and errTooManySamples stop a remote read that returns
+// more than on-demand scoring takes.
+var (
+	errTooManySeries  = errors.New("too many series")
+	errTooManySamples = errors.New("too many samples")
+)
 
 // onDemandAnomalies reads the selector's raw samples over remote read, from
 // the warm-up before the range to its end, puts them on the step grid and
@@ -295,6 +302,7 @@ func (d *Datasource) onDemandAnomalies(ctx context.Context, q Query) (*anomalyRe
 		steps   []*stepSeries
 		cur     *stepSeries
 		curLbls labels.Labels
+		samples int
 	)
 	stats, err := d.prom.rr.Read(ctx, []*prompb.Query{rq}, func(s *remoteread.Series) error {
 		// The parts of a streamed series come one after the other.
@@ -308,6 +316,9 @@ func (d *Datasource) onDemandAnomalies(ctx context.Context, q Query) (*anomalyRe
 			cur = newStepSeries(m, g.n)
 			steps = append(steps, cur)
 		}
+		if samples += len(s.Floats); samples > maxOnDemandSamples {
+			return errTooManySamples
+		}
 		for _, p := range s.Floats {
 			cur.add(g, p.T, p.V)
 		}
@@ -315,6 +326,9 @@ func (d *Datasource) onDemandAnomalies(ctx context.Context, q Query) (*anomalyRe
 	})
 	if errors.Is(err, errTooManySeries) {
 		return nil, badQuery("selector %s matches more than %d series; narrow it, or run the detector to score them continuously", q.Selector, maxOnDemandSeries)
+	}
+	if errors.Is(err, errTooManySamples) {
+		return nil, badQuery("selector %s has more than %d samples from %s on; shorten the range or narrow the selector, or run the detector to score them continuously", q.Selector, maxOnDemandSamples, start.UTC().Format(time.RFC3339))
 	}
 	if err != nil {
 		return nil, d.prom.downstream("remote read "+q.Selector, err)

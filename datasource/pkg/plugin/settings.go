@@ -191,11 +191,13 @@ func (s Settings) HTTPClientOptions(ctx context.Context, is backend.DataSourceIn
 		opts.Timeouts = &t
 	}
 	opts.Timeouts.Timeout = s.Timeout
-	opts.BasicAuth = nil
+	// With authType none, Grafana's own basic auth settings (as a
+	// provisioning file may set them) still apply.
 	switch s.AuthType {
 	case AuthBasic:
 		opts.BasicAuth = &httpclient.BasicAuthOptions{User: s.BasicAuthUser, Password: s.BasicAuthPassword}
 	case AuthBearer:
+		opts.BasicAuth = nil
 		if opts.Header == nil {
 			opts.Header = http.Header{}
 		}
