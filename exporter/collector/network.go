@@ -2,7 +2,9 @@ package collector
 
 import (
 	"errors"
+	"io/fs"
 	"path/filepath"
+	"sort"
 	"strconv"
 
 	"github.com/telltale-dev/telltale/pkg/netgraph"
@@ -41,40 +43,54 @@ func (s *Scrape) network() *network {
 	n := &network{listening: map[nsPort]bool{}}
 	s.net = n
 	root := e.scanner.Root()
-	namespaces := map[uint64]int{}
+	// Each namespace is read through one of its processes, the oldest
+	// first: a process may exit between the scan and the read, and then
+	// the next one is tried.
+	members := map[uint64][]*service.Process{}
 	var order []uint64
-	for _, p := range s.Processes {
-		if _, ok := namespaces[p.NetNS]; !ok && p.NetNS != 0 {
-			namespaces[p.NetNS] = p.PID
+	for i := range s.Processes {
+		p := &s.Processes[i]
+		if p.NetNS == 0 {
+			continue
+		}
+		if _, ok := members[p.NetNS]; !ok {
 			order = append(order, p.NetNS)
 		}
+		members[p.NetNS] = append(members[p.NetNS], p)
 	}
 	count := func(errs []error) {
 		for _, err := range errs {
 			var fe *netgraph.FileError
-			if errors.As(err, &fe) {
+			if errors.As(err, &fe) && !errors.Is(err, fs.ErrNotExist) {
 				s.countError(service.ReadError{File: fe.File, Reason: "malformed"}, 1)
 			}
 		}
 	}
 	var inodes []uint64
 	for _, ns := range order {
-		dir := filepath.Join(root, strconv.Itoa(namespaces[ns]))
-		ls, errs := netgraph.ListenersOf(dir, e.ephemeral)
-		count(errs)
-		for _, l := range ls {
-			n.listeners = append(n.listeners, nsListener{ns, l})
-			n.listening[nsPort{ns, l.Port}] = true
-			inodes = append(inodes, l.Inode)
-		}
-		if !e.wantConns {
-			continue
-		}
-		cs, errs := netgraph.ConnsOf(dir)
-		count(errs)
-		for _, c := range cs {
-			n.conns = append(n.conns, netgraph.Socket{NS: ns, Conn: c})
-			inodes = append(inodes, c.Inode)
+		ps := members[ns]
+		sort.Slice(ps, func(i, j int) bool { return ps[i].Start < ps[j].Start })
+		for _, p := range ps {
+			dir := filepath.Join(root, strconv.Itoa(p.PID))
+			ls, errs := netgraph.ListenersOf(dir, e.ephemeral)
+			if gone(errs) {
+				continue
+			}
+			count(errs)
+			for _, l := range ls {
+				n.listeners = append(n.listeners, nsListener{ns, l})
+				n.listening[nsPort{ns, l.Port}] = true
+				inodes = append(inodes, l.Inode)
+			}
+			if e.wantConns {
+				cs, errs := netgraph.ConnsOf(dir)
+				count(errs)
+				for _, c := range cs {
+					n.conns = append(n.conns, netgraph.Socket{NS: ns, Conn: c})
+					inodes = append(inodes, c.Inode)
+				}
+			}
+			break
 		}
 	}
 	n.owners = e.scanner.SocketOwners(s.Processes, inodes, nil)
@@ -90,4 +106,15 @@ func (n *network) service(s *Scrape, inode uint64) (string, bool) {
 	}
 	svc, ok := s.Services.ByPID[pid]
 	return svc, ok
+}
+
+// gone reports whether reading a process's sockets failed because the
+// process is no longer there.
+func gone(errs []error) bool {
+	for _, err := range errs {
+		if errors.Is(err, fs.ErrNotExist) {
+			return true
+		}
+	}
+	return false
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
+	"os"
 
 	"github.com/prometheus/procfs"
 	"github.com/vishvananda/netlink/nl"
@@ -143,6 +144,11 @@ func EstablishedFromFiles(dir string) ([]Conn, []error) {
 				Remote: netip.AddrPortFrom(ra.Unmap(), uint16(l.RemPort)),
 				Inode:  l.Inode,
 			})
+		}
+	}
+	if len(out) == 0 && len(errs) == 0 {
+		if _, err := os.Stat(dir); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return out, errs

@@ -133,6 +133,12 @@ func Listeners(dir string, ephemeral PortRange) ([]Listener, []error) {
 			out = append(out, Listener{Protocol: tb.proto, Port: port, Inode: l.Inode})
 		}
 	}
+	if len(out) == 0 && len(errs) == 0 {
+		// Every table missing may mean the process went away mid-read.
+		if _, err := os.Stat(dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	sortListeners(out)
 	return out, errs
 }
