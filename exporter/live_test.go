@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/common/promslog"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/telltale-dev/telltale/exporter/collector"
 	"github.com/telltale-dev/telltale/internal/promtest"
@@ -638,5 +639,67 @@ func TestLiveEdgesInNetworkNamespace(t *testing.T) {
 	}
 	if v, _ := value(fams, "telltale_edge_sent_bytes_total", e); v <= 0 {
 		t.Errorf("boxclient → boxd sent bytes = %v, want > 0", v)
+	}
+}
+
+// TestWebConfigBasicAuth serves metrics behind basic auth configured with
+// --web.config.file (exporter-toolkit): refused without the password,
+// served with it.
+func TestWebConfigBasicAuth(t *testing.T) {
+	exporter := buildOnce(t, ".", "telltale-exporter")
+	dir := t.TempDir()
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "web.yml")
+	if err := os.WriteFile(cfg, []byte("basic_auth_users:\n  scraper: "+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := testenv.FreeAddr(t)
+	start(t, dir, exporter, "--web.listen-address="+addr, "--web.config.file="+cfg)
+	url := "http://" + addr + "/metrics"
+	var resp *http.Response
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		resp, err = http.Get(url)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("without credentials: %s, want 401", resp.Status)
+	}
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.SetBasicAuth("scraper", "s3cret")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "telltale_service_processes") {
+		t.Errorf("with credentials: %s, %d bytes", resp.Status, len(body))
+	}
+}
+
+// TestLiveOutputPassesPromtool lints a scrape of this host with promtool.
+func TestLiveOutputPassesPromtool(t *testing.T) {
+	promtool := promtest.Promtool(t)
+	resp, err := http.Get(liveExporter(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(string(body))
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Errorf("promtool check metrics on a live scrape: %v\n%s", err, out)
 	}
 }

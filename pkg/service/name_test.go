@@ -117,3 +117,47 @@ func FuzzParseSchedstat(f *testing.F) {
 		_, _ = parseSchedstat(b)
 	})
 }
+
+func TestParseLinks(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want uint64
+	}{
+		{"net:[4026531840]", 4026531840},
+		{"net:[]", 0},
+		{"net:[x]", 0},
+		{"4026531840", 0},
+		{"", 0},
+	} {
+		if got := parseNSLink(tt.in); got != tt.want {
+			t.Errorf("parseNSLink(%q) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		in   string
+		want uint64
+		ok   bool
+	}{
+		{"socket:[12345]", 12345, true},
+		{"socket:[12345", 0, false},
+		{"pipe:[12345]", 0, false},
+		{"/dev/null", 0, false},
+		{"socket:[-1]", 0, false},
+		{"socket:[]", 0, false},
+	} {
+		if got, ok := socketInode(tt.in); got != tt.want || ok != tt.ok {
+			t.Errorf("socketInode(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func FuzzParseLinks(f *testing.F) {
+	f.Add("socket:[1]")
+	f.Add("net:[4026531840]")
+	f.Fuzz(func(t *testing.T, s string) {
+		_ = parseNSLink(s)
+		if n, ok := socketInode(s); !ok && n != 0 {
+			t.Fatalf("socketInode(%q) = %d without ok", s, n)
+		}
+	})
+}
