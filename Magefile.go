@@ -67,13 +67,22 @@ func GoTest() error {
 	return sh.RunV(mg.GoCmd(), "test", "-count=1", "-timeout=30m", "./...")
 }
 
-// Build builds the exporter and detector into bin/.
+// Build builds the exporter and detector into bin/, with the version,
+// revision and branch from git in their build info.
 func Build() error {
+	const v = "github.com/prometheus/common/version"
+	rev, _ := sh.Output("git", "rev-parse", "--short", "HEAD")
+	branch, _ := sh.Output("git", "rev-parse", "--abbrev-ref", "HEAD")
+	version, err := sh.Output("git", "describe", "--tags", "--always", "--dirty")
+	if err != nil {
+		version = "dev"
+	}
+	ldflags := fmt.Sprintf("-X %s.Version=%s -X %s.Revision=%s -X %s.Branch=%s", v, version, v, rev, v, branch)
 	for _, cmd := range []string{"exporter", "detector"} {
 		if _, err := os.Stat(filepath.Join(cmd, "main.go")); err != nil {
 			continue
 		}
-		if err := sh.RunV(mg.GoCmd(), "build", "-o", filepath.Join(binDir, "telltale-"+cmd), "./"+cmd); err != nil {
+		if err := sh.RunV(mg.GoCmd(), "build", "-ldflags", ldflags, "-o", filepath.Join(binDir, "telltale-"+cmd), "./"+cmd); err != nil {
 			return err
 		}
 	}
