@@ -64,3 +64,10 @@ func TestLoadRejectsHugeMaps(t *testing.T) {
 		t.Errorf("Load with MaxEntries 2^30: %v, want an options error naming MaxEntries", err)
 	}
 }
+
+func TestLoadRejectsTinySamplingWindows(t *testing.T) {
+	_, err := Load(Options{LatencySampleEvery: 1000})
+	if err == nil || errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "LatencySampleEvery") {
+		t.Errorf("Load with LatencySampleEvery 1000: %v, want an options error naming LatencySampleEvery", err)
+	}
+}

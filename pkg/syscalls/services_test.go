@@ -8,7 +8,7 @@ import (
 )
 
 func calls(count uint64, errs map[syscall.Errno]uint64) map[uint32]*Syscall {
-	s := &Syscall{Count: count, Sum: 10 * 1000 * 1000, Errors: errs}
+	s := &Syscall{Count: count, Sampled: count, Sum: 10 * 1000 * 1000, Errors: errs}
 	s.Buckets[3] = count
 	return map[uint32]*Syscall{0: s}
 }

@@ -60,21 +60,31 @@ type Process struct {
 }
 
 // Syscall holds the cumulative totals of one syscall.
+//
+// Count and Errors count every call. The latency histogram (Sampled,
+// Buckets, Sum) is of a sample of the calls, those that started in a
+// sampling window (Options.LatencySampleEvery): its count is Sampled, not
+// Count. The sample's mean, Sum/Sampled, and its quantiles estimate those of
+// all calls; Sum·Count/Sampled estimates the total time spent in them.
 type Syscall struct {
-	// Count is the number of completed calls; it equals the sum of Buckets.
+	// Count is the number of completed calls.
 	Count uint64
 	// Errors counts the calls that returned an error, by errno.
 	Errors map[syscall.Errno]uint64
-	// Buckets counts calls by latency (time from entry to exit); see
-	// BucketUpperBound. The counts are per bucket, not cumulative.
+	// Sampled is the number of calls that were timed, at most Count; it
+	// equals the sum of Buckets.
+	Sampled uint64
+	// Buckets counts the timed calls by latency (time from entry to exit);
+	// see BucketUpperBound. The counts are per bucket, not cumulative.
 	Buckets [NumBuckets]uint64
-	// Sum is the total time spent in the calls.
+	// Sum is the total time spent in the timed calls.
 	Sum time.Duration
 }
 
 // Add adds o's totals to s, for summing processes into a service.
 func (s *Syscall) Add(o *Syscall) {
 	s.Count += o.Count
+	s.Sampled += o.Sampled
 	s.Sum += o.Sum
 	for i, n := range o.Buckets {
 		s.Buckets[i] += n
@@ -89,9 +99,10 @@ func (s *Syscall) Add(o *Syscall) {
 
 // CumulativeBuckets returns the latency histogram in the form
 // prometheus.NewConstHistogram takes: upper bound in seconds → number of
-// calls at or below it, for every bucket but the last (whose bound is +Inf
-// and whose cumulative count is Count). Dropping entries from the result
-// still leaves a valid histogram with fewer buckets.
+// timed calls at or below it, for every bucket but the last (whose bound is
+// +Inf and whose cumulative count is Sampled, the histogram's count; its sum
+// is Sum). Dropping entries from the result still leaves a valid histogram
+// with fewer buckets.
 func (s *Syscall) CumulativeBuckets() map[float64]uint64 {
 	m := make(map[float64]uint64, NumBuckets-1)
 	var sum uint64
@@ -106,8 +117,7 @@ func (s *Syscall) CumulativeBuckets() map[float64]uint64 {
 // not record because a map was full or the input made no sense.
 type Dropped struct {
 	// Syscalls were not counted at all: the per-(process, syscall, bucket)
-	// map was full (Options.MaxEntries), or, rarely, the kernel had no
-	// memory for a thread's entry timestamp.
+	// map was full (Options.MaxEntries).
 	Syscalls uint64
 	// Errors were counted as calls but not by errno: the error map was
 	// full (Options.MaxErrorEntries).
@@ -118,4 +128,8 @@ type Dropped struct {
 	// BadNumbers are syscalls whose number is outside the native table:
 	// x32 calls, or -1 set by seccomp or ptrace.
 	BadNumbers uint64
+	// LatencyWindows are latency sampling windows that did not open
+	// because the entry hook could not be attached: their calls were
+	// counted but not timed.
+	LatencyWindows uint64
 }

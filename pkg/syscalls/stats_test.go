@@ -29,15 +29,15 @@ func TestBucketUpperBound(t *testing.T) {
 }
 
 func TestSyscallAdd(t *testing.T) {
-	a := &Syscall{Count: 3, Sum: 30, Errors: map[syscall.Errno]uint64{2: 1}}
+	a := &Syscall{Count: 30, Sampled: 3, Sum: 30, Errors: map[syscall.Errno]uint64{2: 1}}
 	a.Buckets[0], a.Buckets[5] = 2, 1
-	b := &Syscall{Count: 4, Sum: 400, Errors: map[syscall.Errno]uint64{2: 2, 11: 1}}
+	b := &Syscall{Count: 40, Sampled: 4, Sum: 400, Errors: map[syscall.Errno]uint64{2: 2, 11: 1}}
 	b.Buckets[5], b.Buckets[NumBuckets-1] = 3, 1
 
 	var sum Syscall // zero value: Errors is nil until needed
 	sum.Add(a)
 	sum.Add(b)
-	want := Syscall{Count: 7, Sum: 430, Errors: map[syscall.Errno]uint64{2: 3, 11: 1}}
+	want := Syscall{Count: 70, Sampled: 7, Sum: 430, Errors: map[syscall.Errno]uint64{2: 3, 11: 1}}
 	want.Buckets[0], want.Buckets[5], want.Buckets[NumBuckets-1] = 2, 4, 1
 	if diff := cmp.Diff(want, sum); diff != "" {
 		t.Errorf("Add (-want +got):\n%s", diff)
@@ -54,7 +54,7 @@ func TestSyscallAdd(t *testing.T) {
 }
 
 func TestCumulativeBuckets(t *testing.T) {
-	s := &Syscall{Count: 10}
+	s := &Syscall{Count: 100, Sampled: 10}
 	s.Buckets[0], s.Buckets[2], s.Buckets[NumBuckets-1] = 4, 5, 1
 	got := s.CumulativeBuckets()
 	if len(got) != NumBuckets-1 {

@@ -6,12 +6,15 @@
 // no clang.
 //
 // Cost matters more than anything else here: the syscall hooks run on every
-// syscall of every process on the host. With latency, the hot path is one
-// task storage lookup and one clock read on entry; one task storage lookup,
-// one clock read and one per-CPU hash lookup on exit. Without latency
-// (sys_exit_count alone) it is one hash lookup on exit. Everything else (new
-// keys, process info, errors) is off the hot path.
+// syscall of every process on the host. Every call is counted by sys_exit
+// alone: one per-CPU hash lookup, plus, with latency, one task storage
+// lookup that finds no entry time for most calls. Latency is sampled: user
+// space attaches sys_enter, which stores the entry time, only during short
+// windows, because an attached program costs about as much as sys_exit's
+// whole work even when it returns at once. Everything else (new keys,
+// process info, errors) is off the hot path.
 
+#include <stdbool.h>
 #include <linux/bpf.h>
 #include <linux/errno.h>
 #include <bpf/bpf_helpers.h>
@@ -67,15 +70,21 @@ enum drop_reason {
 };
 
 // Entry state of one thread, kept in task-local storage so that a syscall
-// that blocks and migrates to another CPU still finds its start time.
+// that blocks and migrates to another CPU still finds its start time. ns is
+// zero when the thread's current call is not being timed.
 struct start {
 	__u64 ns;
 	__u32 nr;
 	__u32 pad;
 };
 
-// Key of the stats map: one process, one syscall, one latency bucket. Only
-// buckets that occur take memory, which keeps the per-CPU map small. The
+// The bucket of calls that were counted but not timed: those that did not
+// start in a sampling window, and every call without latency. Real buckets
+// are below NR_BUCKETS.
+#define UNTIMED 255
+
+// Key of the stats map: one process, one syscall, one latency bucket (or
+// UNTIMED). Only buckets that occur take memory, which keeps the per-CPU map small. The
 // per-CPU values are updated with plain adds, not atomics: a program runs
 // with migration disabled and the kernel does not let it run twice at once
 // on one CPU, so only preemption in the middle of an add (on a preemptible
@@ -219,30 +228,54 @@ static __noinline void count_error(__u32 tgid, __u16 nr, __u16 errno)
 	drop(DROP_ERRORS_FULL);
 }
 
+// sys_enter is attached only while latency is being sampled: it stores the
+// entry time for sys_exit to find.
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
 	struct start *s;
 
-	if ((unsigned long)id >= MAX_SYSCALL_NR) {
-		drop(DROP_BAD_NR);
+	// sys_exit drops these calls without looking for an entry time.
+	if ((unsigned long)id >= MAX_SYSCALL_NR)
 		return 0;
-	}
 	s = bpf_task_storage_get(&starts, bpf_get_current_task_btf(), 0,
 				 BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!s) {
-		// No memory for this thread's storage: the call goes uncounted.
-		drop(DROP_STATS_FULL);
-		return 0;
+	// Without memory for the thread's storage the call is counted but not
+	// timed, like any call outside a window.
+	if (s) {
+		s->ns = bpf_ktime_get_ns();
+		s->nr = id;
 	}
-	s->ns = bpf_ktime_get_ns();
-	s->nr = id;
 	return 0;
 }
 
-static __always_inline void count(__u32 tgid, __u16 nr, __u64 ns, long ret)
+static __always_inline unsigned long exit_nr(struct pt_regs *regs)
 {
-	struct stat_key k = {.tgid = tgid, .nr = nr, .bucket = bucket(ns)};
+	if (bpf_core_field_exists(struct pt_regs___x86, orig_ax))
+		return ((struct pt_regs___x86 *)regs)->orig_ax;
+	if (bpf_core_field_exists(struct pt_regs___arm64, syscallno))
+		return (unsigned int)((struct pt_regs___arm64 *)regs)->syscallno;
+	return MAX_SYSCALL_NR;
+}
+
+// child_return tells a new thread's or process's first return to user
+// space, which passes sys_exit as if it were returning from its parent's
+// clone or fork with 0: the parent's call is counted in the parent, and
+// counting it again in the child would count one call twice.
+static __always_inline bool child_return(unsigned long nr, long ret)
+{
+	if (ret != 0)
+		return false;
+	if (nr == 435) // clone3, on every architecture
+		return true;
+	if (bpf_core_field_exists(struct pt_regs___x86, orig_ax))
+		return nr == 56 || nr == 57 || nr == 58; // clone, fork, vfork
+	return nr == 220; // arm64 clone
+}
+
+static __always_inline void count(__u32 tgid, __u16 nr, __u8 b, __u64 ns, long ret)
+{
+	struct stat_key k = {.tgid = tgid, .nr = nr, .bucket = b};
 	struct stat_val *v;
 
 	v = bpf_map_lookup_elem(&stats, &k);
@@ -256,45 +289,50 @@ static __always_inline void count(__u32 tgid, __u16 nr, __u64 ns, long ret)
 		count_error(tgid, nr, -ret);
 }
 
-// With latency: sys_enter left the start time and number in task storage.
-SEC("tp_btf/sys_exit")
-int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
+// on_exit counts every call; with latency it also looks for the entry time
+// sys_enter stored, which it finds only for calls that started in a
+// sampling window.
+static __always_inline int on_exit(struct pt_regs *regs, long ret, bool latency)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
+	unsigned long nr = exit_nr(regs);
 	struct start *s;
-	__u64 ns;
+	__u8 b = UNTIMED;
+	__u64 ns = 0;
 
-	// No entry seen: the syscall started before the tracer was attached
-	// (or its entry was dropped). Counting it without a latency would
-	// break count == sum of buckets, so it is left out.
-	s = bpf_task_storage_get(&starts, task, 0, 0);
-	if (!s || !s->ns)
-		return 0;
-	ns = bpf_ktime_get_ns() - s->ns;
-	s->ns = 0;
-	count(task->tgid, s->nr, ns, ret);
-	return 0;
-}
-
-// Without latency: one hook, no clock, no task storage; the number comes
-// from the saved user registers.
-SEC("tp_btf/sys_exit")
-int BPF_PROG(sys_exit_count, struct pt_regs *regs, long ret)
-{
-	struct task_struct *task = bpf_get_current_task_btf();
-	unsigned long nr = MAX_SYSCALL_NR;
-
-	if (bpf_core_field_exists(struct pt_regs___x86, orig_ax))
-		nr = ((struct pt_regs___x86 *)regs)->orig_ax;
-	else if (bpf_core_field_exists(struct pt_regs___arm64, syscallno))
-		nr = (unsigned int)((struct pt_regs___arm64 *)regs)->syscallno;
 	if (nr >= MAX_SYSCALL_NR) {
 		drop(DROP_BAD_NR);
 		return 0;
 	}
-	// Bucket 0 and no time: user space ignores both without latency.
-	count(task->tgid, nr, 0, ret);
+	if (child_return(nr, ret))
+		return 0;
+	if (latency) {
+		s = bpf_task_storage_get(&starts, task, 0, 0);
+		if (s && s->ns) {
+			// A number that differs means the entry time is not
+			// this call's: count the call untimed.
+			if (s->nr == nr) {
+				ns = bpf_ktime_get_ns() - s->ns;
+				b = bucket(ns);
+			}
+			s->ns = 0;
+		}
+	}
+	count(task->tgid, nr, b, ns, ret);
 	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
+{
+	return on_exit(regs, ret, true);
+}
+
+// Without latency: no task storage at all.
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit_count, struct pt_regs *regs, long ret)
+{
+	return on_exit(regs, ret, false);
 }
 
 // A process that forks and then execs makes its first syscalls under its

@@ -3,9 +3,11 @@ package syscalls
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,24 +33,34 @@ const (
 	numDropReasons
 )
 
+// untimed is the latency bucket of calls that were counted but not timed
+// (UNTIMED in tracer.bpf.c).
+const untimed = 255
+
 // Tracer is the loaded and attached eBPF program. It counts every syscall
 // of every process on the host until Close. Its methods may be called from
 // several goroutines.
 type Tracer struct {
-	mu        sync.Mutex // serialises Snapshot, which deletes what it reported as exited
-	objs      tracerObjects
-	links     []link.Link
-	ncpu      int
-	noLatency bool
-	closed    bool
+	mu     sync.Mutex // serialises Snapshot, which deletes what it reported as exited
+	objs   tracerObjects
+	links  []link.Link
+	ncpu   int
+	closed bool
+
+	// While latency is sampled, a goroutine attaches sys_enter for a
+	// window in every period; stop ends it and done says it has ended.
+	stop, done    chan struct{}
+	missedWindows atomic.Uint64
 }
 
-// Load loads the tracer into the kernel and attaches it to the sys_enter
-// (unless Options.NoLatency), sys_exit, sched_process_exec and
-// sched_process_exit tracepoints (BTF-enabled raw tracepoints). Counting
-// starts at once; with latency, syscalls already in progress are not
-// counted. When eBPF is not permitted or the kernel lacks support, the
-// error matches ErrUnavailable and says which.
+// Load loads the tracer into the kernel and attaches it to the sys_exit,
+// sched_process_exec and sched_process_exit tracepoints (BTF-enabled raw
+// tracepoints), and, for timing syscalls, to sys_enter: all the time with
+// Options.LatencySampleEvery 1, otherwise in sampling windows from a
+// goroutine that Close stops. Counting starts at once; syscalls already in
+// progress are counted when they end, but not timed. When eBPF is not
+// permitted or the kernel lacks support, the error matches ErrUnavailable
+// and says which.
 //
 // It needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN), a kernel with BTF
 // (/sys/kernel/btf/vmlinux) and BPF task storage (Linux 5.11 or later).
@@ -82,7 +94,7 @@ func load(opts Options, btfPath string) (*Tracer, error) {
 	spec.Maps[tracerMapErrors].MaxEntries = opts.MaxErrorEntries
 	spec.Maps[tracerMapProcs].MaxEntries = opts.MaxProcesses
 
-	t := &Tracer{ncpu: ncpu, noLatency: opts.NoLatency}
+	t := &Tracer{ncpu: ncpu}
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
 		return nil, classify("load eBPF programs and maps", false, err)
 	}
@@ -91,25 +103,91 @@ func load(opts Options, btfPath string) (*Tracer, error) {
 		prog *ebpf.Program
 	}
 	// The process hooks go first, so that no process the syscall hooks
-	// record can exit unnoticed.
+	// record can exit unnoticed; sys_exit goes before sys_enter, so that
+	// every entry time stored is taken by the call's exit.
 	hooks := []hook{
 		{"sched_process_exit", t.objs.SchedProcessExit},
 		{"sched_process_exec", t.objs.SchedProcessExec},
 	}
-	if opts.NoLatency {
+	switch {
+	case opts.NoLatency:
 		hooks = append(hooks, hook{"sys_exit", t.objs.SysExitCount})
-	} else {
+	case opts.LatencySampleEvery == 1:
 		hooks = append(hooks, hook{"sys_exit", t.objs.SysExit}, hook{"sys_enter", t.objs.SysEnter})
+	default:
+		hooks = append(hooks, hook{"sys_exit", t.objs.SysExit})
 	}
 	for _, p := range hooks {
-		l, err := link.AttachTracing(link.TracingOptions{Program: p.prog, AttachType: ebpf.AttachTraceRawTp})
+		l, err := attachRawTP(p.prog)
 		if err != nil {
 			t.Close()
 			return nil, classify("attach to tracepoint "+p.name, true, err)
 		}
 		t.links = append(t.links, l)
 	}
+	if !opts.NoLatency && opts.LatencySampleEvery > 1 {
+		// The first window shows at once that sys_enter can be attached;
+		// later ones follow on their own.
+		l, err := attachRawTP(t.objs.SysEnter)
+		if err != nil {
+			t.Close()
+			return nil, classify("attach to tracepoint sys_enter", true, err)
+		}
+		t.stop, t.done = make(chan struct{}), make(chan struct{})
+		go t.sampleLatency(l, LatencySamplePeriod, LatencySamplePeriod/time.Duration(opts.LatencySampleEvery))
+	}
 	return t, nil
+}
+
+func attachRawTP(prog *ebpf.Program) (link.Link, error) {
+	return link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
+}
+
+// sampleLatency keeps sys_enter attached for one window in every period,
+// starting with l, attached already, as the first window. A window starts
+// at a random moment of its period. Attaching and detaching cost a few
+// hundred microseconds of CPU; a program attached to sys_enter costs every
+// syscall on the host about 20 ns even when it does nothing, which is why
+// it is detached between windows rather than told to do nothing.
+func (t *Tracer) sampleLatency(l link.Link, period, window time.Duration) {
+	defer close(t.done)
+	timer := time.NewTimer(window)
+	defer timer.Stop()
+	wait := func(d time.Duration) bool {
+		timer.Reset(d)
+		select {
+		case <-timer.C:
+			return true
+		case <-t.stop:
+			return false
+		}
+	}
+	periodStart := time.Now()
+	for {
+		if l != nil {
+			ok := wait(window)
+			// Closing the link's descriptor detaches it; there is
+			// no failure to act on.
+			_ = l.Close()
+			if !ok {
+				return
+			}
+		}
+		periodStart = periodStart.Add(period)
+		if now := time.Now(); periodStart.Before(now.Add(-period)) {
+			// Fell behind (a suspended machine): start afresh.
+			periodStart = now
+		}
+		start := periodStart.Add(rand.N(period - window))
+		if !wait(time.Until(start)) {
+			return
+		}
+		var err error
+		if l, err = attachRawTP(t.objs.SysEnter); err != nil {
+			l = nil
+			t.missedWindows.Add(1)
+		}
+	}
 }
 
 // classify turns a load or attach failure caused by the host into an error
@@ -147,7 +225,13 @@ func (t *Tracer) Close() error {
 		return nil
 	}
 	t.closed = true
+	if t.stop != nil {
+		close(t.stop)
+		<-t.done
+	}
 	var errs []error
+	// In reverse, so that sys_enter goes before sys_exit.
+	slices.Reverse(t.links)
 	for _, l := range t.links {
 		if err := l.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("detach: %w", err))
@@ -196,7 +280,8 @@ func (t *Tracer) Snapshot() (*Snapshot, error) {
 		s := syscallOf(proc(k.Tgid), uint32(k.Nr))
 		for _, v := range perCPU {
 			s.Count += v.Count
-			if !t.noLatency {
+			if k.Bucket != untimed {
+				s.Sampled += v.Count
 				s.Buckets[min(int(k.Bucket), NumBuckets-1)] += v.Count
 				s.Sum += time.Duration(v.Ns)
 			}
@@ -296,10 +381,11 @@ func (t *Tracer) dropped() (Dropped, error) {
 		}
 	}
 	return Dropped{
-		Syscalls:   n[dropStatsFull],
-		Errors:     n[dropErrorsFull],
-		Processes:  n[dropProcsFull],
-		BadNumbers: n[dropBadNr],
+		Syscalls:       n[dropStatsFull],
+		Errors:         n[dropErrorsFull],
+		Processes:      n[dropProcsFull],
+		BadNumbers:     n[dropBadNr],
+		LatencyWindows: t.missedWindows.Load(),
 	}, nil
 }
 

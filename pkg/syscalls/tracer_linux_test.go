@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/telltale-dev/telltale/internal/testenv"
@@ -40,6 +41,8 @@ func TestMain(m *testing.M) {
 		os.Exit(childWork())
 	case "unprivileged":
 		os.Exit(childUnprivileged())
+	case "sample":
+		os.Exit(childSample())
 	default:
 		fmt.Fprintf(os.Stderr, "unknown %s=%q\n", childEnv, os.Getenv(childEnv))
 		os.Exit(2)
@@ -75,6 +78,47 @@ func childWork() int {
 		}
 	}
 	fmt.Println("step 2 done")
+	if _, err := io.Copy(io.Discard, os.Stdin); err != nil {
+		return 3
+	}
+	return 0
+}
+
+// The sampling child's workload: for sampleFor, a short sleep and a run of
+// getppid calls, over and over, so that both are spread evenly over time
+// and over several sampling windows.
+const (
+	sampleFor   = 3 * LatencySamplePeriod
+	sampleSleep = time.Millisecond
+	sampleRun   = 100 // getppid calls per sleep
+)
+
+// childSample makes its calls when told to, then says how many it made:
+// "<clock_nanosleep calls> <of them cut short by a signal> <getppid calls>".
+func childSample() int {
+	in := bufio.NewScanner(os.Stdin)
+	if !in.Scan() {
+		return 3
+	}
+	var sleeps, interrupted, getppids int
+	ts := unix.NsecToTimespec(sampleSleep.Nanoseconds())
+	for end := time.Now().Add(sampleFor); time.Now().Before(end); {
+		// A signal to the runtime can cut a sleep short: still a call.
+		err := unix.ClockNanosleep(unix.CLOCK_MONOTONIC, 0, &ts, nil)
+		switch {
+		case errors.Is(err, unix.EINTR):
+			interrupted++
+		case err != nil:
+			fmt.Fprintln(os.Stderr, "clock_nanosleep:", err)
+			return 4
+		}
+		sleeps++
+		for range sampleRun {
+			unix.Getppid()
+		}
+		getppids += sampleRun
+	}
+	fmt.Println(sleeps, interrupted, getppids)
 	if _, err := io.Copy(io.Discard, os.Stdin); err != nil {
 		return 3
 	}
@@ -218,7 +262,8 @@ func cgroup2Mount() (string, error) {
 }
 
 func TestLoadCountsChildProcess(t *testing.T) {
-	t.Run("latency", func(t *testing.T) { testCountsChildProcess(t, Options{}) })
+	t.Run("latency of every call", func(t *testing.T) { testCountsChildProcess(t, Options{LatencySampleEvery: 1}) })
+	t.Run("sampled latency", func(t *testing.T) { testCountsChildProcess(t, Options{}) })
 	t.Run("no latency", func(t *testing.T) { testCountsChildProcess(t, Options{NoLatency: true}) })
 }
 
@@ -261,7 +306,8 @@ func testCountsChildProcess(t *testing.T, opts Options) {
 		t.Errorf("CgroupID = %d, want %d (the test's cgroup)", p.CgroupID, cgID)
 	}
 	checkCount(t, opts, "getppid", p.Syscalls[getppid], childCalls)
-	checkSleeps(t, opts, p.Syscalls[sleep])
+	checkCount(t, opts, "clock_nanosleep", p.Syscalls[sleep], childSleeps)
+	checkSleeps(t, p.Syscalls[sleep], childSleep, 0)
 
 	// Step 2, then exit: the last snapshot with the child has the totals.
 	c.step(t, "step 2 done")
@@ -308,8 +354,10 @@ func testCountsChildProcess(t *testing.T, opts Options) {
 }
 
 // checkCount checks that a syscall was counted at least n times (and not
-// double-counted), with one latency observation per call unless
-// opts.NoLatency.
+// double-counted), and that its latency histogram is consistent: one
+// observation per call with LatencySampleEvery 1, none with NoLatency, at
+// most one per call when sampled. Whether a sample is what it should be is
+// TestLatencySampling's business.
 func checkCount(tb testing.TB, opts Options, name string, s *Syscall, n uint64) {
 	tb.Helper()
 	if s == nil {
@@ -324,39 +372,152 @@ func checkCount(tb testing.TB, opts Options, name string, s *Syscall, n uint64) 
 	for _, b := range s.Buckets {
 		observed += b
 	}
-	if opts.NoLatency {
-		if observed != 0 || s.Sum != 0 {
-			tb.Errorf("%s: %d latency observations, sum %v, want none without latency", name, observed, s.Sum)
+	if observed != s.Sampled {
+		tb.Errorf("%s: %d latency observations in the buckets, Sampled = %d", name, observed, s.Sampled)
+	}
+	switch {
+	case opts.NoLatency:
+		if s.Sampled != 0 || s.Sum != 0 {
+			tb.Errorf("%s: %d calls timed, sum %v, want none without latency", name, s.Sampled, s.Sum)
 		}
 		return
+	case opts.LatencySampleEvery == 1:
+		if s.Sampled != s.Count {
+			tb.Errorf("%s: %d calls timed, want every call (%d)", name, s.Sampled, s.Count)
+		}
+	default:
+		if s.Sampled > s.Count {
+			tb.Errorf("%s: %d calls timed, more than the %d made", name, s.Sampled, s.Count)
+		}
 	}
-	if observed != s.Count {
-		tb.Errorf("%s: %d latency observations, want one per call (%d)", name, observed, s.Count)
-	}
-	if s.Sum <= 0 {
-		tb.Errorf("%s: Sum = %v, want > 0", name, s.Sum)
+	if s.Sampled > 0 && s.Sum <= 0 {
+		tb.Errorf("%s: Sum = %v for %d timed calls, want > 0", name, s.Sum, s.Sampled)
 	}
 	cum := s.CumulativeBuckets()
-	if got := cum[BucketUpperBound(NumBuckets-2).Seconds()]; got > s.Count {
-		tb.Errorf("%s: cumulative count %d exceeds Count %d", name, got, s.Count)
+	if got := cum[BucketUpperBound(NumBuckets-2).Seconds()]; got > s.Sampled {
+		tb.Errorf("%s: cumulative count %d exceeds Sampled %d", name, got, s.Sampled)
 	}
 }
 
-// checkSleeps checks the latency against real time: every sleep of 2ms
-// must land in a bucket whose upper bound is above 2ms.
-func checkSleeps(tb testing.TB, opts Options, s *Syscall) {
+// checkSleeps checks the latency against real time: every timed sleep of
+// d must land in a bucket whose upper bound is above d, but for at most
+// short sleeps a signal cut short.
+func checkSleeps(tb testing.TB, s *Syscall, d time.Duration, short uint64) {
 	tb.Helper()
-	checkCount(tb, opts, "clock_nanosleep", s, childSleeps)
-	if s == nil || opts.NoLatency {
+	if s == nil {
 		return
 	}
+	var below uint64
 	for i, n := range s.Buckets {
-		if BucketUpperBound(i) <= childSleep && n != 0 {
-			tb.Errorf("clock_nanosleep: %d calls of %v in bucket %d (< %v)", n, childSleep, i, BucketUpperBound(i))
+		if BucketUpperBound(i) <= d {
+			below += n
 		}
 	}
-	if min := time.Duration(s.Count) * childSleep; s.Sum < min {
-		tb.Errorf("clock_nanosleep: Sum = %v, want at least %v", s.Sum, min)
+	if below > short {
+		tb.Errorf("clock_nanosleep: %d timed calls of %v in buckets below %v, want at most the %d cut short (buckets %v)", below, d, d, short, s.Buckets)
+	}
+	if least := time.Duration(s.Sampled-min(short, s.Sampled)) * d; s.Sum < least {
+		tb.Errorf("clock_nanosleep: Sum = %v for %d timed calls of %v, want at least %v", s.Sum, s.Sampled, d, least)
+	}
+}
+
+// With sampled latency, Count and Errors stay exact while only the calls
+// that start in a sampling window are timed: about one in
+// DefaultLatencySampleEvery, spread over short and long calls alike, each
+// in the right bucket.
+func TestLatencySampling(t *testing.T) {
+	testenv.Root(t)
+	tr, err := Load(Options{})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	defer tr.Close()
+	c := startChild(t, "sample", nil)
+	pid := uint32(c.cmd.Process.Pid)
+	if _, err := io.WriteString(c.stdin, "go\n"); err != nil {
+		t.Fatal(err)
+	}
+	if !c.out.Scan() {
+		t.Fatalf("child ended early: %v", c.out.Err())
+	}
+	var sleeps, interrupted, getppids uint64
+	if _, err := fmt.Sscan(c.out.Text(), &sleeps, &interrupted, &getppids); err != nil {
+		t.Fatalf("child said %q: %v", c.out.Text(), err)
+	}
+	c.finish(t)
+	snap, err := tr.Snapshot()
+	if err != nil {
+		t.Fatalf("Snapshot: %v", err)
+	}
+	p := snap.Processes[pid]
+	if p == nil {
+		t.Fatalf("child %d not in snapshot", pid)
+	}
+	if d := snap.Dropped; d.LatencyWindows != 0 {
+		t.Errorf("Dropped = %+v, want every sampling window opened", d)
+	}
+	sleep, getppid := p.Syscalls[unix.SYS_CLOCK_NANOSLEEP], p.Syscalls[unix.SYS_GETPPID]
+	opts := Options{LatencySampleEvery: DefaultLatencySampleEvery}
+	checkCount(t, opts, "clock_nanosleep", sleep, sleeps)
+	checkCount(t, opts, "getppid", getppid, getppids)
+	checkSleeps(t, sleep, sampleSleep, interrupted)
+	// The child's calls are spread evenly over three periods, so each
+	// kind is timed in about 1/16 of its calls; a factor of 4 either way
+	// allows for the windows' random placement, not for timing every call
+	// or none.
+	for _, x := range []struct {
+		name string
+		s    *Syscall
+	}{{"clock_nanosleep", sleep}, {"getppid", getppid}} {
+		if x.s == nil {
+			continue
+		}
+		share := float64(x.s.Sampled) / float64(x.s.Count)
+		t.Logf("%s: %d of %d calls timed (1 in %.1f)", x.name, x.s.Sampled, x.s.Count, 1/share)
+		if lo, hi := 1/(4.0*DefaultLatencySampleEvery), 4.0/DefaultLatencySampleEvery; share < lo || share > hi {
+			t.Errorf("%s: %d of %d calls timed, want between %.3f and %.3f of them", x.name, x.s.Sampled, x.s.Count, lo, hi)
+		}
+	}
+}
+
+// Close stops the sampling goroutine and detaches sys_enter whether or not
+// a window is open: once closed, nothing holds the program in the kernel.
+func TestCloseEndsSampling(t *testing.T) {
+	testenv.Root(t)
+	for _, wait := range []time.Duration{0, LatencySamplePeriod + LatencySamplePeriod/2} {
+		tr, err := Load(Options{})
+		if err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		info, err := tr.objs.SysEnter.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, ok := info.ID()
+		if !ok {
+			t.Fatal("kernel gives no program IDs")
+		}
+		time.Sleep(wait)
+		start := time.Now()
+		if err := tr.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		if d := time.Since(start); d > LatencySamplePeriod/2 {
+			t.Errorf("after %v: Close took %v", wait, d)
+		}
+		// The kernel frees a program after an RCU grace period.
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			prog, err := ebpf.NewProgramFromID(id)
+			if errors.Is(err, os.ErrNotExist) {
+				break
+			}
+			if err == nil {
+				prog.Close()
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after %v: sys_enter (program %d) still in the kernel after Close: %v", wait, id, err)
+			}
+		}
 	}
 }
 
@@ -387,6 +548,18 @@ func TestSnapshotAfterManyExits(t *testing.T) {
 		t.Fatalf("Load: %v", err)
 	}
 	defer tr.Close()
+	// Go starts a child with clone or clone3 (CLONE_VFORK): counted in
+	// the parent, and not again when the child returns from it with 0.
+	clones := func(p *Process) uint64 {
+		var n uint64
+		for _, nr := range []uint32{unix.SYS_CLONE, unix.SYS_CLONE3} {
+			if s := p.Syscalls[nr]; s != nil {
+				n += s.Count
+			}
+		}
+		return n
+	}
+	var parentClones uint64
 	exited := map[uint32]bool{}
 	for round := range 5 {
 		var pids []uint32
@@ -410,6 +583,9 @@ func TestSnapshotAfterManyExits(t *testing.T) {
 			if p.Comm != "true" {
 				t.Errorf("round %d: /bin/true %d: Comm = %q", round, pid, p.Comm)
 			}
+			if n := clones(p); n != 0 {
+				t.Errorf("round %d: /bin/true %d: %d clone calls, want none (its return from its parent's clone is not a call)", round, pid, n)
+			}
 			exited[pid] = true
 		}
 		for pid := range exited {
@@ -417,6 +593,12 @@ func TestSnapshotAfterManyExits(t *testing.T) {
 				t.Errorf("round %d: process %d reported again after its exit", round, pid)
 			}
 		}
+		if p := snap.Processes[uint32(os.Getpid())]; p != nil {
+			parentClones = clones(p)
+		}
+	}
+	if parentClones < 50 {
+		t.Errorf("test process: %d clone calls, want at least the 50 that started children", parentClones)
 	}
 }
 
@@ -463,6 +645,9 @@ func TestFullMapsCountDrops(t *testing.T) {
 					if n != 0 {
 						entries++
 					}
+				}
+				if s.Count > s.Sampled {
+					entries++ // the calls not timed
 				}
 				errEntries += len(s.Errors)
 			}
