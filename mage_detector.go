@@ -1,0 +1,540 @@
+//go:build mage
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/magefile/mage/mg"
+)
+
+// Defaults of BenchDetector, each overridable from the environment.
+const (
+	detBenchSeriesDefault = 10000         // TELLTALE_BENCH_SERIES
+	detBenchHistory       = 6 * time.Hour // of data, at detBenchStep
+	detBenchStep          = 15 * time.Second
+	detBenchAlgorithms    = "ensemble,mad" // TELLTALE_BENCH_ALGORITHMS
+	detBenchPlainRuns     = 3
+)
+
+// detBenchWindow is what both readers read back from now: the whole data
+// set, however long the import took.
+const detBenchWindow = detBenchHistory + 30*time.Minute
+
+// BenchDetector measures the detector's backfill against a plain remote
+// read of the same data from a real Prometheus: 10,000 series × 6 h at 15 s
+// (TELLTALE_BENCH_SERIES to change the count) written as OpenMetrics,
+// imported with promtool into a fresh TSDB, served by Prometheus
+// ($TELLTALE_PROMETHEUS or PATH). It prints wall time, samples/s, CPU
+// seconds and peak RSS of both, Prometheus's CPU during each, and the
+// ratio of the detector's time to the plain read's (goal ≤ 1.5). Besides
+// the ensemble it runs the detector with its cheapest part (mad) to show
+// what the pipeline costs without the ensemble (TELLTALE_BENCH_ALGORITHMS).
+func BenchDetector() error {
+	nSeries, err := detEnvInt("TELLTALE_BENCH_SERIES", detBenchSeriesDefault)
+	if err != nil {
+		return err
+	}
+	nSeries -= nSeries % 10 // ten series per service
+	algorithms := strings.Split(detEnv("TELLTALE_BENCH_ALGORITHMS", detBenchAlgorithms), ",")
+	prometheus, err := detLookBin("prometheus", "TELLTALE_PROMETHEUS")
+	if err != nil {
+		return err
+	}
+	promtool, err := detLookBin("promtool", "TELLTALE_PROMTOOL")
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "telltale-benchdetector-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	for pkg, out := range map[string]string{"./detector": "telltale-detector", "./detector/internal/benchread": "benchread"} {
+		cmd := exec.Command(mg.GoCmd(), "build", "-o", filepath.Join(dir, out), pkg)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("build %s: %w", pkg, err)
+		}
+	}
+
+	samplesPerSeries := int(detBenchHistory / detBenchStep)
+	om := filepath.Join(dir, "data.om")
+	began := time.Now()
+	if err := detWriteOpenMetrics(om, nSeries, samplesPerSeries, time.Now().Truncate(time.Second)); err != nil {
+		return err
+	}
+	info, err := os.Stat(om)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("wrote %d series × %d samples as OpenMetrics (%d MiB) in %s\n", nSeries, samplesPerSeries, info.Size()>>20, time.Since(began).Round(time.Millisecond))
+	began = time.Now()
+	tsdb := filepath.Join(dir, "tsdb")
+	if out, err := exec.Command(promtool, "tsdb", "create-blocks-from", "openmetrics", "--quiet", om, tsdb).CombinedOutput(); err != nil {
+		return fmt.Errorf("promtool: %w\n%s", err, out)
+	}
+	_ = os.Remove(om)
+	fmt.Printf("promtool imported it in %s\n", time.Since(began).Round(time.Second))
+
+	prom, promURL, err := detStartPrometheus(prometheus, dir, tsdb)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		_ = prom.Process.Signal(syscall.SIGTERM)
+		_ = prom.Wait()
+	}()
+	version, _ := exec.Command(prometheus, "--version").Output()
+	readURL := promURL + "/api/v1/read"
+	selectors := `{__name__=~"telltale_service_.+",__name__!~".+_info|.+_bucket|telltale_service_start_time_seconds"}`
+
+	// One read first, so both sides start with the blocks in the page cache.
+	if _, err := detPlainRead(filepath.Join(dir, "benchread"), readURL, selectors, prom.Process.Pid); err != nil {
+		return err
+	}
+	var plain []detRun
+	for range detBenchPlainRuns {
+		r, err := detPlainRead(filepath.Join(dir, "benchread"), readURL, selectors, prom.Process.Pid)
+		if err != nil {
+			return err
+		}
+		plain = append(plain, r)
+	}
+	var dets []detRun
+	for _, algo := range algorithms {
+		r, err := detBackfill(filepath.Join(dir, "telltale-detector"), readURL, algo, prom.Process.Pid)
+		if err != nil {
+			return err
+		}
+		dets = append(dets, r)
+	}
+
+	want := nSeries * samplesPerSeries
+	fmt.Printf("\n%d series × %d samples (%s at %s) = %d samples, served by %s", nSeries, samplesPerSeries, detBenchHistory, detBenchStep, want, detFirstLine(version))
+	fmt.Printf("%-28s %8s %12s %8s %9s %8s %10s\n", "", "wall s", "samples/s", "CPU s", "peak RSS", "series", "Prom CPU s")
+	for _, r := range append(plain, dets...) {
+		fmt.Printf("%-28s %8.2f %12.3g %8.2f %6.0f MiB %8d %10.2f\n", r.name, r.wall.Seconds(), float64(r.samples)/r.wall.Seconds(), r.cpu, r.rssMiB, r.series, r.promCPU)
+	}
+	slices.SortFunc(plain, func(a, b detRun) int { return int(a.wall - b.wall) })
+	median := plain[len(plain)/2]
+	for _, r := range append(plain, dets...) {
+		if r.samples != want {
+			fmt.Printf("WARNING: %s handled %d samples, want %d\n", r.name, r.samples, want)
+		}
+	}
+	for _, d := range dets {
+		fmt.Printf("ratio %s / plain read (median): %.2f  (goal ≤ 1.5)\n", d.name, d.wall.Seconds()/median.wall.Seconds())
+	}
+	return nil
+}
+
+// detRun is one measured run.
+type detRun struct {
+	name    string
+	wall    time.Duration
+	cpu     float64 // seconds, user+system
+	rssMiB  float64
+	samples int
+	series  int
+	promCPU float64 // Prometheus's CPU seconds over the run
+}
+
+// detPlainRead runs the plain client once.
+func detPlainRead(bin, readURL, selectors string, promPID int) (detRun, error) {
+	promBefore, err := detCPUSeconds(promPID)
+	if err != nil {
+		return detRun{}, err
+	}
+	cmd := exec.Command(bin, "--remote-read.url="+readURL, "--selectors="+selectors, "--window="+detBenchWindow.String())
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	began := time.Now()
+	if err := cmd.Run(); err != nil {
+		return detRun{}, fmt.Errorf("plain read: %w", err)
+	}
+	wall := time.Since(began)
+	promAfter, err := detCPUSeconds(promPID)
+	if err != nil {
+		return detRun{}, err
+	}
+	var res struct{ Series, Samples int }
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		return detRun{}, fmt.Errorf("plain read output %q: %w", out.String(), err)
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	return detRun{
+		name:    "plain remote read",
+		wall:    wall,
+		cpu:     time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds(),
+		rssMiB:  float64(ru.Maxrss) / 1024,
+		samples: res.Samples,
+		series:  res.Series,
+		promCPU: promAfter - promBefore,
+	}, nil
+}
+
+// detBackfill starts the detector and measures it until it is ready, that
+// is until the backfill has been read and every sample scored.
+func detBackfill(bin, readURL, algo string, promPID int) (detRun, error) {
+	addr, err := detFreeAddr()
+	if err != nil {
+		return detRun{}, err
+	}
+	promBefore, err := detCPUSeconds(promPID)
+	if err != nil {
+		return detRun{}, err
+	}
+	cmd := exec.Command(bin,
+		"--remote-read.url="+readURL,
+		"--web.listen-address="+addr,
+		"--detector.algorithm="+algo,
+		"--backfill.duration="+detBenchWindow.String(),
+		"--backfill.timeout=2h",
+		"--series.stale-after=48h",
+		"--score.interval=10m",
+		"--log.level=warn",
+	)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	began := time.Now()
+	if err := cmd.Start(); err != nil {
+		return detRun{}, err
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	if dir := os.Getenv("TELLTALE_BENCH_PROFILE"); dir != "" {
+		go detProfile(addr, filepath.Join(dir, "detector-"+algo+".pprof"))
+	}
+	for {
+		resp, err := http.Get("http://" + addr + "/-/ready")
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Since(began) > 2*time.Hour {
+			return detRun{}, fmt.Errorf("detector not ready after 2 h")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	wall := time.Since(began)
+	cpu, err := detCPUSeconds(cmd.Process.Pid)
+	if err != nil {
+		return detRun{}, err
+	}
+	promAfter, err := detCPUSeconds(promPID)
+	if err != nil {
+		return detRun{}, err
+	}
+	rss, err := detPeakRSS(cmd.Process.Pid)
+	if err != nil {
+		return detRun{}, err
+	}
+	metrics, err := detScrape("http://" + addr + "/metrics")
+	if err != nil {
+		return detRun{}, err
+	}
+	return detRun{
+		name:    "detector " + algo,
+		wall:    wall,
+		cpu:     cpu,
+		rssMiB:  rss,
+		samples: int(metrics["telltale_detector_samples_scored_total"]),
+		series:  int(metrics["telltale_detector_series"]),
+		promCPU: promAfter - promBefore,
+	}, nil
+}
+
+// detProfile saves a CPU profile of the first seconds of a detector run
+// (TELLTALE_BENCH_PROFILE=dir, TELLTALE_BENCH_PROFILE_SECONDS, default 10).
+func detProfile(addr, path string) {
+	secs := detEnv("TELLTALE_BENCH_PROFILE_SECONDS", "10")
+	var resp *http.Response
+	var err error
+	for range 100 {
+		if resp, err = http.Get("http://" + addr + "/debug/pprof/profile?seconds=" + secs); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err == nil {
+		_, err = io.Copy(f, resp.Body)
+		_ = f.Close()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
+		return
+	}
+	fmt.Printf("CPU profile of %s s of the run in %s\n", secs, path)
+}
+
+// detWriteOpenMetrics writes nSeries Telltale-like series (ten per service:
+// five counter series, five gauges) of n samples each, ending at end. Each
+// family's series are contiguous and each series is in time order, as
+// promtool wants.
+func detWriteOpenMetrics(path string, nSeries, n int, end time.Time) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	services := nSeries / 10
+	start := end.Add(-time.Duration(n-1) * detBenchStep)
+	families := []struct {
+		name, typ string
+		variants  []string
+		next      func(rng *rand.Rand, i int, prev float64) float64
+	}{
+		{"telltale_service_cpu_seconds", "counter", []string{`mode="user"`, `mode="system"`}, func(rng *rand.Rand, i int, prev float64) float64 {
+			return math.Round((prev+detDaily(i)*0.4*rng.Float64())*100) / 100
+		}},
+		{"telltale_service_disk_read_bytes", "counter", []string{""}, func(rng *rand.Rand, i int, prev float64) float64 {
+			return prev + 4096*float64(rng.IntN(int(50*detDaily(i))+1))
+		}},
+		{"telltale_service_read_syscalls", "counter", []string{""}, func(rng *rand.Rand, i int, prev float64) float64 {
+			return prev + float64(rng.IntN(int(3000*detDaily(i))+1))
+		}},
+		{"telltale_service_context_switches", "counter", []string{`type="voluntary"`, `type="involuntary"`}, func(rng *rand.Rand, i int, prev float64) float64 {
+			return prev + float64(rng.IntN(int(500*detDaily(i))+1))
+		}},
+		{"telltale_service_resident_memory_bytes", "gauge", []string{""}, func(rng *rand.Rand, _ int, prev float64) float64 {
+			if prev == 0 {
+				prev = 4096 * float64(20000+rng.IntN(100000))
+			}
+			return math.Max(4096, prev+4096*float64(rng.IntN(201)-100))
+		}},
+		{"telltale_service_threads", "gauge", []string{""}, func(rng *rand.Rand, _ int, prev float64) float64 {
+			if prev == 0 || rng.IntN(20) == 0 {
+				return float64(8 + rng.IntN(4))
+			}
+			return prev
+		}},
+		{"telltale_service_open_fds", "gauge", []string{""}, func(rng *rand.Rand, _ int, prev float64) float64 {
+			return float64(30 + rng.IntN(20))
+		}},
+		{"telltale_service_processes", "gauge", []string{""}, func(rng *rand.Rand, _ int, prev float64) float64 {
+			if prev == 0 || rng.IntN(100) == 0 {
+				return float64(1 + rng.IntN(3))
+			}
+			return prev
+		}},
+	}
+	var line []byte
+	seed := uint64(0)
+	for _, fam := range families {
+		fmt.Fprintf(w, "# TYPE %s %s\n", fam.name, fam.typ)
+		sample := fam.name
+		if fam.typ == "counter" {
+			sample += "_total"
+		}
+		for s := range services {
+			for _, v := range fam.variants {
+				seed++
+				rng := rand.New(rand.NewPCG(seed, 42))
+				labels := fmt.Sprintf(`instance="host-%02d:10171",job="telltale",service="svc-%04d"`, s%50, s)
+				if v != "" {
+					labels += "," + v
+				}
+				prefix := sample + "{" + labels + "} "
+				val := 0.0
+				for i := range n {
+					val = fam.next(rng, i, val)
+					t := start.Add(time.Duration(i) * detBenchStep)
+					line = append(line[:0], prefix...)
+					line = strconv.AppendFloat(line, val, 'g', -1, 64)
+					line = append(line, ' ')
+					line = strconv.AppendInt(line, t.Unix(), 10)
+					line = append(line, '\n')
+					if _, err := w.Write(line); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+	if _, err := w.WriteString("# EOF\n"); err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// detDaily is a daily-ish load curve over the sample index, so the data
+// has the shape real service metrics have.
+func detDaily(i int) float64 {
+	return 1 + 0.5*math.Sin(2*math.Pi*float64(i)*detBenchStep.Seconds()/86400)
+}
+
+// detStartPrometheus serves the TSDB with compaction of the imported blocks
+// turned off (max block duration 2 h), so no compaction runs during the
+// measurements.
+func detStartPrometheus(bin, dir, tsdb string) (*exec.Cmd, string, error) {
+	addr, err := detFreeAddr()
+	if err != nil {
+		return nil, "", err
+	}
+	cfg := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfg, []byte("global:\n  scrape_interval: 1m\n"), 0o644); err != nil {
+		return nil, "", err
+	}
+	cmd := exec.Command(bin,
+		"--config.file="+cfg,
+		"--storage.tsdb.path="+tsdb,
+		"--storage.tsdb.retention.time=30d",
+		"--storage.tsdb.min-block-duration=2h",
+		"--storage.tsdb.max-block-duration=2h",
+		"--web.listen-address="+addr,
+		"--log.level=warn",
+	)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	url := "http://" + addr
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url + "/-/ready")
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return cmd, url, nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = cmd.Process.Kill()
+	return nil, "", fmt.Errorf("prometheus not ready after 2 minutes")
+}
+
+// detCPUSeconds reads a process's user+system CPU time from /proc.
+func detCPUSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which is in parentheses and may hold
+	// spaces: state is field 3, utime 14, stime 15.
+	rest := string(b[bytes.LastIndexByte(b, ')')+2:])
+	fields := strings.Fields(rest)
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	utime, err1 := strconv.ParseFloat(fields[11], 64)
+	stime, err2 := strconv.ParseFloat(fields[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: bad utime/stime %q %q", pid, fields[11], fields[12])
+	}
+	// USER_HZ is 100 on Linux.
+	return (utime + stime) / 100, nil
+}
+
+// detPeakRSS reads VmHWM from /proc, in MiB.
+func detPeakRSS(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/status: no VmHWM", pid)
+}
+
+// detScrape reads the unlabelled samples of a text exposition.
+func detScrape(url string) (map[string]float64, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		name, val, ok := strings.Cut(sc.Text(), " ")
+		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(val, 64); err == nil {
+			out[name] = v
+		}
+	}
+	return out, sc.Err()
+}
+
+func detFreeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func detLookBin(name, envVar string) (string, error) {
+	if p := os.Getenv(envVar); p != "" {
+		return p, nil
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("%s not found in PATH (install it, or set %s): %w", name, envVar, err)
+	}
+	return p, nil
+}
+
+func detEnv(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func detEnvInt(name string, def int) (int, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 10 {
+		return 0, fmt.Errorf("%s=%q: want a number of series, at least 10", name, v)
+	}
+	return n, nil
+}
+
+func detFirstLine(b []byte) string {
+	line, _, _ := strings.Cut(string(b), "\n")
+	return line + "\n"
+}
