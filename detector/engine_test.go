@@ -379,9 +379,20 @@ func TestEngineSurvivesFailingRemoteRead(t *testing.T) {
 		c.ReadTimeout = 300 * time.Millisecond
 		c.KPIs = false
 	})
+	// Down at start: no backfill, not ready, nothing exposed, and the
+	// backfill happens once the endpoint answers.
+	p.mode.Store("unavailable")
+	e.round(t.Context())
+	if e.ready.Load() || e.watermark.Load() != 0 || len(exposed(t, reg, "telltale_anomaly_score")) != 0 {
+		t.Fatal("ready, or scoring, without a successful backfill")
+	}
+	p.mode.Store("ok")
 	e.round(t.Context())
 	if !e.ready.Load() {
 		t.Fatal("not ready after the backfill")
+	}
+	if got := testutil.ToFloat64(e.samplesScored); got != (wantTracked-2)*testSamples {
+		t.Errorf("backfill after a failed start scored %v samples, want %d", got, (wantTracked-2)*testSamples)
 	}
 	scores := exposed(t, reg, "telltale_anomaly_score")
 	wm := e.watermark.Load()
