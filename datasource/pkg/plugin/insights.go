@@ -35,10 +35,11 @@ import (
 //     when the map does not connect them; 1 for everything when the KPI's
 //     service is not known.
 //   - unexplained: explainedFactor when something else accounts for the
-//     change — a deploy of the same service shortly before, or an anomaly
-//     in a service this one calls (a slow dependency makes its callers
-//     look abnormal too); 1 otherwise. This is what puts the root of a
-//     chain above the services it drags along.
+//     change — a deploy of the same service shortly before, or a clear
+//     change in a service this one calls (a slow dependency makes its
+//     callers look abnormal too, and piles up connections to them); 1
+//     otherwise. This is what puts the root of a chain above the services
+//     it drags along. An edge's change counts for its server.
 
 // Tuning of the ranking; see above.
 const (
@@ -227,11 +228,12 @@ func rankCauses(in rankInput) []cause {
 				cs = append(cs, c)
 			}
 		}
-		// Services with an anomaly of their own in this window, for the
+		// Services with a clear change of their own in this window (an
+		// alerting score and a change of 7% or more), for the
 		// "explained by a dependency" factor.
 		anomalous := map[string]bool{}
 		for _, c := range cs {
-			if c.Kind != CauseDeploy && c.Anomaly >= AlertThreshold {
+			if c.Kind != CauseDeploy && c.Anomaly >= AlertThreshold && c.Size >= 0.5 {
 				anomalous[c.Service] = true
 			}
 		}
@@ -242,7 +244,7 @@ func rankCauses(in rankInput) []cause {
 			if c.Kind != CauseDeploy {
 				if d, ok := deployed[c.Service]; ok && !d.Time.After(c.Onset.Add(tol)) {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "deploy of "+d.Service
-				} else if dep := firstAnomalousCallee(in.Callees[c.Service], anomalous, c.Service); dep != "" && c.Kind == CauseSignal {
+				} else if dep := firstAnomalousCallee(in.Callees[c.Service], anomalous, c.Service); dep != "" {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "anomaly in "+dep+", which "+c.Service+" calls"
 				}
 			}
