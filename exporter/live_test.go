@@ -435,18 +435,29 @@ func TestLiveSyscalls(t *testing.T) {
 	if v, _ := value(fams, "telltale_service_syscall_errors_total", svc("sysprobe", "syscall", "openat", "errno", "ENOENT")); v < n {
 		t.Errorf("openat ENOENT errors of sysprobe = %v, want at least %d", v, n)
 	}
-	var count uint64
+	// Latency is timed for a sample of calls: the histogram's count is at
+	// most the calls, and every timed call is in its +Inf bucket.
+	var hist *dto.Histogram
 	for _, m := range fams["telltale_service_syscall_duration_seconds"].GetMetric() {
 		labels := map[string]string{}
 		for _, l := range m.Label {
 			labels[l.GetName()] = l.GetValue()
 		}
-		if labels["service"] == "sysprobe" && labels["syscall"] == "getppid" {
-			count = m.Histogram.GetSampleCount()
+		if labels["service"] == "sysprobe" && labels["syscall"] == "openat" {
+			hist = m.Histogram
 		}
 	}
-	if count < n {
-		t.Errorf("getppid latency observations = %d, want at least %d", count, n)
+	if hist == nil {
+		t.Fatal("no latency histogram for sysprobe's openat")
+	}
+	calls, _ := value(fams, "telltale_service_syscalls_total", svc("sysprobe", "syscall", "openat"))
+	if float64(hist.GetSampleCount()) > calls {
+		t.Errorf("openat latency observations %d > calls %v", hist.GetSampleCount(), calls)
+	}
+	for _, b := range hist.GetBucket() {
+		if b.GetCumulativeCount() > hist.GetSampleCount() {
+			t.Errorf("bucket le=%v holds %d > count %d", b.GetUpperBound(), b.GetCumulativeCount(), hist.GetSampleCount())
+		}
 	}
 }
 
