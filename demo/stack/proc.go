@@ -1,0 +1,197 @@
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// proc is a program the stack started, in a process group of its own, so
+// that stopping it stops whatever it started and nothing else.
+type proc struct {
+	name string
+	path string
+	args []string
+	env  []string
+	log  string // file the program's output goes to
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// start starts the program.
+func (p *proc) start() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		return fmt.Errorf("start %s: already running", p.name)
+	}
+	out, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("start %s: %w", p.name, err)
+	}
+	defer out.Close()
+	cmd := exec.Command(p.path, p.args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Env = append(os.Environ(), p.env...)
+	// Its own process group, killed with the stack; and killed by the
+	// kernel if the stack dies without cleaning up.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", p.name, err)
+	}
+	p.cmd = cmd
+	p.done = make(chan struct{})
+	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(p.done)
+	return nil
+}
+
+// exited reports whether the program has exited since it was started, with
+// the end of its log.
+func (p *proc) exited() (bool, string) {
+	p.mu.Lock()
+	done := p.done
+	p.mu.Unlock()
+	if done == nil {
+		return false, ""
+	}
+	select {
+	case <-done:
+		return true, tail(p.log, 2000)
+	default:
+		return false, ""
+	}
+}
+
+// stop sends SIGTERM to the program's process group, then SIGKILL after
+// grace, and waits for the program to exit.
+func (p *proc) stop(grace time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return
+	}
+	pgid := p.cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		<-p.done
+	}
+	// What the program started and left behind in its group goes too.
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	p.cmd = nil
+}
+
+// pid is the program's process ID, 0 when it does not run.
+func (p *proc) pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
+// waitHTTP waits until url answers 200, the program exits, or timeout.
+func (p *proc) waitHTTP(ctx context.Context, url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	client := &http.Client{Timeout: 2 * time.Second}
+	var last error
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("status %s", resp.Status)
+		}
+		last = err
+		if gone, log := p.exited(); gone {
+			return fmt.Errorf("%s exited while starting; end of %s:\n%s", p.name, p.log, log)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: %s not ready after %s: %v; end of %s:\n%s", p.name, url, timeout, last, p.log, tail(p.log, 2000))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// tail returns the last n bytes of a file.
+func tail(path string, n int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	off := max(st.Size()-n, 0)
+	b := make([]byte, st.Size()-off)
+	_, _ = f.ReadAt(b, off)
+	return string(b)
+}
+
+// copyExecutable puts the executable src at dst as a new file (a new inode,
+// renamed into place), so a running copy of dst keeps its old file and the
+// next start runs the new one, as a deploy does.
+func copyExecutable(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return fmt.Errorf("read build %s: %w", src, err)
+	}
+	tmp := filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+".new")
+	if err := os.WriteFile(tmp, b, 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return fmt.Errorf("install %s: %w", dst, err)
+	}
+	return nil
+}
+
+// pickPort returns port if it is free on loopback, else (when fallback) a
+// free port the kernel picks, else an error naming what holds it.
+func pickPort(what string, port int, fallback bool) (int, error) {
+	if port > 0 {
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err == nil {
+			_ = l.Close()
+			return port, nil
+		}
+		if !fallback {
+			return 0, fmt.Errorf("%s: port %d is taken (%w); free it or choose another", what, port, err)
+		}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("%s: find a free port: %w", what, err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// errStopped is returned by operations on a stack that was closed.
+var errStopped = errors.New("the stack is stopped")
