@@ -239,7 +239,10 @@ func (e *engine) round(ctx context.Context) {
 	st, err := e.read(rctx, start, end)
 	took := time.Since(began)
 	e.readDuration.Observe(took.Seconds())
-	e.finishRound(now)
+	if err == nil {
+		e.watermark.Store(end)
+	}
+	e.finishRound()
 	if err != nil {
 		if ctx.Err() != nil {
 			return
@@ -257,7 +260,6 @@ func (e *engine) round(ctx context.Context) {
 		e.log.Info("remote read recovered", "url", e.cfg.Client.URL(), "from", time.UnixMilli(start).UTC())
 		e.failing = false
 	}
-	e.watermark.Store(end)
 	if !e.ready.Load() {
 		e.ready.Store(true)
 		e.log.Info("backfill done", "duration", took, "window", time.Duration(end-start)*time.Millisecond,
@@ -533,21 +535,27 @@ func (e *engine) newState(ls labels.Labels) *seriesState {
 }
 
 // finishRound settles each series' exposed score and forgets series that
-// went quiet.
-func (e *engine) finishRound(now time.Time) {
-	staleBefore := now.Add(-e.cfg.StaleAfter).UnixMilli()
+// went quiet. Quiet is measured against the end of the last successful
+// read, not the clock, so an outage of the remote-read endpoint does not
+// make every series stale.
+func (e *engine) finishRound() {
+	wm := e.watermark.Load()
+	staleBefore := wm - e.cfg.StaleAfter.Milliseconds()
 	for _, sh := range e.shards {
 		sh.mu.Lock()
 		for h, st := range sh.series {
 			if st.touched {
 				st.score, st.touched = st.roundMax, false
 			}
-			if st.lastT < staleBefore {
+			if wm > 0 && st.lastT < staleBefore {
 				delete(sh.series, h)
 				e.tracked.Add(-1)
 			}
 		}
 		sh.mu.Unlock()
+	}
+	if wm == 0 {
+		return
 	}
 	e.droppedMu.Lock()
 	for h, seen := range e.dropped {
