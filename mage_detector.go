@@ -33,6 +33,10 @@ const (
 	detBenchPlainRuns     = 3
 )
 
+// detNoScoring names the detector run that reads, decodes and keeps
+// per-series state but scores nothing: the pipeline's own cost.
+const detNoScoring = "no scoring"
+
 // detBenchWindow is what both readers read back from now: the whole data
 // set, however long the import took.
 const detBenchWindow = detBenchHistory + 30*time.Minute
@@ -44,8 +48,9 @@ const detBenchWindow = detBenchHistory + 30*time.Minute
 // ($TELLTALE_PROMETHEUS or PATH). It prints wall time, samples/s, CPU
 // seconds and peak RSS of both, Prometheus's CPU during each, and the
 // ratio of the detector's time to the plain read's (goal ≤ 1.5). Besides
-// the ensemble it runs the detector with its cheapest part (mad) to show
-// what the pipeline costs without the ensemble (TELLTALE_BENCH_ALGORITHMS).
+// the ensemble it runs the detector with its cheapest part, mad
+// (TELLTALE_BENCH_ALGORITHMS), and with no scoring at all, which is what
+// the detector's pipeline costs on its own.
 func BenchDetector() error {
 	nSeries, err := detEnvInt("TELLTALE_BENCH_SERIES", detBenchSeriesDefault)
 	if err != nil {
@@ -119,7 +124,7 @@ func BenchDetector() error {
 		plain = append(plain, r)
 	}
 	var dets []detRun
-	for _, algo := range algorithms {
+	for _, algo := range append(algorithms, detNoScoring) {
 		r, err := detBackfill(filepath.Join(dir, "telltale-detector"), readURL, algo, prom.Process.Pid)
 		if err != nil {
 			return err
@@ -202,10 +207,14 @@ func detBackfill(bin, readURL, algo string, promPID int) (detRun, error) {
 	if err != nil {
 		return detRun{}, err
 	}
+	algoFlag := "--detector.algorithm=" + algo
+	if algo == detNoScoring {
+		algoFlag = "--bench.skip-scoring"
+	}
 	cmd := exec.Command(bin,
 		"--remote-read.url="+readURL,
 		"--web.listen-address="+addr,
-		"--detector.algorithm="+algo,
+		algoFlag,
 		"--backfill.duration="+detBenchWindow.String(),
 		"--backfill.timeout=2h",
 		"--series.stale-after=48h",

@@ -58,6 +58,7 @@ type flags struct {
 	algorithm       string
 	workers         int
 	metricsPath     string
+	skipScoring     bool
 
 	urlSet, timeoutSet, selectorsSet, kpisSet bool
 }
@@ -100,6 +101,8 @@ func parseFlags(args []string) (*settings, error) {
 	app.Flag("shard.count", "Number of replicas splitting the series.").Default("1").Uint64Var(&f.shardCount)
 	app.Flag("detector.algorithm", fmt.Sprintf("Per-series detector, one of %v.", anomaly.Names())).
 		Default(anomaly.NameEnsemble).EnumVar(&f.algorithm, anomaly.Names()...)
+	app.Flag("bench.skip-scoring", "Benchmarks only: read, decode and keep per-series state, but score nothing.").
+		Hidden().BoolVar(&f.skipScoring)
 	app.Flag("score.workers", "Goroutines scoring in parallel.").Default(fmt.Sprint(runtime.GOMAXPROCS(0))).IntVar(&f.workers)
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&f.metricsPath)
 	toolkitFlags := kingpinflag.AddFlags(app, defaultAddress)
@@ -286,12 +289,21 @@ func (f *flags) engineConfig() (engineConfig, error) {
 		StaleAfter:      f.staleAfter,
 		Workers:         f.workers,
 		NewDetector: func(counter bool) anomaly.Detector {
+			if f.skipScoring {
+				return noScoring{}
+			}
 			// The name was checked above, so New cannot fail here.
 			d, _ := anomaly.New(algo, anomaly.Config{Counter: counter})
 			return d
 		},
 	}, nil
 }
+
+// noScoring is the detector of --bench.skip-scoring: it lets the benchmark
+// measure what the detector costs besides the scoring.
+type noScoring struct{}
+
+func (noScoring) Update(int64, float64) anomaly.Result { return anomaly.Result{} }
 
 // slogAdapter lets promhttp report encoding errors through the logger.
 type slogAdapter struct{ l *slog.Logger }
