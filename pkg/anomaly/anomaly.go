@@ -30,12 +30,37 @@
 //
 // # Scores
 //
-// A score is in [0,1] and never NaN. 0 is normal; scores near 1 are rare
-// under the detector's model of the recent past. The ensemble's scores are
-// calibrated so that 0.9 is a sensible alerting threshold: it is the
-// project's documented default. Every detector also returns the value it
-// expected and a band [Lower, Upper] outside of which a sample is unusual,
-// for dashboards to draw.
+// Every detector works in two stages. A model (robust baseline, Skyline,
+// seasonal profiles, KS test, CUSUM, or the ensemble's set of them)
+// computes raw statistics for each sample — how far it is from what the
+// model expected, in the model's own units — together with the expected
+// value and a band. The calibrator then judges each statistic by how rare
+// that value is in the statistic's own recent history (the last 4000
+// values, kept as per-block extremes), as a tail probability p, and the
+// score is
+//
+//	U = max over statistics of weight · -log10 p
+//	score = 1 - 10^(-U/4.9485)
+//
+// so a score means the same thing on any series: 0.9, the project's
+// alerting threshold, is reached by a value more extreme than anything in
+// the statistic's history by a clear margin (p ≈ 1e-4 at weight 1.25).
+// After a score of 0.9 the next 120 scores are halved, so one incident
+// raises one alert. A score is in [0,1] and never NaN; it is 0 until the
+// model is warm (Result.Warm).
+//
+// The expected value and the band [Lower, Upper] (about ±4 standard
+// deviations) are for dashboards to draw; the ensemble takes them from the
+// seasonal model once it has learnt a season, else from the robust
+// baseline.
+//
+// # Quality and cost
+//
+// On the Numenta Anomaly Benchmark (see package nab and `go tool mage
+// nab`) the ensemble scores 74.7 (standard profile), 67.1
+// (reward_low_FP_rate) and 79.5 (reward_low_FN_rate) on the 50 shipped
+// files, with no look-ahead. An Ensemble holds about 46 KB per series and
+// allocates nothing per Update once warm.
 package anomaly
 
 import (
@@ -134,16 +159,31 @@ func Score(d Detector, pts []Point) []Result {
 
 // model is what every detector implements behind the shared front end: it
 // sees only clean samples (finite values, increasing timestamps, counters
-// already turned into rates) and the current step estimate.
+// already turned into rates). For each sample it returns the value it
+// expected and its band, and writes its raw statistics — how far the
+// sample is from what it expected, in its own units — into st, one per
+// entry of specs (NaN while a statistic is undefined). The calibrator turns
+// the statistics into the score.
 type model interface {
-	update(s sample) Result
+	update(s sample, st []float64) Result
+	specs() []statSpec
+}
+
+// statSpec describes one raw statistic of a model.
+type statSpec struct {
+	// weight scales the statistic's surprise before the maximum is taken.
+	weight float64
+	// twoSided is set when unusually low values are as anomalous as high
+	// ones (a level), unset for statistics that only grow with trouble
+	// (a test statistic).
+	twoSided bool
 }
 
 // sample is a clean input to a model.
 type sample struct {
 	t    int64   // Unix milliseconds
 	v    float64 // finite value (rate for counters)
-	step int64   // current estimate of the sample interval, milliseconds
+	step int64   // current estimate of the sample interval, milliseconds; 0 before the second sample
 	gap  bool    // true when this sample follows a gap of several steps
 }
 

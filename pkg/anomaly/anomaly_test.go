@@ -57,22 +57,6 @@ func TestNewUnknown(t *testing.T) {
 	}
 }
 
-func TestScoreOfZ(t *testing.T) {
-	for _, c := range []struct{ z, want float64 }{
-		{0, 0},
-		{-1, 0},
-		{math.NaN(), 0},
-		{4, 0.9},                     // 1 - 10^-1
-		{8, 0.9999},                  // 1 - 10^-4
-		{2, 1 - math.Pow(10, -0.25)}, // 0.4377
-		{math.Inf(1), 1},
-	} {
-		if got := scoreOfZ(c.z); math.Abs(got-c.want) > 1e-12 {
-			t.Errorf("scoreOfZ(%v) = %v, want %v", c.z, got, c.want)
-		}
-	}
-}
-
 func TestWindowOrderStatistics(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	w := newWindow(37)
@@ -134,17 +118,18 @@ func TestWindowQuantileByHand(t *testing.T) {
 }
 
 func TestMADByHand(t *testing.T) {
-	d := newDetector(t, NameMAD, Config{})
+	d := newMAD()
+	st := []float64{math.NaN()}
 	// 32 samples alternating 9 and 11: median 10, MAD 1, scale 1.4826.
 	for i := range madWarm {
-		d.Update(int64(i)*minute, 9+2*float64(i%2))
+		d.update(sample{t: int64(i) * minute, v: 9 + 2*float64(i%2)}, st)
 	}
-	r := d.Update(madWarm*minute, 10+4*madK)
-	if math.Abs(r.Expected-10) > 1e-12 {
-		t.Errorf("expected %v, want 10", r.Expected)
+	r := d.update(sample{t: madWarm * minute, v: 10 + 4*madK}, st)
+	if math.Abs(r.Expected-10) > 1e-12 || !r.Warm {
+		t.Errorf("expected %v (warm %v), want 10", r.Expected, r.Warm)
 	}
-	if math.Abs(r.Score-0.9) > 1e-9 {
-		t.Errorf("score of a 4σ sample = %v, want 0.9", r.Score)
+	if math.Abs(st[0]-4) > 1e-9 {
+		t.Errorf("z of a sample 4 scales above the median = %v, want 4", st[0])
 	}
 	if math.Abs(r.Upper-(10+4*madK)) > 1e-9 || math.Abs(r.Lower-(10-4*madK)) > 1e-9 {
 		t.Errorf("band [%v, %v], want 10 ± %v", r.Lower, r.Upper, 4*madK)
@@ -332,32 +317,112 @@ func TestBoundedState(t *testing.T) {
 	}
 }
 
-// TestDetectsIncidents checks that every detector notices an obvious
-// level shift in noise, and that the ensemble does not cry wolf before it.
+// peak is the highest score in res[from:to].
+func peak(res []Result, from, to int) float64 {
+	var p float64
+	for _, r := range res[from:to] {
+		p = max(p, r.Score)
+	}
+	return p
+}
+
+// alarms counts the scores >= 0.9 in res[from:to].
+func alarms(res []Result, from, to int) int {
+	n := 0
+	for _, r := range res[from:to] {
+		if r.Score >= alertScore {
+			n++
+		}
+	}
+	return n
+}
+
+// TestDetectsIncidents gives each detector the kind of incident it is
+// for, in a series long enough to have learnt what normal is, and checks
+// that it alerts (score >= 0.9) soon after the incident starts.
 func TestDetectsIncidents(t *testing.T) {
-	pts := noisy(3000, 5*minute, 11)
-	for i := 2500; i < len(pts); i++ {
-		pts[i].V += 10
-	}
-	for _, name := range Names() {
-		res := Score(newDetector(t, name, Config{}), pts)
-		var peak float64
-		for _, r := range res[2500:2520] {
-			peak = max(peak, r.Score)
+	const at = 3000
+	shift := func(d float64) []Point {
+		pts := noisy(3600, 5*minute, 11)
+		for i := at; i < len(pts); i++ {
+			pts[i].V += d
 		}
-		if peak < 0.9 {
-			t.Errorf("%s: peak score %v after a 10σ shift, want >= 0.9", name, peak)
+		return pts
+	}
+	spike := noisy(3600, 5*minute, 12)
+	spike[at].V += 15
+	spread := noisy(3600, 5*minute, 13)
+	for i := at; i < len(spread); i++ {
+		spread[i].V = 10 + 6*(spread[i].V-10)
+	}
+	// A daily cycle whose peak fails to come one day: every value stays
+	// within the usual range, only its time of day is wrong.
+	daily := noisy(3600, 5*minute, 14)
+	for i := range daily {
+		daily[i].V = 10 + 0.3*(daily[i].V-10) + 8*math.Sin(2*math.Pi*float64(i)/288)
+		if i >= at && i < at+144 && math.Sin(2*math.Pi*float64(i)/288) > 0 {
+			daily[i].V = 10 + 0.3*(daily[i].V-10) - 8*math.Sin(2*math.Pi*float64(i)/288)
 		}
 	}
-	res := Score(NewEnsemble(Config{}), pts)
-	var alarms int
-	for _, r := range res[1000:2500] {
-		if r.Score >= 0.9 {
-			alarms++
+	cases := []struct {
+		detector string
+		incident string
+		pts      []Point
+		within   int
+	}{
+		{NameMAD, "level shift of 10σ", shift(10), 5},
+		{NameMAD, "spike of 15σ", spike, 1},
+		{NameSkyline, "level shift of 10σ", shift(10), 5},
+		{NameSeasonal, "missing daily peak", daily, 100},
+		{NameKS, "spread grows sixfold", spread, 24},
+		{NameChangepoint, "level shift of 1σ", shift(1), 60},
+		{NameEnsemble, "level shift of 10σ", shift(10), 2},
+		{NameEnsemble, "spike of 15σ", spike, 1},
+		{NameEnsemble, "spread grows sixfold", spread, 16},
+		{NameEnsemble, "missing daily peak", daily, 100},
+	}
+	for _, c := range cases {
+		res := Score(newDetector(t, c.detector, Config{}), c.pts)
+		if p := peak(res, at, at+c.within); p < alertScore {
+			t.Errorf("%s, %s: peak score %.3f within %d samples, want >= %v", c.detector, c.incident, p, c.within, alertScore)
 		}
 	}
-	if alarms > 15 {
-		t.Errorf("ensemble: %d alarms on 1500 samples of plain noise, want at most 15 (1%%)", alarms)
+}
+
+// TestQuietOnNoise checks that no detector cries wolf on plain noise or a
+// clean daily cycle once it has learnt them.
+func TestQuietOnNoise(t *testing.T) {
+	cycle := noisy(6000, 5*minute, 21)
+	for i := range cycle {
+		cycle[i].V += 10 * math.Sin(2*math.Pi*float64(i)/288)
+	}
+	for in, pts := range map[string][]Point{"noise": noisy(6000, 5*minute, 20), "daily cycle": cycle} {
+		for _, name := range Names() {
+			res := Score(newDetector(t, name, Config{}), pts)
+			// At most one alarm per 1000 samples after a learning period.
+			if n := alarms(res, 1000, len(res)); n > 5 {
+				t.Errorf("%s on %s: %d alarms in 5000 samples, want at most 5", name, in, n)
+			}
+		}
+	}
+}
+
+// TestHold checks that one alert holds the following scores down.
+func TestHold(t *testing.T) {
+	c := newCalibrator([]statSpec{{weight: 1, twoSided: true}})
+	for i := range 1000 {
+		c.score([]float64{float64(i % 10)}, true)
+	}
+	if s := c.score([]float64{1e6}, true); s < alertScore {
+		t.Fatalf("a record by far scored %v, want >= %v", s, alertScore)
+	}
+	for i := range holdSamples {
+		if s := c.score([]float64{2e6 + float64(i)}, true); s >= holdDamping {
+			t.Fatalf("sample %d of the hold scored %v, want < %v", i, s, holdDamping)
+		}
+	}
+	if s := c.score([]float64{1e8}, true); s < alertScore {
+		t.Fatalf("after the hold, a new record scored %v, want >= %v", s, alertScore)
 	}
 }
 
@@ -373,7 +438,7 @@ func TestStepInference(t *testing.T) {
 
 func TestCounterRate(t *testing.T) {
 	var got []float64
-	f := newFront(Config{Counter: true}, modelFunc(func(s sample) Result {
+	f := newFront(Config{Counter: true}, modelFunc(func(s sample, _ []float64) Result {
 		got = append(got, s.v)
 		return Result{Expected: s.v, Lower: s.v, Upper: s.v}
 	}))
@@ -386,6 +451,7 @@ func TestCounterRate(t *testing.T) {
 	}
 }
 
-type modelFunc func(sample) Result
+type modelFunc func(sample, []float64) Result
 
-func (m modelFunc) update(s sample) Result { return m(s) }
+func (m modelFunc) update(s sample, st []float64) Result { return m(s, st) }
+func (m modelFunc) specs() []statSpec                    { return nil }

@@ -21,13 +21,14 @@ const maxValue = 1e100
 // samples to the model.
 type front struct {
 	m       model
+	cal     *calibrator
+	st      []float64
 	counter bool
 	fixed   int64 // configured step in ms, 0 when inferred
 
 	started bool
 	lastT   int64
 	lastV   float64 // last raw value (for counters)
-	rate    bool    // a rate has been produced (counters need two samples)
 
 	gaps  [stepHistory]int64 // ring of recent positive gaps
 	nGaps int
@@ -37,7 +38,18 @@ type front struct {
 }
 
 func newFront(cfg Config, m model) *front {
-	return &front{m: m, counter: cfg.Counter, fixed: cfg.Step.Milliseconds()}
+	specs := m.specs()
+	return &front{m: m, cal: newCalibrator(specs), st: make([]float64, len(specs)), counter: cfg.Counter, fixed: cfg.Step.Milliseconds()}
+}
+
+// feed hands one clean sample to the model and scores it.
+func (f *front) feed(s sample) Result {
+	for i := range f.st {
+		f.st[i] = math.NaN()
+	}
+	r := f.m.update(s, f.st)
+	r.Score = f.cal.score(f.st, r.Warm)
+	return r
 }
 
 // Update implements Detector.
@@ -55,7 +67,7 @@ func (f *front) Update(t int64, v float64) Result {
 			f.last = Result{Expected: 0, Lower: 0, Upper: 0}
 			return f.last
 		}
-		f.last = f.m.update(sample{t: t, v: math.Max(math.Min(v, maxValue), -maxValue), step: f.fixed})
+		f.last = f.feed(sample{t: t, v: math.Max(math.Min(v, maxValue), -maxValue), step: f.fixed})
 		return f.last
 	}
 	dt := t - f.lastT
@@ -75,7 +87,7 @@ func (f *front) Update(t int64, v float64) Result {
 	}
 	f.lastT, f.lastV = t, v
 	x = math.Max(math.Min(x, maxValue), -maxValue)
-	f.last = f.m.update(sample{t: t, v: x, step: f.step, gap: gap})
+	f.last = f.feed(sample{t: t, v: x, step: f.step, gap: gap})
 	return f.last
 }
 

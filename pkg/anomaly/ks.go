@@ -22,8 +22,8 @@ const (
 //
 // (gonum's stat.KolmogorovSmirnov), with its asymptotic p-value (ksPValue).
 // The p-value is turned into the equivalent two-sided normal deviate
-// z = √2·erfc⁻¹(p) and scored with scoreOfZ, so a shift as unlikely as a
-// 4σ sample scores 0.9. Both windows are kept sorted, so an update costs
+// z = √2·erfc⁻¹(p), the detector's statistic. Both windows are kept
+// sorted, so an update costs
 // two binary insertions and one O(ksProbe+ksRef) merge. It catches changes
 // of shape or spread that leave the median alone (the KS test of Skyline,
 // here on windows counted in samples so it also runs on slow series).
@@ -33,7 +33,9 @@ type ks struct {
 
 func newKS() *ks { return &ks{probe: newWindow(ksProbe), ref: newWindow(ksRef)} }
 
-func (d *ks) update(s sample) Result {
+func (d *ks) specs() []statSpec { return []statSpec{{weight: statWeight}} }
+
+func (d *ks) update(s sample, st []float64) Result {
 	if d.probe.full() {
 		d.ref.push(d.probe.at(0))
 	}
@@ -52,8 +54,7 @@ func (d *ks) update(s sample) Result {
 	}
 	r.Warm = true
 	dStat := stat.KolmogorovSmirnov(d.probe.sorted, nil, d.ref.sorted, nil)
-	p := ksPValue(dStat, ksProbe, ksRef)
-	r.Score = scoreOfZ(pToZ(p))
+	st[0] = pToZ(ksPValue(dStat, ksProbe, ksRef))
 	return r
 }
 

@@ -18,7 +18,7 @@ const madK = 1.482602218505602
 //	z = |x - median| / (1.4826 · MAD)
 //
 // (Hampel 1974; Rousseeuw and Croux, "Alternatives to the median absolute
-// deviation", JASA 1993). The score is scoreOfZ(z). When more than half of
+// deviation", JASA 1993); z (signed) is its statistic. When more than half of
 // the window is one value the MAD is 0; the scale then falls back to the
 // mean absolute deviation from the median (times √(π/2), its normal
 // consistency factor), and on a constant window to a tiny fraction of the
@@ -29,13 +29,15 @@ type mad struct {
 
 func newMAD() *mad { return &mad{w: newWindow(madWindow)} }
 
-func (d *mad) update(s sample) Result {
+func (d *mad) specs() []statSpec { return []statSpec{{weight: statWeight, twoSided: true}} }
+
+func (d *mad) update(s sample, st []float64) Result {
 	var r Result
 	if d.w.len() >= madWarm {
 		m := d.w.median()
 		sc := robustScale(d.w, m)
+		st[0] = (s.v - m) / sc
 		r = Result{
-			Score:    scoreOfZ(math.Abs(s.v-m) / sc),
 			Expected: m,
 			Lower:    m - bandZ*sc,
 			Upper:    m + bandZ*sc,
@@ -72,23 +74,8 @@ func scaleFloor(level float64) float64 {
 	return math.Max(math.Abs(level)*1e-3, 1e-9)
 }
 
-// bandZ is the half-width of the normal band, in standard deviations: a
-// sample at the band's edge scores 0.9.
+// bandZ is the half-width of the normal band, in standard deviations.
 const bandZ = 4
 
-// scoreOfZ maps a deviation of z standard deviations to a score:
-//
-//	score = 1 - 10^(-(z/4)²)
-//
-// so z=2 scores 0.44, z=3 scores 0.73, z=4 (the band's edge) scores 0.9 and
-// z=6 scores 0.994. It is monotone, 0 at 0, and saturates smoothly.
-func scoreOfZ(z float64) float64 {
-	if !(z > 0) {
-		return 0
-	}
-	if math.IsInf(z, 1) {
-		return 1
-	}
-	q := z / bandZ
-	return clampScore(-math.Expm1(-q * q * math.Ln10))
-}
+// statWeight is the weight of a statistic that stands alone.
+const statWeight = 1.25

@@ -20,7 +20,7 @@ const (
 	seasonAlpha = 0.2
 	// levelAlpha is the smoothing of the level the profiles are offsets
 	// from, per sample.
-	levelAlpha = 0.02
+	levelAlpha = 0.01
 	// errAlpha smooths each model's mean absolute error, per sample.
 	errAlpha = 0.01
 )
@@ -46,7 +46,7 @@ const (
 //	z = |x - x̂| / (√(π/2) · MAE)
 //
 // (√(π/2) turns a mean absolute deviation into a standard deviation for
-// normal residuals), and the score is scoreOfZ(z). Large residuals are
+// normal residuals), the detector's (signed) statistic. Large residuals are
 // clipped at 5·MAE before they update the error, so one incident does not
 // inflate the scale for days.
 type seasonal struct {
@@ -58,6 +58,11 @@ type seasonal struct {
 	daily  profile
 	weekly profile
 	errs   [3]float64 // running MAE of none, daily, weekly
+
+	// dailyResid is the last sample's residual under the daily model,
+	// x - (L₁ + D(t)), valid when dailyOK (two days seen).
+	dailyResid float64
+	dailyOK    bool
 }
 
 // profile is a periodic offset: nbins EWMA cells over a period.
@@ -110,7 +115,9 @@ func (p *profile) learn(t int64, o float64) {
 
 func newSeasonal() *seasonal { return &seasonal{} }
 
-func (d *seasonal) update(s sample) Result {
+func (d *seasonal) specs() []statSpec { return []statSpec{{weight: statWeight, twoSided: true}} }
+
+func (d *seasonal) update(s sample, st []float64) Result {
 	if !d.ready {
 		d.ready = true
 		d.start = s.t
@@ -128,19 +135,23 @@ func (d *seasonal) update(s sample) Result {
 	for m := range preds {
 		preds[m] = d.levels[m] + offs[m]
 	}
-	usable := [3]bool{d.n >= madWarm, span >= 2*day.Milliseconds(), span >= 2*week.Milliseconds()}
+	// A model is usable once its error estimate has settled (1/errAlpha
+	// samples) and, for a seasonal one, it has seen two periods.
+	settled := d.n >= int(1/errAlpha)
+	usable := [3]bool{settled, settled && span >= 2*day.Milliseconds(), settled && span >= 2*week.Milliseconds()}
 	best := -1
 	for m := range preds {
 		if usable[m] && d.errs[m] > 0 && (best < 0 || d.errs[m] < d.errs[best]) {
 			best = m
 		}
 	}
+	d.dailyResid, d.dailyOK = s.v-preds[1], usable[1]
 	var r Result
 	if best >= 0 {
 		sc := math.Sqrt(math.Pi/2) * d.errs[best]
 		sc = math.Max(sc, scaleFloor(preds[best]))
+		st[0] = (s.v - preds[best]) / sc
 		r = Result{
-			Score:    scoreOfZ(math.Abs(s.v-preds[best]) / sc),
 			Expected: preds[best],
 			Lower:    preds[best] - bandZ*sc,
 			Upper:    preds[best] + bandZ*sc,
@@ -152,14 +163,13 @@ func (d *seasonal) update(s sample) Result {
 	// Learn from x only after scoring it.
 	for m, p := range preds {
 		e := math.Abs(s.v - p)
-		if d.errs[m] > 0 {
-			e = math.Min(e, 5*d.errs[m])
+		if !settled {
+			// Until settled, a plain mean: an EWMA started from the
+			// first, often tiny, error would take long to grow.
+			d.errs[m] += (e - d.errs[m]) / float64(d.n+1)
+			continue
 		}
-		if d.n == 0 {
-			d.errs[m] = e
-		} else {
-			d.errs[m] += errAlpha * (e - d.errs[m])
-		}
+		d.errs[m] += errAlpha * (math.Min(e, 5*d.errs[m]) - d.errs[m])
 	}
 	for m := range d.levels {
 		d.levels[m] += levelAlpha * (s.v - offs[m] - d.levels[m])

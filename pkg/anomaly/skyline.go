@@ -72,11 +72,11 @@ const (
 //     Skyline's extra Augmented Dickey–Fuller stationarity check on the
 //     reference is not done.
 //
-// Like earthgecko Skyline, after an anomaly the series is not analysed for
-// skylineExpiration (the score is 0 meanwhile), which removes the repeated
-// alerts of one incident. The score is 1 on a consensus and otherwise the
-// fraction of voters that triggered times 0.8, so that ranking by score
-// prefers near-consensus to quiet samples.
+// Like earthgecko Skyline, after a consensus the series is not analysed for
+// skylineExpiration (the statistic is undefined meanwhile), which removes
+// the repeated alerts of one incident. The statistic is the fraction of
+// voters that triggered, plus 1 on a consensus, so that ranking by it
+// puts consensus first and near-consensus before quiet samples.
 type skyline struct {
 	w       *window
 	pending []float64 // samples seen before the step was known
@@ -103,7 +103,9 @@ func (d *skyline) init(step int64) {
 	d.pending = nil
 }
 
-func (d *skyline) update(s sample) Result {
+func (d *skyline) specs() []statSpec { return []statSpec{{weight: statWeight}} }
+
+func (d *skyline) update(s sample, st []float64) Result {
 	if d.w == nil {
 		if s.step <= 0 {
 			d.pending = append(d.pending, s.v)
@@ -148,13 +150,13 @@ func (d *skyline) update(s sample) Result {
 	if triggered+1 >= need || triggered >= need {
 		vote(d.ksTest(s.t, s.step))
 	}
-	if votes >= skylineMinVoters && triggered >= votes-skylineSpare {
-		r.Score = 1
-		d.expires = s.t + skylineExpiration.Milliseconds()
+	if votes == 0 {
 		return r
 	}
-	if votes > 0 {
-		r.Score = 0.8 * float64(triggered) / float64(votes)
+	st[0] = float64(triggered) / float64(votes)
+	if votes >= skylineMinVoters && triggered >= votes-skylineSpare {
+		st[0]++
+		d.expires = s.t + skylineExpiration.Milliseconds()
 	}
 	return r
 }

@@ -1,0 +1,79 @@
+package anomaly
+
+import "math"
+
+const (
+	// alertSurprise is the weighted surprise that scores 0.9, the
+	// project's alerting threshold: with a statistic's usual weight of
+	// 1.25 it is a tail probability of about 1e-4, a value more extreme
+	// than any of the tailHistory before it by a clear margin.
+	alertSurprise = 4.9485
+	// holdSamples is how long, in samples, an alert holds: the samples
+	// after it score at most half of what they would, so one incident
+	// raises one alert rather than a burst of them. Earthgecko Skyline
+	// does the same with its EXPIRATION_TIME.
+	holdSamples = 120
+	// holdDamping is what scores are multiplied by during a hold.
+	holdDamping = 0.5
+)
+
+// calibrator turns a model's raw statistics into one score in [0,1]. Each
+// statistic's value is judged against that statistic's own history (a
+// tail), which makes statistics of any unit, and series of any scale,
+// comparable: the weighted surprise of statistic i is
+//
+//	uᵢ = wᵢ · -log10 pᵢ
+//
+// with pᵢ its tail probability (upper tail, or the rarer of both tails for
+// two-sided statistics), the series' surprise is U = maxᵢ uᵢ, and
+//
+//	score = 1 - 10^(-U/alertSurprise)
+//
+// so that U = alertSurprise scores 0.9. This is the "anomaly likelihood"
+// idea of Numenta's detectors (Ahmad et al., "Unsupervised real-time
+// anomaly detection for streaming data", Neurocomputing 2017): score the
+// rarity of a detector's output for this series rather than the output
+// itself. Once a score reaches 0.9 the following holdSamples scores are
+// damped by holdDamping, so an incident alerts once.
+type calibrator struct {
+	specs   []statSpec
+	tails   []tail
+	hold    int
+	holdLen int
+}
+
+func newCalibrator(specs []statSpec) *calibrator {
+	return &calibrator{specs: specs, tails: make([]tail, len(specs)), holdLen: holdSamples}
+}
+
+// score judges the statistics st of one sample, then adds them to their
+// histories. warm=false scores 0 but still learns.
+func (c *calibrator) score(st []float64, warm bool) float64 {
+	var u float64
+	for i, x := range st {
+		if math.IsNaN(x) {
+			continue
+		}
+		up, down := c.tails[i].surprise(x)
+		if c.specs[i].twoSided {
+			up = math.Max(up, down)
+		}
+		u = math.Max(u, c.specs[i].weight*up)
+		c.tails[i].push(x)
+	}
+	if !warm {
+		return 0
+	}
+	s := clampScore(-math.Expm1(-u / alertSurprise * math.Ln10))
+	if c.hold > 0 {
+		c.hold--
+		return s * holdDamping
+	}
+	if s >= alertScore {
+		c.hold = c.holdLen
+	}
+	return s
+}
+
+// alertScore is the documented alerting threshold of a score.
+const alertScore = 0.9

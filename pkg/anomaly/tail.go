@@ -1,0 +1,272 @@
+package anomaly
+
+import "math"
+
+const (
+	// tailHistory is how many past values of a statistic its rarity is
+	// judged against.
+	tailHistory = 4000
+	// tailBlocks splits that history into blocks that expire one at a
+	// time, so it slides in steps of tailHistory/tailBlocks samples.
+	tailBlocks = 8
+	// tailKeep is how many of the most extreme values of each block are
+	// kept, in each direction: ranks are exact for values more extreme
+	// than the tailKeep-th of some block, which covers every tail
+	// probability below tailKeep/tailHistory = 0.4%.
+	tailKeep = 16
+	// tailWarm is how many values a statistic needs before its rarity
+	// means anything.
+	tailWarm = 20
+)
+
+// tail measures how rare a value of a statistic is against the last
+// tailHistory values of that same statistic — the "is this unusual for this
+// series" question, independent of the statistic's units. It returns the
+// surprise u = -log10 p where, with n past values of which k are at least
+// as extreme,
+//
+//	p = (k+1)/(n+1)
+//
+// (the empirical tail probability, with the current value counted), and for
+// a value beyond the most extreme one seen, m, an exponential tail
+// (peaks over threshold with a zero shape parameter; Pickands 1975,
+// Siffer et al., "Anomaly detection in streams with extreme value theory",
+// KDD 2017):
+//
+//	p = 1/(n+1) · exp(-|x-m|/β),   β = |m - median| / ln(n/2)
+//
+// β makes m the expected maximum of n draws of an exponential tail that
+// starts at the median, so exceeding the record by a lot is much rarer
+// than merely setting one.
+//
+// Only the tails are kept: the history is cut into tailBlocks blocks, and
+// each keeps its tailKeep largest and smallest values and a P² estimate of
+// its median; the median of the history is taken as the median of the
+// block medians. Ranks are exact in the tails; between a tail and the
+// median k is a lower bound (so u is at most about 1.5, far below any
+// alert), and on the near side of the median u is 0. Memory is fixed
+// (3.5 KB) whatever the history length.
+type tail struct {
+	hi, lo [tailBlocks][tailKeep]float64 // hi descending, lo ascending
+	nhi    [tailBlocks]int8
+	nlo    [tailBlocks]int8
+	meds   [tailBlocks]p2
+	cur    int // block being filled
+	fill   int // values in the current block
+	done   int // completed blocks held, at most tailBlocks-1
+}
+
+const tailBlockLen = tailHistory / tailBlocks
+
+// count is how many past values the history holds.
+func (t *tail) count() int { return t.done*tailBlockLen + t.fill }
+
+// push adds x to the history.
+func (t *tail) push(x float64) {
+	b := t.cur
+	if t.fill == 0 {
+		t.meds[b] = newP2(0.5)
+	}
+	t.nhi[b] = insertExtreme(&t.hi[b], int(t.nhi[b]), x, true)
+	t.nlo[b] = insertExtreme(&t.lo[b], int(t.nlo[b]), x, false)
+	t.meds[b].push(x)
+	t.fill++
+	if t.fill == tailBlockLen {
+		// The oldest block makes room for the next one.
+		t.cur = (t.cur + 1) % tailBlocks
+		t.fill = 0
+		t.done = min(t.done+1, tailBlocks-1)
+		t.nhi[t.cur], t.nlo[t.cur] = 0, 0
+	}
+}
+
+// insertExtreme inserts x into the n most extreme values held in s (sorted,
+// descending when up) keeping at most tailKeep, and returns the new count.
+func insertExtreme(s *[tailKeep]float64, n int, x float64, up bool) int8 {
+	i := n
+	for i > 0 && ((up && x > s[i-1]) || (!up && x < s[i-1])) {
+		i--
+	}
+	if i >= tailKeep {
+		return int8(n)
+	}
+	if n < tailKeep {
+		n++
+	}
+	copy(s[i+1:n], s[i:n-1])
+	s[i] = x
+	return int8(n)
+}
+
+// surprise returns -log10 of the upper and the lower tail probability of x
+// against the history, both 0 until tailWarm values were seen.
+func (t *tail) surprise(x float64) (up, down float64) {
+	n := t.count()
+	if n < tailWarm {
+		return 0, 0
+	}
+	med := t.median()
+	return t.side(x, true, n, med), t.side(x, false, n, med)
+}
+
+// blockLive reports whether block b holds values of the history.
+func (t *tail) blockLive(b int) bool { return t.nhi[b] > 0 }
+
+func (t *tail) side(x float64, up bool, n int, med float64) float64 {
+	if (up && x <= med) || (!up && x >= med) {
+		// On the near side of the median nothing is unusual (p >= 1/2),
+		// and only the tails are kept to count it anyway.
+		return 0
+	}
+	k := 0
+	ext := math.Inf(-1)
+	if !up {
+		ext = math.Inf(1)
+	}
+	for b := range tailBlocks {
+		if !t.blockLive(b) {
+			continue
+		}
+		if up {
+			s := &t.hi[b]
+			m := int(t.nhi[b])
+			ext = math.Max(ext, s[0])
+			for i := 0; i < m && s[i] >= x; i++ {
+				k++
+			}
+		} else {
+			s := &t.lo[b]
+			m := int(t.nlo[b])
+			ext = math.Min(ext, s[0])
+			for i := 0; i < m && s[i] <= x; i++ {
+				k++
+			}
+		}
+	}
+	fn := float64(n)
+	if (up && x <= ext) || (!up && x >= ext) {
+		return -math.Log10(float64(k+1) / (fn + 1))
+	}
+	beta := math.Abs(ext-med) / math.Log(fn/2)
+	if !(beta > 0) {
+		beta = scaleFloor(ext)
+	}
+	return math.Log10(fn+1) + math.Abs(x-ext)/beta/math.Ln10
+}
+
+// median is the median of the live blocks' P² medians.
+func (t *tail) median() float64 {
+	var buf [tailBlocks]float64
+	m := 0
+	for b := range tailBlocks {
+		// A block only just started has too few values to say much.
+		if t.blockLive(b) && (b != t.cur || t.done == 0 || t.fill >= tailBlockLen/4) {
+			v := t.meds[b].value()
+			i := m
+			for i > 0 && buf[i-1] > v {
+				buf[i] = buf[i-1]
+				i--
+			}
+			buf[i] = v
+			m++
+		}
+	}
+	if m == 0 {
+		return 0
+	}
+	return (buf[(m-1)/2] + buf[m/2]) / 2
+}
+
+// p2 estimates one quantile of a stream in constant memory with the P²
+// algorithm (Jain and Chlamtac, "The P² algorithm for dynamic calculation
+// of quantiles and histograms without storing observations", CACM 1985):
+// five markers whose heights are adjusted with a piecewise-parabolic
+// formula as their positions drift from the ideal ones.
+type p2 struct {
+	p   float64
+	q   [5]float64 // marker heights
+	n   [5]float64 // marker positions
+	np  [5]float64 // desired positions
+	dn  [5]float64 // desired position increments
+	cnt int
+}
+
+func newP2(p float64) p2 {
+	return p2{p: p, dn: [5]float64{0, p / 2, p, (1 + p) / 2, 1}}
+}
+
+func (e *p2) push(x float64) {
+	if e.cnt < 5 {
+		e.q[e.cnt] = x
+		e.cnt++
+		if e.cnt == 5 {
+			sortSmall(e.q[:])
+			e.n = [5]float64{0, 1, 2, 3, 4}
+			e.np = [5]float64{0, 2 * e.p, 4 * e.p, 2 + 2*e.p, 4}
+		}
+		return
+	}
+	e.cnt++
+	var k int
+	switch {
+	case x < e.q[0]:
+		e.q[0] = x
+		k = 0
+	case x < e.q[1]:
+		k = 0
+	case x < e.q[2]:
+		k = 1
+	case x < e.q[3]:
+		k = 2
+	case x <= e.q[4]:
+		k = 3
+	default:
+		e.q[4] = x
+		k = 3
+	}
+	for i := k + 1; i < 5; i++ {
+		e.n[i]++
+	}
+	for i := range e.np {
+		e.np[i] += e.dn[i]
+	}
+	for i := 1; i <= 3; i++ {
+		d := e.np[i] - e.n[i]
+		if (d >= 1 && e.n[i+1]-e.n[i] > 1) || (d <= -1 && e.n[i-1]-e.n[i] < -1) {
+			ds := math.Copysign(1, d)
+			qp := e.q[i] + ds/(e.n[i+1]-e.n[i-1])*
+				((e.n[i]-e.n[i-1]+ds)*(e.q[i+1]-e.q[i])/(e.n[i+1]-e.n[i])+
+					(e.n[i+1]-e.n[i]-ds)*(e.q[i]-e.q[i-1])/(e.n[i]-e.n[i-1]))
+			if e.q[i-1] < qp && qp < e.q[i+1] {
+				e.q[i] = qp
+			} else {
+				j := i + int(ds)
+				e.q[i] += ds * (e.q[j] - e.q[i]) / (e.n[j] - e.n[i])
+			}
+			e.n[i] += ds
+		}
+	}
+}
+
+// value is the current estimate (exact for fewer than five values).
+func (e *p2) value() float64 {
+	if e.cnt == 0 {
+		return 0
+	}
+	if e.cnt < 5 {
+		var b [5]float64
+		copy(b[:], e.q[:e.cnt])
+		sortSmall(b[:e.cnt])
+		return b[int(e.p*float64(e.cnt-1)+0.5)]
+	}
+	return e.q[2]
+}
+
+// sortSmall is an insertion sort for a handful of values.
+func sortSmall(s []float64) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}

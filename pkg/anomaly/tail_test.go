@@ -1,0 +1,113 @@
+package anomaly
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+func TestTailByHand(t *testing.T) {
+	var tl tail
+	for i := range 1000 {
+		tl.push(float64(i))
+	}
+	if tl.count() != 1000 {
+		t.Fatalf("count %d, want 1000", tl.count())
+	}
+	near := func(name string, got, want float64) {
+		t.Helper()
+		if math.Abs(got-want) > 1e-9*math.Max(1, math.Abs(want)) {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	// 995..999 are at least 995: p = (5+1)/(1000+1).
+	up, _ := tl.surprise(995)
+	near("upper surprise of 995", up, -math.Log10(6.0/1001))
+	// 0..3 are at most 3: p = (4+1)/1001.
+	_, down := tl.surprise(3)
+	near("lower surprise of 3", down, -math.Log10(5.0/1001))
+	// Beyond the record 999 by 101: exponential tail with
+	// β = (999 - median)/ln(500), the median being that of the block
+	// medians (249.5 and 749.5 estimated by P²).
+	med := tl.median()
+	if math.Abs(med-499.5) > 5 {
+		t.Fatalf("median %v, want about 499.5", med)
+	}
+	up, _ = tl.surprise(1100)
+	beta := (999 - med) / math.Log(500)
+	near("upper surprise of 1100", up, math.Log10(1001)+101/beta/math.Ln10)
+	// Nothing below: the lower tail of a record high is 0.
+	if _, d := tl.surprise(1100); d != 0 {
+		t.Errorf("lower surprise of 1100 = %v, want 0", d)
+	}
+}
+
+func TestTailForgets(t *testing.T) {
+	var tl tail
+	tl.push(1e6)
+	for range tailHistory + tailBlockLen {
+		tl.push(1)
+	}
+	if n := tl.count(); n > tailHistory || n < tailHistory-tailBlockLen {
+		t.Fatalf("count %d, want within one block of %d", n, tailHistory)
+	}
+	// The old extreme has expired: 2 is a new record above all-ones.
+	up, _ := tl.surprise(2)
+	if up < math.Log10(float64(tl.count()+1)) {
+		t.Errorf("surprise of a new record %v, want >= log10(n+1)", up)
+	}
+}
+
+func TestTailMatchesExactRanks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	var tl tail
+	var hist []float64
+	for i := range 6000 {
+		x := rng.NormFloat64()
+		if i > 100 && i%97 == 0 {
+			// Compare, in the exact region (tail probability below
+			// tailKeep/tailHistory), with ranks over the real history.
+			n := tl.count()
+			h := hist[len(hist)-n:]
+			q := slices.Clone(h)
+			slices.Sort(q)
+			probe := q[len(q)-1-rng.IntN(min(tailKeep, len(q)/tailBlocks+1))]
+			k := 0
+			for _, v := range h {
+				if v >= probe {
+					k++
+				}
+			}
+			want := -math.Log10(float64(k+1) / float64(n+1))
+			if got, _ := tl.surprise(probe); math.Abs(got-want) > 1e-9 {
+				t.Fatalf("sample %d: surprise of %v = %v, exact %v", i, probe, got, want)
+			}
+		}
+		tl.push(x)
+		hist = append(hist, x)
+	}
+}
+
+func TestP2Median(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	e := newP2(0.5)
+	var xs []float64
+	for range 10000 {
+		x := rng.ExpFloat64()
+		e.push(x)
+		xs = append(xs, x)
+	}
+	slices.Sort(xs)
+	exact := (xs[4999] + xs[5000]) / 2
+	if got := e.value(); math.Abs(got-exact) > 0.02 {
+		t.Errorf("P² median %v, exact %v", got, exact)
+	}
+	small := newP2(0.5)
+	for _, x := range []float64{5, 1, 3} {
+		small.push(x)
+	}
+	if got := small.value(); got != 3 {
+		t.Errorf("median of 5 1 3 = %v, want 3", got)
+	}
+}
