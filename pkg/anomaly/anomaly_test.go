@@ -399,29 +399,65 @@ func TestQuietOnNoise(t *testing.T) {
 	for in, pts := range map[string][]Point{"noise": noisy(6000, 5*minute, 20), "daily cycle": cycle} {
 		for _, name := range Names() {
 			res := Score(newDetector(t, name, Config{}), pts)
-			// At most one alarm per 1000 samples after a learning period.
-			if n := alarms(res, 1000, len(res)); n > 5 {
-				t.Errorf("%s on %s: %d alarms in 5000 samples, want at most 5", name, in, n)
+			// At most one alarm per 500 samples after a learning period:
+			// on noise, alarms come from new records, which keep
+			// happening (about ln(n) of them in n samples).
+			if n := alarms(res, 1000, len(res)); n > 10 {
+				t.Errorf("%s on %s: %d alarms in 5000 samples, want at most 10", name, in, n)
 			}
 		}
 	}
 }
 
-// TestHold checks that one alert holds the following scores down.
+// TestTrend documents a known limit: a gauge that keeps growing keeps
+// setting records, and the ensemble's level statistic alerts on records.
+// The hold makes a steady climb one alert, but a noisy one (here 60σ over
+// the series) re-alerts every few hundred samples; such series are better
+// scored through their rate.
+func TestTrend(t *testing.T) {
+	trend := noisy(6000, 5*minute, 22)
+	for i := range trend {
+		trend[i].V += 0.01 * float64(i)
+	}
+	res := Score(NewEnsemble(Config{}), trend)
+	if n := alarms(res, 1000, len(res)); n > 12 {
+		t.Errorf("%d alarms in 5000 samples of a noisy trend, want at most 12", n)
+	}
+	steady := constant(6000, 0)
+	for i := range steady {
+		steady[i].V = float64(i)
+	}
+	res = Score(NewEnsemble(Config{}), steady)
+	if n := alarms(res, 1000, len(res)); n > 1 {
+		t.Errorf("%d alarms on a steady climb, want at most 1", n)
+	}
+}
+
+// TestHold checks that one alert holds the following scores down, for as
+// long as the incident goes on.
 func TestHold(t *testing.T) {
-	c := newCalibrator([]statSpec{{weight: 1, twoSided: true}})
+	// Weight 2: any new record alerts, as the ensemble's level does.
+	c := newCalibrator([]statSpec{{weight: 2, twoSided: true}})
 	for i := range 1000 {
 		c.score([]float64{float64(i % 10)}, true)
 	}
 	if s := c.score([]float64{1e6}, true); s < alertScore {
 		t.Fatalf("a record by far scored %v, want >= %v", s, alertScore)
 	}
-	for i := range holdSamples {
-		if s := c.score([]float64{2e6 + float64(i)}, true); s >= holdDamping {
+	// Records keep coming for a while: each extends the hold.
+	for i := range 3 * holdSamples {
+		if s := c.score([]float64{2e6 * float64(i+1)}, true); s >= holdDamping {
 			t.Fatalf("sample %d of the hold scored %v, want < %v", i, s, holdDamping)
 		}
 	}
-	if s := c.score([]float64{1e8}, true); s < alertScore {
+	// Then the incident is over; after holdSamples quiet samples a new
+	// record alerts again.
+	for i := range holdSamples {
+		if s := c.score([]float64{float64(i % 10)}, true); s >= holdDamping {
+			t.Fatalf("quiet sample %d scored %v", i, s)
+		}
+	}
+	if s := c.score([]float64{1e12}, true); s < alertScore {
 		t.Fatalf("after the hold, a new record scored %v, want >= %v", s, alertScore)
 	}
 }
@@ -455,3 +491,50 @@ type modelFunc func(sample, []float64) Result
 
 func (m modelFunc) update(s sample, st []float64) Result { return m(s, st) }
 func (m modelFunc) specs() []statSpec                    { return nil }
+
+// TestPrometheusSteps runs the ensemble on series scraped every 15 s and
+// every minute, and on a counter: the same incident is found at every
+// step, and plain noise stays quiet.
+func TestPrometheusSteps(t *testing.T) {
+	const at = 5000
+	for _, step := range []int64{15000, minute} {
+		pts := noisy(6000, step, 31)
+		quiet := Score(NewEnsemble(Config{}), pts)
+		if n := alarms(quiet, 1000, len(quiet)); n > 10 {
+			t.Errorf("step %d ms: %d alarms on 5000 samples of noise, want at most 10", step, n)
+		}
+		for i := at; i < len(pts); i++ {
+			pts[i].V += 6
+		}
+		res := Score(NewEnsemble(Config{}), pts)
+		if p := peak(res, at, at+3); p < alertScore {
+			t.Errorf("step %d ms: peak %.3f after a 6σ shift, want >= %v", step, p, alertScore)
+		}
+	}
+	// A counter growing by about 100/s whose rate doubles, with resets
+	// along the way that must not alert.
+	rng := rand.New(rand.NewPCG(32, 1))
+	var c float64
+	pts := make([]Point, 6000)
+	for i := range pts {
+		rate := 100 + 5*rng.NormFloat64()
+		if i >= at {
+			rate *= 2
+		}
+		c += rate * 15
+		if i%1500 == 700 {
+			c = 0
+		}
+		pts[i] = Point{T: int64(i) * 15000, V: c}
+	}
+	res := Score(NewEnsemble(Config{Counter: true}), pts)
+	if n := alarms(res, 1000, at); n > 5 {
+		t.Errorf("counter: %d alarms before the change (resets included), want at most 5", n)
+	}
+	if p := peak(res, at, at+3); p < alertScore {
+		t.Errorf("counter: peak %.3f after the rate doubled, want >= %v", p, alertScore)
+	}
+	if r := res[at-1]; math.Abs(r.Expected-100) > 5 {
+		t.Errorf("counter: expected rate %v before the change, want about 100/s", r.Expected)
+	}
+}

@@ -9,9 +9,12 @@ const (
 	// than any of the tailHistory before it by a clear margin.
 	alertSurprise = 4.9485
 	// holdSamples is how long, in samples, an alert holds: the samples
-	// after it score at most half of what they would, so one incident
-	// raises one alert rather than a burst of them. Earthgecko Skyline
-	// does the same with its EXPIRATION_TIME.
+	// after it score half of what they would, so one incident raises one
+	// alert rather than a burst of them, and a sample that would have
+	// alerted during the hold extends it, so an incident that goes on (a
+	// level that keeps setting records, a steady trend) stays one alert
+	// until it has been quiet for holdSamples. Earthgecko Skyline does the
+	// like with its EXPIRATION_TIME.
 	holdSamples = 120
 	// holdDamping is what scores are multiplied by during a hold.
 	holdDamping = 0.5
@@ -33,8 +36,9 @@ const (
 // idea of Numenta's detectors (Ahmad et al., "Unsupervised real-time
 // anomaly detection for streaming data", Neurocomputing 2017): score the
 // rarity of a detector's output for this series rather than the output
-// itself. Once a score reaches 0.9 the following holdSamples scores are
-// damped by holdDamping, so an incident alerts once.
+// itself. Once a score reaches 0.9 the following scores are damped by
+// holdDamping until holdSamples have passed without another 0.9, so an
+// incident alerts once.
 type calibrator struct {
 	specs   []statSpec
 	tails   []tail
@@ -67,6 +71,10 @@ func (c *calibrator) score(st []float64, warm bool) float64 {
 	s := clampScore(-math.Expm1(-u / alertSurprise * math.Ln10))
 	if c.hold > 0 {
 		c.hold--
+		if s >= alertScore {
+			// Still alarming: the same incident goes on.
+			c.hold = c.holdLen
+		}
 		return s * holdDamping
 	}
 	if s >= alertScore {
