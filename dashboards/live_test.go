@@ -85,6 +85,8 @@ func TestPanelsHaveDataLive(t *testing.T) {
 	}
 	waitFor(ctx, t, prom, `kpi:telltale_kpi_out_of_objective:bool{kpi="checkout_latency"} == 1`, 3*time.Minute)
 	waitFor(ctx, t, prom, `increase(telltale_service_deploys_total{service="checkout"}[10m]) > 0`, time.Minute)
+	// The rules on real series: the breach starts burning the KPI's budget.
+	waitFor(ctx, t, prom, `ALERTS{alertname="TelltaleKPIBudgetBurnFast", kpi="checkout_latency"}`, 2*time.Minute)
 	time.Sleep(45 * time.Second) // a breach window long enough for insights to rank its causes
 	to := time.Now()
 	t.Logf("stack ran from %s to %s (%s)", from.Format(time.TimeOnly), to.Format(time.TimeOnly), to.Sub(from).Round(time.Second))
