@@ -306,11 +306,16 @@ func TestBoundedState(t *testing.T) {
 		d := newDetector(t, name, Config{})
 		Score(d, pts[:30000])
 		i := 30000
+		scored := 0
 		allocs := testing.AllocsPerRun(5000, func() {
-			p := pts[i%len(pts)]
-			d.Update(int64(i)*minute, p.V)
+			if d.Update(pts[i].T, pts[i].V).Warm {
+				scored++
+			}
 			i++
 		})
+		if scored < 5000 {
+			t.Fatalf("%s: only %d of the measured updates were scored", name, scored)
+		}
 		if allocs != 0 {
 			t.Errorf("%s: %v allocations per warm Update, want 0", name, allocs)
 		}
@@ -536,5 +541,23 @@ func TestPrometheusSteps(t *testing.T) {
 	}
 	if r := res[at-1]; math.Abs(r.Expected-100) > 5 {
 		t.Errorf("counter: expected rate %v before the change, want about 100/s", r.Expected)
+	}
+}
+
+// BenchmarkUpdate measures one warm Update of each detector.
+func BenchmarkUpdate(b *testing.B) {
+	pts := noisy(20000, 15000, 41)
+	for _, name := range Names() {
+		b.Run(name, func(b *testing.B) {
+			d := newDetector(b, name, Config{})
+			Score(d, pts[:10000])
+			b.ReportAllocs()
+			t0 := pts[9999].T
+			i := 1
+			for b.Loop() {
+				d.Update(t0+int64(i)*15000, pts[10000+i%10000].V)
+				i++
+			}
+		})
 	}
 }
