@@ -452,21 +452,7 @@ func (e *engine) work(sh *shard) {
 				e.refuse(it.hash)
 				continue
 			}
-			for _, smp := range b.samples[it.from:it.to] {
-				// NaN is Prometheus's staleness marker, not a value.
-				if smp.T <= st.lastT || math.IsNaN(smp.V) {
-					continue
-				}
-				r := st.det.Update(smp.T, smp.V)
-				st.lastT, st.result = smp.T, r
-				n++
-				if smp.T > b.cutoff {
-					if !st.touched || r.Score > st.roundMax {
-						st.roundMax = r.Score
-					}
-					st.touched = true
-				}
-			}
+			n += st.feed(b.samples[it.from:it.to], b.cutoff)
 		}
 		sh.mu.Unlock()
 		e.samplesScored.Add(float64(n))
@@ -474,6 +460,38 @@ func (e *engine) work(sh *shard) {
 		b.done = nil
 		e.pool.Put(b)
 	}
+}
+
+// feed gives the samples not scored yet to the series' detector and
+// returns how many it fed. Locals keep the per-sample loop free of stores
+// into the state.
+func (st *seriesState) feed(samples []remoteread.Sample, cutoff int64) int64 {
+	det, lastT := st.det, st.lastT
+	roundMax, touched := st.roundMax, st.touched
+	var (
+		r anomaly.Result
+		n int64
+	)
+	for _, smp := range samples {
+		// NaN is Prometheus's staleness marker, not a value.
+		if smp.T <= lastT || math.IsNaN(smp.V) {
+			continue
+		}
+		r = det.Update(smp.T, smp.V)
+		lastT = smp.T
+		n++
+		if smp.T > cutoff {
+			if !touched || r.Score > roundMax {
+				roundMax = r.Score
+			}
+			touched = true
+		}
+	}
+	if n > 0 {
+		st.lastT, st.result = lastT, r
+		st.roundMax, st.touched = roundMax, touched
+	}
+	return n
 }
 
 // admit takes a slot under the series limit, or counts the series dropped.
