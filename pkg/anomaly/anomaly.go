@@ -63,7 +63,7 @@
 // Gaussian noise it alerts about once per 500–1000 samples (new records
 // keep happening), and a noisy steady trend keeps setting records too:
 // for paging, require the score to stay high (`for:`) or score a growing
-// gauge through its rate. An Ensemble holds about 46 KB per series and
+// gauge through its rate. An Ensemble holds about 40 KB per series and
 // allocates nothing per Update once warm.
 package anomaly
 

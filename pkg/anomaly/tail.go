@@ -12,8 +12,8 @@ const (
 	// tailKeep is how many of the most extreme values of each block are
 	// kept, in each direction: ranks are exact for values more extreme
 	// than the tailKeep-th of some block, which covers every tail
-	// probability below tailKeep/tailHistory = 0.4%.
-	tailKeep = 16
+	// probability below tailKeep/tailHistory = 0.2%, where alerts are.
+	tailKeep = 8
 	// tailWarm is how many values a statistic needs before its rarity
 	// means anything.
 	tailWarm = 20
@@ -45,7 +45,7 @@ const (
 // block medians. Ranks are exact in the tails; between a tail and the
 // median k is a lower bound (so u is at most about 1.5, far below any
 // alert), and on the near side of the median u is 0. Memory is fixed
-// (3.5 KB) whatever the history length.
+// (2.5 KB) whatever the history length.
 type tail struct {
 	hi, lo [tailBlocks][tailKeep]float64 // hi descending, lo ascending
 	nhi    [tailBlocks]int8
