@@ -115,8 +115,9 @@ type Detector interface {
 }
 
 // Detector names accepted by New. NameEnsemble is the one to use; the
-// others are its parts, exposed for benchmarking and for series where only
-// one model makes sense.
+// others are single models, each with the same calibrated score, exposed
+// for benchmarking and for series where only one model makes sense. All
+// but Skyline are parts of the ensemble.
 const (
 	NameMAD         = "mad"
 	NameSkyline     = "skyline"

@@ -40,15 +40,15 @@ const (
 // the season keyed by wall-clock time rather than by sample count so that
 // gaps and irregular steps don't shift it. A bin's value is interpolated
 // linearly with its neighbour. The model with the smallest running mean
-// absolute error (EWMA, α = errAlpha) predicts, provided it has seen two
-// full periods; its error scale gives
+// absolute error (a plain mean for the first 1/errAlpha samples, then an
+// EWMA with α = errAlpha) predicts, provided it has seen two full periods;
+// its error scale gives the detector's statistic
 //
-//	z = |x - x̂| / (√(π/2) · MAE)
+//	z = (x - x̂) / (√(π/2) · MAE)
 //
 // (√(π/2) turns a mean absolute deviation into a standard deviation for
-// normal residuals), the detector's (signed) statistic. Large residuals are
-// clipped at 5·MAE before they update the error, so one incident does not
-// inflate the scale for days.
+// normal residuals). Large residuals are clipped at 5·MAE before they
+// update the error, so one incident does not inflate the scale for days.
 type seasonal struct {
 	ready bool
 	start int64 // first timestamp, for warm-up
