@@ -2,6 +2,7 @@ package nab
 
 import (
 	"math"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -140,7 +141,7 @@ func TestRepeatedTimestamps(t *testing.T) {
 // the corpus score at the same threshold.
 func TestBreakdownAddsUp(t *testing.T) {
 	c := loadKit(t)
-	s, err := c.LoadResults(sharedKit+"/results", "numenta")
+	s, err := c.LoadResults(filepath.Join(kitDir(), "results"), "numenta")
 	if err != nil {
 		t.Fatal(err)
 	}
