@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -30,7 +31,7 @@ const (
 	detBenchHistory       = 6 * time.Hour // of data, at detBenchStep
 	detBenchStep          = 15 * time.Second
 	detBenchAlgorithms    = "ensemble,mad" // TELLTALE_BENCH_ALGORITHMS
-	detBenchPlainRuns     = 3
+	detBenchRounds        = 3
 )
 
 // detNoScoring names the detector run that reads, decodes and keeps
@@ -46,8 +47,10 @@ const detBenchWindow = detBenchHistory + 30*time.Minute
 // (TELLTALE_BENCH_SERIES to change the count) written as OpenMetrics,
 // imported with promtool into a fresh TSDB, served by Prometheus
 // ($TELLTALE_PROMETHEUS or PATH). It prints wall time, samples/s, CPU
-// seconds and peak RSS of both, Prometheus's CPU during each, and the
-// ratio of the detector's time to the plain read's (goal ≤ 1.5). Besides
+// seconds and peak RSS of every run, Prometheus's CPU during each, and the
+// ratios of the detector's time to the plain read's (goal ≤ 1.5). The
+// sides run three times, alternating, and the ratios are of the medians,
+// since the machines are shared. Besides
 // the ensemble it runs the detector with its cheapest part, mad
 // (TELLTALE_BENCH_ALGORITHMS), and with no scoring at all, which is what
 // the detector's pipeline costs on its own.
@@ -115,40 +118,70 @@ func BenchDetector() error {
 	if _, err := detPlainRead(filepath.Join(dir, "benchread"), readURL, selectors, prom.Process.Pid); err != nil {
 		return err
 	}
-	var plain []detRun
-	for range detBenchPlainRuns {
+	// The machines are shared: each side runs detBenchRounds times,
+	// alternating, and the ratios are of the medians.
+	names := []string{"plain remote read"}
+	for _, algo := range append(algorithms, detNoScoring) {
+		names = append(names, "detector "+algo)
+	}
+	runs := map[string][]detRun{}
+	var all []detRun
+	for range detBenchRounds {
 		r, err := detPlainRead(filepath.Join(dir, "benchread"), readURL, selectors, prom.Process.Pid)
 		if err != nil {
 			return err
 		}
-		plain = append(plain, r)
-	}
-	var dets []detRun
-	for _, algo := range append(algorithms, detNoScoring) {
-		r, err := detBackfill(filepath.Join(dir, "telltale-detector"), readURL, algo, prom.Process.Pid)
-		if err != nil {
-			return err
+		runs[r.name] = append(runs[r.name], r)
+		all = append(all, r)
+		for _, algo := range append(algorithms, detNoScoring) {
+			r, err := detBackfill(filepath.Join(dir, "telltale-detector"), readURL, algo, prom.Process.Pid)
+			if err != nil {
+				return err
+			}
+			runs[r.name] = append(runs[r.name], r)
+			all = append(all, r)
 		}
-		dets = append(dets, r)
 	}
 
 	want := nSeries * samplesPerSeries
 	fmt.Printf("\n%d series × %d samples (%s at %s) = %d samples, served by %s", nSeries, samplesPerSeries, detBenchHistory, detBenchStep, want, detFirstLine(version))
 	fmt.Printf("%-28s %8s %12s %8s %9s %8s %10s\n", "", "wall s", "samples/s", "CPU s", "peak RSS", "series", "Prom CPU s")
-	for _, r := range append(plain, dets...) {
+	for _, r := range all {
 		fmt.Printf("%-28s %8.2f %12.3g %8.2f %6.0f MiB %8d %10.2f\n", r.name, r.wall.Seconds(), float64(r.samples)/r.wall.Seconds(), r.cpu, r.rssMiB, r.series, r.promCPU)
-	}
-	slices.SortFunc(plain, func(a, b detRun) int { return int(a.wall - b.wall) })
-	median := plain[len(plain)/2]
-	for _, r := range append(plain, dets...) {
 		if r.samples != want {
 			fmt.Printf("WARNING: %s handled %d samples, want %d\n", r.name, r.samples, want)
 		}
 	}
-	for _, d := range dets {
-		fmt.Printf("ratio %s / plain read (median): %.2f  (goal ≤ 1.5)\n", d.name, d.wall.Seconds()/median.wall.Seconds())
+	fmt.Printf("\nmedians of %d runs each\n", detBenchRounds)
+	fmt.Printf("%-28s %8s %12s %8s %9s\n", "", "wall s", "samples/s", "CPU s", "peak RSS")
+	med := map[string]detRun{}
+	for _, name := range names {
+		m := detMedian(runs[name])
+		med[name] = m
+		fmt.Printf("%-28s %8.2f %12.3g %8.2f %6.0f MiB\n", name, m.wall.Seconds(), float64(want)/m.wall.Seconds(), m.cpu, m.rssMiB)
+	}
+	plain := med[names[0]]
+	for _, name := range names[1:] {
+		d := med[name]
+		fmt.Printf("ratio %s / plain read: wall %.2f (goal ≤ 1.5), CPU %.2f\n", name, d.wall.Seconds()/plain.wall.Seconds(), d.cpu/plain.cpu)
 	}
 	return nil
+}
+
+// detMedian is the run with the median wall time, with the median CPU
+// time and peak RSS of the runs.
+func detMedian(rs []detRun) detRun {
+	byWall := slices.Clone(rs)
+	slices.SortFunc(byWall, func(a, b detRun) int { return cmp.Compare(a.wall, b.wall) })
+	m := byWall[len(byWall)/2]
+	cpus, rss := make([]float64, len(rs)), make([]float64, len(rs))
+	for i, r := range rs {
+		cpus[i], rss[i] = r.cpu, r.rssMiB
+	}
+	slices.Sort(cpus)
+	slices.Sort(rss)
+	m.cpu, m.rssMiB = cpus[len(cpus)/2], rss[len(rss)/2]
+	return m
 }
 
 // detRun is one measured run.
