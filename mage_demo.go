@@ -8,6 +8,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/magefile/mage/mg"
+	"github.com/magefile/mage/sh"
+
 	"github.com/telltale-dev/telltale/demo/stack"
 )
 

@@ -377,7 +377,7 @@ func (s *Stack) admin(ctx context.Context, r shop.Role, method string, q url.Val
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := adminClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("fault on %s: %w", r, err)
 	}
@@ -395,7 +395,7 @@ func (s *Stack) SetLoad(ctx context.Context, rate float64) error {
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := adminClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("set load: %w", err)
 	}
@@ -405,6 +405,14 @@ func (s *Stack) SetLoad(ctx context.Context, rate float64) error {
 		return fmt.Errorf("set load: %s", strings.TrimSpace(string(body)))
 	}
 	return nil
+}
+
+// adminClient makes the stack's own requests to the shop's admin endpoints.
+// Without keep-alive: a connection the stack left open would show as an edge
+// from the stack's process to the service it configured.
+var adminClient = &http.Client{
+	Timeout:   10 * time.Second,
+	Transport: &http.Transport{DisableKeepAlives: true},
 }
 
 // PID returns the process ID of a program of the stack ("checkout",

@@ -1,0 +1,45 @@
+package stack
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/telltale-dev/telltale/pkg/service"
+)
+
+// TestServiceRules checks the exporter rules the stack writes: the shop's
+// programs under the stack's run directory keep their names, copies of them
+// elsewhere are renamed, and other programs are left alone.
+func TestServiceRules(t *testing.T) {
+	run := "/tmp/telltale-demo-123/run"
+	rules, err := service.ParseRules(strings.NewReader(serviceRules(run)))
+	if err != nil {
+		t.Fatalf("the exporter refuses the rules: %v\n%s", err, serviceRules(run))
+	}
+	for _, tc := range []struct{ name, exe, want string }{
+		{"checkout", run + "/checkout", "checkout"},
+		{"checkout", run + "/checkout (deleted)", "checkout"}, // replaced by a deploy
+		{"loadgen", run + "/loadgen", "loadgen"},
+		{"checkout", "/tmp/other-demo/run/checkout", "elsewhere-checkout"},
+		{"payments", "/tmp/telltale-demo-1234/run/payments", "elsewhere-payments"},
+		{"prometheus", "/usr/bin/prometheus", "prometheus"},
+		{"checkouts", run + "/checkouts", "checkouts"},
+	} {
+		if got := rules.Apply(tc.name, tc.exe, ""); got != tc.want {
+			t.Errorf("service %s of %s is named %q, want %q", tc.name, tc.exe, got, tc.want)
+		}
+	}
+}
+
+func TestPromDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		time.Second:             "1s",
+		time.Hour:               "3600s",
+		1500 * time.Millisecond: "1500ms",
+	} {
+		if got := promDuration(d); got != want {
+			t.Errorf("promDuration(%s) = %q, want %q", d, got, want)
+		}
+	}
+}
