@@ -38,3 +38,12 @@ func Demo(ctx context.Context) error {
 		Logger:         slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}, os.Stdin, os.Stdout, 10*time.Second)
 }
+
+// E2E runs the end-to-end test: the demo stack through latency in payments
+// and a slow deploy of the checkout, checked through the detector's scores
+// and the datasource backend's answers. It takes a few minutes and needs
+// prometheus (apt-get install prometheus); without it, it skips, or fails
+// under CI=true.
+func E2E() error {
+	return sh.RunV(mg.GoCmd(), "test", "-tags=e2e", "-count=1", "-v", "-timeout=20m", "./demo/")
+}
