@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -28,10 +29,25 @@ import (
 // Timing of the scenario, at a one-second scrape interval.
 const (
 	step   = time.Second
-	warmup = 90 * time.Second // healthy history before the first incident
 	detect = 90 * time.Second // longest wait for an incident to be seen
 	quiet  = 60 * time.Second // between the two incidents
 )
+
+// warmup is the healthy history before the first incident: 90s, or
+// $TELLTALE_E2E_WARMUP (a Go duration) to see how the answers change with
+// more history.
+func warmup(tb testing.TB) time.Duration {
+	tb.Helper()
+	v := os.Getenv("TELLTALE_E2E_WARMUP")
+	if v == "" {
+		return 90 * time.Second
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 30*time.Second {
+		tb.Fatalf("TELLTALE_E2E_WARMUP=%q: want a duration of at least 30s", v)
+	}
+	return d
+}
 
 // tlog sends the stack's log to the test log.
 type tlog struct{ tb testing.TB }
@@ -96,11 +112,15 @@ func describeCauses(causes []stack.Cause, window int64) string {
 	return b.String()
 }
 
-// windowAt returns the last insights window that starts at or after t.
+// windowAt returns the insights window of an incident that began at t: the
+// last window that covers the moments just after t, or else the last one
+// starting after t. A window may start a little before t when the KPI
+// already looked anomalous then; it is the incident's window all the same.
 func windowAt(wins []stack.InsightWindow, t time.Time) (stack.InsightWindow, bool) {
 	for i := len(wins) - 1; i >= 0; i-- {
-		if !wins[i].Start.Before(t.Add(-5 * time.Second)) {
-			return wins[i], true
+		w := wins[i]
+		if !w.Start.After(t.Add(10*time.Second)) && !w.End.Before(t.Add(5*time.Second)) || !w.Start.Before(t) {
+			return w, true
 		}
 	}
 	return stack.InsightWindow{}, false
@@ -150,12 +170,13 @@ func TestEndToEnd(t *testing.T) {
 	// Warm up: healthy traffic, scraped, for the models to learn, until
 	// the detector has been calm about the checkout latency KPI for a while:
 	// an anomaly it reports after the fault must be the fault's.
-	eventually(t, "healthy history", warmup+60*time.Second, func() (bool, string) {
-		v, err := query(ctx, s, `count_over_time(shop_checkout_duration_seconds_count[5m])`)
+	warm := warmup(t)
+	eventually(t, "healthy history", warm+60*time.Second, func() (bool, string) {
+		v, err := query(ctx, s, fmt.Sprintf(`count_over_time(shop_checkout_duration_seconds_count[%s])`, promRange(2*warm)))
 		if err != nil || len(v) == 0 {
 			return false, fmt.Sprintf("%v %v", v, err)
 		}
-		return float64(v[0].Value) >= warmup.Seconds(), v.String()
+		return float64(v[0].Value) >= warm.Seconds(), v.String()
 	})
 	calm := eventually(t, "the detector calm about checkout latency for 30s", 2*time.Minute, func() (bool, string) {
 		v, err := query(ctx, s, kpiScore("30s"))
@@ -165,11 +186,11 @@ func TestEndToEnd(t *testing.T) {
 		return float64(v[0].Value) < 0.9, v.String()
 	})
 	t.Logf("highest detector score of the checkout latency KPI in the last 30s before the fault: %s", calm)
-	t.Logf("summary before the first incident:\n%s", ds.Summary(ctx, 2*time.Minute, step))
+	t.Logf("summary before the first incident:\n%s", ds.Summary(ctx, stack.ShopServices, 2*time.Minute, step))
 
 	t.Run("service map", func(t *testing.T) {
 		to := time.Now()
-		_, edges, err := ds.ServiceMap(ctx, to.Add(-time.Minute), to, step)
+		_, edges, err := ds.ServiceMap(ctx, "", to.Add(-time.Minute), to, step)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,6 +218,9 @@ func TestEndToEnd(t *testing.T) {
 	t.Logf("payments: 300 ms added at %s", fault1.Format("15:04:05"))
 
 	t.Run("detector scores the checkout latency KPI as anomalous", func(t *testing.T) {
+		// Only scores of samples after the fault: the range below is
+		// never longer than the time since the fault.
+		time.Sleep(time.Until(fault1.Add(2 * time.Second)))
 		saw := eventually(t, "detector score of the checkout latency KPI at the alerting threshold", detect, func() (bool, string) {
 			v, err := query(ctx, s, kpiScore(promRange(time.Since(fault1))))
 			if err != nil || len(v) == 0 {
@@ -322,6 +346,6 @@ func TestEndToEnd(t *testing.T) {
 			}
 		}
 	})
-	t.Logf("summary at the end:\n%s", ds.Summary(ctx, 5*time.Minute, step))
+	t.Logf("summary at the end:\n%s", ds.Summary(ctx, stack.ShopServices, 5*time.Minute, step))
 	t.Logf("scenario took %s", time.Since(begin).Round(time.Second))
 }

@@ -119,9 +119,10 @@ type ServiceNode struct {
 	Score float64
 }
 
-// ServiceMap runs a servicemap query and returns its nodes and edges.
-func (d *Datasource) ServiceMap(ctx context.Context, from, to time.Time, step time.Duration) ([]ServiceNode, []Edge, error) {
-	frames, err := d.Query(ctx, plugin.QueryTypeServiceMap, nil, from, to, step)
+// ServiceMap runs a servicemap query and returns its nodes and edges; service
+// is the query's regex filter on services, empty for all.
+func (d *Datasource) ServiceMap(ctx context.Context, service string, from, to time.Time, step time.Duration) ([]ServiceNode, []Edge, error) {
+	frames, err := d.Query(ctx, plugin.QueryTypeServiceMap, map[string]any{"service": service}, from, to, step)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -261,23 +262,21 @@ func (d *Datasource) Deploys(ctx context.Context, service string, from, to time.
 }
 
 // Summary is a short text of what the datasource sees over the window
-// before now: services and edges, KPI status, the most anomalous services,
-// and for each KPI that went wrong its likely causes.
-func (d *Datasource) Summary(ctx context.Context, window, step time.Duration) string {
+// before now: services and edges (of the services matching the regex
+// service, all when empty), the most anomalous of them, KPI status, and for
+// each KPI that went wrong its likely causes.
+func (d *Datasource) Summary(ctx context.Context, service string, window, step time.Duration) string {
 	to := time.Now()
 	from := to.Add(-window)
 	var b strings.Builder
 	fmt.Fprintf(&b, "── %s, last %s ──\n", to.Format("15:04:05"), window)
 
-	nodes, edges, err := d.ServiceMap(ctx, from, to, step)
+	nodes, edges, err := d.ServiceMap(ctx, service, from, to, step)
 	if err != nil {
 		fmt.Fprintf(&b, "service map: %v\n", err)
 	} else {
 		var es []string
 		for _, e := range edges {
-			if strings.HasPrefix(e.Source, "elsewhere-") || strings.HasPrefix(e.Target, "elsewhere-") {
-				continue
-			}
 			es = append(es, fmt.Sprintf("%s→%s (%.0f)", e.Source, e.Target, e.Connections))
 		}
 		sort.Strings(es)

@@ -80,14 +80,14 @@ func Demo(ctx context.Context, opts Options, in io.Reader, out io.Writer, interv
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
-			fmt.Fprint(out, ds.Summary(ctx, window, step))
+			fmt.Fprint(out, ds.Summary(ctx, ShopServices, window, step))
 		case line := <-lines:
 			msg, summary := s.command(ctx, line)
 			if msg != "" {
 				fmt.Fprintln(out, msg)
 			}
 			if summary {
-				fmt.Fprint(out, ds.Summary(ctx, window, step))
+				fmt.Fprint(out, ds.Summary(ctx, ShopServices, window, step))
 			}
 		}
 	}

@@ -35,6 +35,10 @@ const (
 	BuildSlow = "v2"
 )
 
+// ShopServices is a regex of the shop's service names, for the datasource's
+// service filters.
+const ShopServices = "loadgen|storefront|checkout|payments|inventory"
+
 // Default ports of the demo, as in the project's port allocation.
 const (
 	DefaultPrometheusPort = 9090

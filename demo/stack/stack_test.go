@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/telltale-dev/telltale/demo/shop"
 	"github.com/telltale-dev/telltale/pkg/service"
 )
 
@@ -29,6 +30,16 @@ func TestServiceRules(t *testing.T) {
 		if got := rules.Apply(tc.name, tc.exe, ""); got != tc.want {
 			t.Errorf("service %s of %s is named %q, want %q", tc.name, tc.exe, got, tc.want)
 		}
+	}
+}
+
+func TestShopServices(t *testing.T) {
+	var names []string
+	for _, r := range shop.Roles {
+		names = append(names, string(r))
+	}
+	if got := strings.Join(names, "|"); got != ShopServices {
+		t.Errorf("ShopServices is %q, the shop's programs are %q", ShopServices, got)
 	}
 }
 
