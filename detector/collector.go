@@ -9,7 +9,7 @@ import (
 // gauges are the four metrics exposed per scored series, in the order of
 // seriesState.descs.
 var gauges = [4]struct{ name, help string }{
-	{"telltale_anomaly_score", "Anomaly score in [0,1] of the series named by the metric label and the other labels: the highest score among the samples of its last scored interval. 0.9 is the default alerting threshold."},
+	{"telltale_anomaly_score", "Anomaly score in [0,1] of the series named by the metric label and the other labels: the highest score among the samples scored in the detector's last round that had new samples of it. 0.9 is the default alerting threshold."},
 	{"telltale_anomaly_expected", "Value the detector expected for the series at its last sample; for a counter, the expected per-second rate."},
 	{"telltale_anomaly_lower", "Lower bound of the values the detector considers normal for the series at its last sample (per-second rate for a counter)."},
 	{"telltale_anomaly_upper", "Upper bound of the values the detector considers normal for the series at its last sample (per-second rate for a counter)."},

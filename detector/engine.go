@@ -68,9 +68,9 @@ type seriesState struct {
 	det    anomaly.Detector
 	lastT  int64
 	result anomaly.Result
-	// score is the exposed score: the highest score among the samples of
-	// the series' last scored interval, so a short spike between two
-	// scrapes of the detector is not lost.
+	// score is the exposed score: the highest score among the samples
+	// scored in the last round that scored any of the series' samples, so
+	// a short spike between two scrapes of the detector is not lost.
 	score float64
 	// roundMax and touched collect the current round's scores.
 	roundMax float64
@@ -278,7 +278,13 @@ func (e *engine) read(ctx context.Context, start, end int64) (remoteread.Stats, 
 	}
 	var done sync.WaitGroup
 	pending := make([]*batch, len(e.shards))
-	cutoff := end - e.cfg.Interval.Milliseconds()
+	// Every sample scored in a round counts towards the exposed score, so
+	// a sample Prometheus appended late still can raise it; only the
+	// backfill counts just its last interval.
+	cutoff := int64(math.MinInt64)
+	if e.watermark.Load() == 0 {
+		cutoff = end - e.cfg.Interval.Milliseconds()
+	}
 	send := func(i int) {
 		b := pending[i]
 		pending[i] = nil
