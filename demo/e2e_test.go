@@ -233,15 +233,16 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("insights ranks payments first", func(t *testing.T) {
 		// The range starts after the warm-up: what insights finds in it is
-		// the fault's doing. The ranking is taken once, as soon as the KPI
-		// has been wrong for 10s: no retrying until it looks right.
+		// the fault's doing. The ranking is taken once, when the KPI has
+		// been wrong for 30s (an early look at an incident): no retrying
+		// until it looks right.
 		from := fault1.Add(-time.Minute)
 		var (
 			wins   []stack.InsightWindow
 			causes []stack.Cause
 			w      stack.InsightWindow
 		)
-		eventually(t, "an insights window of checkout_latency after the fault, 10s long", detect, func() (bool, string) {
+		eventually(t, "an insights window of checkout_latency after the fault, 30s long", detect, func() (bool, string) {
 			var err error
 			wins, causes, err = ds.Insights(ctx, "checkout_latency", from, time.Now(), step)
 			if err != nil {
@@ -249,7 +250,7 @@ func TestEndToEnd(t *testing.T) {
 			}
 			var ok bool
 			w, ok = windowAt(wins, fault1)
-			return ok && w.End.Sub(w.Start) >= 10*time.Second, fmt.Sprintf("%+v", wins)
+			return ok && w.End.Sub(w.Start) >= 30*time.Second, fmt.Sprintf("%+v", wins)
 		})
 		for _, early := range wins {
 			if early.ID != w.ID {
@@ -302,13 +303,13 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("insights names the deploy as the top cause", func(t *testing.T) {
 		// As above, the ranking is taken once: when the KPI's window after
-		// the deploy has lasted 10s.
+		// the deploy has lasted 30s.
 		from := cleared.Add(quiet / 2)
 		var (
 			causes []stack.Cause
 			w      stack.InsightWindow
 		)
-		eventually(t, "an insights window of checkout_latency after the deploy, 10s long", detect, func() (bool, string) {
+		eventually(t, "an insights window of checkout_latency after the deploy, 30s long", detect, func() (bool, string) {
 			var wins []stack.InsightWindow
 			var err error
 			wins, causes, err = ds.Insights(ctx, "checkout_latency", from, time.Now(), step)
@@ -317,7 +318,7 @@ func TestEndToEnd(t *testing.T) {
 			}
 			var ok bool
 			w, ok = windowAt(wins, deploy)
-			return ok && w.End.Sub(w.Start) >= 10*time.Second, fmt.Sprintf("%+v", wins)
+			return ok && w.End.Sub(w.Start) >= 30*time.Second, fmt.Sprintf("%+v", wins)
 		})
 		t.Logf("window %d %s–%s (%s), %s after the deploy; causes:%s", w.ID, w.Start.Format("15:04:05"), w.End.Format("15:04:05"), w.Reason,
 			w.Start.Sub(deploy).Round(time.Second), describeCauses(causes, w.ID))

@@ -266,6 +266,12 @@ func (d *Datasource) Deploys(ctx context.Context, service string, from, to time.
 // service, all when empty), the most anomalous of them, KPI status, and for
 // each KPI that went wrong its likely causes.
 func (d *Datasource) Summary(ctx context.Context, service string, window, step time.Duration) string {
+	start := time.Now()
+	text := d.summary(ctx, service, window, step)
+	return text + fmt.Sprintf("(answered in %s)\n", time.Since(start).Round(time.Millisecond))
+}
+
+func (d *Datasource) summary(ctx context.Context, service string, window, step time.Duration) string {
 	to := time.Now()
 	from := to.Add(-window)
 	var b strings.Builder

@@ -54,3 +54,26 @@ func TestPromDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestCommandErrors checks what the demo answers to commands it cannot
+// run; none of them reaches a program.
+func TestCommandErrors(t *testing.T) {
+	s := &Stack{ShopURLs: map[shop.Role]string{}, byName: map[string]*proc{}}
+	for line, want := range map[string]string{
+		"fault payments latency ms": `fault parameter "ms": want name=value`,
+		"fault cart latency ms=3":   `"cart" is not a shop program`,
+		"deploy checkout fast":      `build "fast": want slow or good`,
+		"deploy cart slow":          "redeploy cart: not a shop program of this stack",
+		"load lots":                 "load lots:",
+		"make coffee":               `unknown command "make coffee"`,
+		"fault payments":            `unknown command "fault payments"`,
+	} {
+		got, summary := s.command(t.Context(), line)
+		if !strings.Contains(got, want) || summary {
+			t.Errorf("%q: answered %q (summary %v), want it to contain %q", line, got, summary, want)
+		}
+	}
+	if got, summary := s.command(t.Context(), "summary"); got != "" || !summary {
+		t.Errorf("summary: %q, %v", got, summary)
+	}
+}
