@@ -23,10 +23,11 @@ const binDir = "bin"
 
 // Test runs every test the project has: formatting, vet, the plugin build
 // (backend and frontend, once), the Go tests (unit, golden, fuzz seeds, live,
-// real-Prometheus and plugin-binary tests) and the frontend's tests. In CI a
-// test whose dependency is missing fails.
+// real-Prometheus and plugin-binary tests), the demo's end-to-end test (on
+// its own, after them: it times an incident) and the frontend's tests. In
+// CI a test whose dependency is missing fails.
 func Test() error {
-	mg.SerialDeps(Fmt, Vet, Plugin, GoTest, Frontend.Test)
+	mg.SerialDeps(Fmt, Vet, Plugin, GoTest, E2E, Frontend.Test)
 	return nil
 }
 
