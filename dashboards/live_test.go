@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -30,8 +29,6 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/backend/grpcplugin"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
-	"github.com/hashicorp/go-hclog"
-	goplugin "github.com/hashicorp/go-plugin"
 	promapi "github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
@@ -39,6 +36,7 @@ import (
 	"github.com/telltale-dev/telltale/datasource/pkg/plugin"
 	"github.com/telltale-dev/telltale/demo/shop"
 	"github.com/telltale-dev/telltale/demo/stack"
+	"github.com/telltale-dev/telltale/internal/plugintest"
 	"github.com/telltale-dev/telltale/internal/promtest"
 )
 
@@ -194,29 +192,8 @@ func launchPlugin(t *testing.T, bin, promURL string) *pluginClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := goplugin.NewClient(&goplugin.ClientConfig{
-		HandshakeConfig: goplugin.HandshakeConfig{
-			ProtocolVersion:  grpcplugin.ProtocolVersion,
-			MagicCookieKey:   grpcplugin.MagicCookieKey,
-			MagicCookieValue: grpcplugin.MagicCookieValue,
-		},
-		VersionedPlugins: map[int]goplugin.PluginSet{
-			grpcplugin.ProtocolVersion: {"data": &grpcplugin.DataGRPCPlugin{}},
-		},
-		Cmd:              exec.Command(bin),
-		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		Logger:           hclog.New(&hclog.LoggerOptions{Name: "plugin", Level: hclog.Warn, Output: os.Stderr}),
-	})
-	t.Cleanup(client.Kill)
-	rpc, err := client.Client()
-	if err != nil {
-		t.Fatalf("launch the plugin: %v", err)
-	}
-	raw, err := rpc.Dispense("data")
-	if err != nil {
-		t.Fatalf("dispense data: %v", err)
-	}
-	return &pluginClient{data: raw.(grpcplugin.DataClient), pctx: backend.PluginContext{
+	p := plugintest.Launch(t, bin)
+	return &pluginClient{data: p.Data, pctx: backend.PluginContext{
 		OrgID: 1, PluginID: plugin.PluginID,
 		DataSourceInstanceSettings: &backend.DataSourceInstanceSettings{
 			ID: 1, UID: ds.UID, Name: ds.Name, Type: ds.Type, URL: promURL, JSONData: jd, Updated: time.Now(),

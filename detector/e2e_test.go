@@ -8,25 +8,22 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/telltale-dev/telltale/internal/proctest"
 	"github.com/telltale-dev/telltale/internal/promtest"
 	"github.com/telltale-dev/telltale/internal/testenv"
 )
 
-// binDir holds the commands the end-to-end tests run, built once per test
+// builds holds the commands the end-to-end tests run, built once per test
 // run into a directory TestMain removes.
-var binDir string
+var builds = &proctest.Builds{}
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "telltale-detector-e2e-")
@@ -34,114 +31,17 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binDir = dir
+	builds.Dir = dir
 	code := m.Run()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }
 
-var (
-	buildOnce sync.Once
-	buildErr  error
-)
-
 // binaries builds the detector and the exporter once, on first use, so
 // tests that don't need them don't pay for the build.
 func binaries(tb testing.TB) (detector, exporter string) {
 	tb.Helper()
-	buildOnce.Do(func() {
-		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		for _, pkg := range []string{"detector", "exporter"} {
-			cmd := exec.Command(goBin, "build", "-o", filepath.Join(binDir, "telltale-"+pkg), "./"+pkg)
-			cmd.Dir = ".."
-			if out, err := cmd.CombinedOutput(); err != nil {
-				buildErr = fmt.Errorf("build %s: %v\n%s", pkg, err, out)
-				return
-			}
-		}
-	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
-	}
-	return filepath.Join(binDir, "telltale-detector"), filepath.Join(binDir, "telltale-exporter")
-}
-
-// process is a command the test started; it is killed when the test ends
-// and its output shown if the test failed.
-type process struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func startProcess(tb testing.TB, name string, args ...string) *process {
-	tb.Helper()
-	p := &process{cmd: exec.Command(name, args...), out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		tb.Fatalf("start %s: %v", name, err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	tb.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		if tb.Failed() {
-			tb.Logf("%s output:\n%s", filepath.Base(name), p.out.String())
-		}
-	})
-	return p
-}
-
-func (p *process) running() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// waitHTTP waits until url answers 200.
-func waitHTTP(tb testing.TB, url string, p *process) {
-	tb.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(url)
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if !p.running() {
-			tb.Fatalf("%s exited:\n%s", p.cmd.Path, p.out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	tb.Fatalf("%s did not answer 200 in 30s", url)
+	return builds.Get(tb, "telltale-detector", "."), builds.Get(tb, "telltale-exporter", "../exporter")
 }
 
 // shopApp is the target whose value the test controls: an app declaring a
@@ -225,8 +125,8 @@ func TestEndToEnd(t *testing.T) {
 	t.Cleanup(func() { _ = appSrv.Close() })
 
 	exporterAddr := testenv.FreeAddr(t)
-	exporter := startProcess(t, exporterBin, "--web.listen-address="+exporterAddr)
-	waitHTTP(t, "http://"+exporterAddr+"/metrics", exporter)
+	exporter := proctest.Start(t, "", exporterBin, "--web.listen-address="+exporterAddr)
+	proctest.WaitHTTP(t, "http://"+exporterAddr+"/metrics", 30*time.Second, exporter)
 
 	detectorAddr := testenv.FreeAddr(t)
 	prom := promtest.Start(t, promtest.Options{Config: fmt.Sprintf(`
@@ -248,7 +148,7 @@ scrape_configs:
 `, appAddr, exporterAddr, detectorAddr)})
 
 	detectorURL := "http://" + detectorAddr
-	detector := startProcess(t, detectorBin,
+	detector := proctest.Start(t, "", detectorBin,
 		"--remote-read.url="+prom.URL+"/api/v1/read",
 		"--web.listen-address="+detectorAddr,
 		"--score.interval=1s",
@@ -258,7 +158,7 @@ scrape_configs:
 		"--series.stale-after=10m",
 		"--log.level=debug",
 	)
-	waitHTTP(t, detectorURL+"/-/ready", detector)
+	proctest.WaitHTTP(t, detectorURL+"/-/ready", 30*time.Second, detector)
 
 	const score = `telltale_anomaly_score{metric="shop_queue_depth",shop="e2e",job="shop"}`
 	t.Log("waiting for the detector to learn the KPI's normal level")
@@ -270,10 +170,10 @@ scrape_configs:
 	errorsBefore := scrapeDetector(t, detectorURL, "telltale_detector_remote_read_errors_total")
 	prom.Stop()
 	time.Sleep(5 * time.Second)
-	if !detector.running() {
-		t.Fatalf("detector exited while Prometheus was down:\n%s", detector.out.String())
+	if !detector.Running() {
+		t.Fatalf("detector exited while Prometheus was down:\n%s", detector.Output())
 	}
-	waitHTTP(t, detectorURL+"/-/healthy", detector)
+	proctest.WaitHTTP(t, detectorURL+"/-/healthy", 30*time.Second, detector)
 	if got := scrapeDetector(t, detectorURL, "telltale_detector_remote_read_errors_total"); got < errorsBefore+3 {
 		t.Errorf("remote-read errors went from %v to %v during a 5 s outage at 1 s rounds, want at least 3 more", errorsBefore, got)
 	}
@@ -309,11 +209,11 @@ scrape_configs:
 	prom.WaitFor(`max_over_time(`+score+`[10s])`, 4*time.Minute, below(0.9))
 	t.Logf("score back under 0.9 after %s at the new level", time.Since(stepAt).Round(time.Second))
 
-	if !detector.running() {
+	if !detector.Running() {
 		t.Fatal("detector is not running at the end")
 	}
-	if strings.Contains(detector.out.String(), "panic") {
-		t.Errorf("detector output mentions a panic:\n%s", detector.out.String())
+	if strings.Contains(detector.Output(), "panic") {
+		t.Errorf("detector output mentions a panic:\n%s", detector.Output())
 	}
 	if n := scrapeDetector(t, detectorURL, "telltale_detector_series"); n < 2 || math.IsNaN(n) {
 		t.Errorf("detector tracks %v series, want the KPI and the exporter's", n)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,12 +22,16 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/telltale-dev/telltale/exporter/collector"
+	"github.com/telltale-dev/telltale/internal/proctest"
 	"github.com/telltale-dev/telltale/internal/promtest"
 	"github.com/telltale-dev/telltale/internal/testenv"
 )
 
 // buildDir holds binaries built once for all the tests of this package.
-var buildDir string
+var (
+	buildDir string
+	builds   = &proctest.Builds{}
+)
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "telltale-exporter-test")
@@ -38,66 +40,21 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	buildDir = dir
+	builds.Dir = dir
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
-// buildOnce builds a package into buildDir under name (with extra go build
-// flags) unless it is there already.
-func buildOnce(tb testing.TB, pkg, name string, flags ...string) string {
+// readPort reads a port number a child printed.
+func readPort(tb testing.TB, p *proctest.Process) int {
 	tb.Helper()
-	out := filepath.Join(buildDir, name)
-	if _, err := os.Stat(out); err == nil {
-		return out
-	}
-	args := append([]string{"build", "-o", out}, flags...)
-	cmd := exec.Command("go", append(args, pkg)...)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("go build %s: %v\n%s", pkg, err, b)
-	}
-	return out
-}
-
-// start runs a command as a child that is killed when the test ends, and
-// returns it with a reader of its standard output.
-func start(tb testing.TB, dir, name string, args ...string) (*exec.Cmd, *bufio.Reader) {
-	tb.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start %s: %v", name, err)
-	}
-	tb.Cleanup(func() { stop(cmd) })
-	return cmd, bufio.NewReader(out)
-}
-
-// stop kills a child started by start, with its process group.
-func stop(cmd *exec.Cmd) {
-	if cmd.Process == nil {
-		return
-	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	_ = cmd.Wait()
-}
-
-func readPort(tb testing.TB, r *bufio.Reader) int {
-	tb.Helper()
-	line, err := r.ReadString('\n')
-	if err != nil {
-		tb.Fatalf("read port: %v", err)
-	}
-	p, err := strconv.Atoi(strings.TrimSpace(line))
+	line := p.ReadLine(tb)
+	n, err := strconv.Atoi(strings.TrimSpace(line))
 	if err != nil {
 		tb.Fatalf("read port from %q: %v", line, err)
 	}
-	return p
+	return n
 }
 
 // families scrapes a /metrics URL and parses it.
@@ -196,19 +153,19 @@ func TestLiveServices(t *testing.T) {
 	python := testenv.Binary(t, "python3", "")
 	dir := t.TempDir()
 	shopd := filepath.Join(dir, "shopd")
-	if err := copyFile(buildOnce(t, "./testdata/shopd", "shopd-v1"), shopd); err != nil {
+	if err := proctest.Deploy(builds.Get(t, "shopd-v1", "./testdata/shopd"), shopd); err != nil {
 		t.Fatal(err)
 	}
-	_, out := start(t, dir, shopd)
+	out := proctest.Start(t, dir, shopd)
 	port4, port6 := readPort(t, out), readPort(t, out)
 	if err := os.WriteFile(filepath.Join(dir, "worker.py"), []byte(workerPy), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	start(t, dir, python, "worker.py", filepath.Join(dir, "worker.out"), "--password=hunter2")
+	proctest.Start(t, dir, python, "worker.py", filepath.Join(dir, "worker.out"), "--password=hunter2")
 	if err := os.WriteFile(filepath.Join(dir, "pipeline.sh"), []byte(pipelineSh), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	start(t, dir, "/bin/bash", "pipeline.sh")
+	proctest.Start(t, dir, "/bin/bash", "pipeline.sh")
 
 	url := liveExporter(t)
 	var fams map[string]*dto.MetricFamily
@@ -288,17 +245,17 @@ func TestLiveServices(t *testing.T) {
 func TestLiveRestartAndDeploy(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "paymentsd")
-	v1 := buildOnce(t, "./testdata/shopd", "shopd-v1")
-	v2 := buildOnce(t, "./testdata/shopd", "shopd-v2", "-ldflags=-X main.build=v2")
-	if err := copyFile(v1, bin); err != nil {
+	v1 := builds.Get(t, "shopd-v1", "./testdata/shopd")
+	v2 := builds.Get(t, "shopd-v2", "-ldflags=-X main.build=v2", "./testdata/shopd")
+	if err := proctest.Deploy(v1, bin); err != nil {
 		t.Fatal(err)
 	}
 	url := liveExporter(t)
-	run := func() *exec.Cmd {
-		cmd, out := start(t, dir, bin)
-		readPort(t, out)
-		readPort(t, out)
-		return cmd
+	run := func() *proctest.Process {
+		p := proctest.Start(t, dir, bin)
+		readPort(t, p)
+		readPort(t, p)
+		return p
 	}
 	get := func(name string, extra ...string) float64 {
 		t.Helper()
@@ -312,13 +269,13 @@ func TestLiveRestartAndDeploy(t *testing.T) {
 	if r, d := get("telltale_service_restarts_total"), get("telltale_service_deploys_total"); r != 0 || d != 0 {
 		t.Fatalf("at start: restarts %v deploys %v", r, d)
 	}
-	stop(cmd)
+	cmd.Kill()
 	cmd = run()
 	if r, d := get("telltale_service_restarts_total"), get("telltale_service_deploys_total"); r != 1 || d != 0 {
 		t.Errorf("after a restart of the same build: restarts %v deploys %v, want 1 0", r, d)
 	}
-	stop(cmd)
-	if err := copyFile(v2, bin); err != nil {
+	cmd.Kill()
+	if err := proctest.Deploy(v2, bin); err != nil {
 		t.Fatal(err)
 	}
 	run()
@@ -366,9 +323,9 @@ func TestLiveChurn(t *testing.T) {
 // Prometheus that scrapes it, and reads per-service series back through
 // Prometheus's HTTP API.
 func TestPrometheusScrapesExporter(t *testing.T) {
-	exporter := buildOnce(t, ".", "telltale-exporter")
+	exporter := builds.Get(t, "telltale-exporter", ".")
 	addr := testenv.FreeAddr(t)
-	start(t, ".", exporter, "--web.listen-address="+addr, "--log.level=warn")
+	proctest.Start(t, ".", exporter, "--web.listen-address="+addr, "--log.level=warn")
 	prom := promtest.Start(t, promtest.Options{Config: fmt.Sprintf(`
 global:
   scrape_interval: 1s
@@ -387,20 +344,6 @@ scrape_configs:
 	prom.WaitFor(`rate(telltale_service_cpu_seconds_total{service="telltale-exporter"}[5s]) > 0`, 30*time.Second, promtest.NonEmpty)
 	prom.WaitFor(fmt.Sprintf(`telltale_service_port_info{service="telltale-exporter",port=%q}`, addr[strings.LastIndexByte(addr, ':')+1:]), 30*time.Second, promtest.NonEmpty)
 	prom.WaitFor(`telltale_scrape_collector_success == 1`, 30*time.Second, func(v model.Vector) bool { return len(v) >= 3 })
-}
-
-func copyFile(src, dst string) error {
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	// Write a new file and rename it over dst, as a deploy would: a running
-	// process keeps its old executable.
-	tmp := dst + ".new"
-	if err := os.WriteFile(tmp, data, 0o755); err != nil {
-		return err
-	}
-	return os.Rename(tmp, dst)
 }
 
 // TestLiveSyscalls loads the eBPF collector, runs a child that makes a known
@@ -424,8 +367,8 @@ func TestLiveSyscalls(t *testing.T) {
 	}
 
 	const n = 5000
-	_, out := start(t, t.TempDir(), buildOnce(t, "./testdata/sysprobe", "sysprobe"), fmt.Sprint("-n=", n))
-	if line, err := out.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
+	out := proctest.Start(t, t.TempDir(), builds.Get(t, "sysprobe", "./testdata/sysprobe"), fmt.Sprint("-n=", n))
+	if line, err := out.Stdout.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
 		t.Fatalf("sysprobe: %q, %v", line, err)
 	}
 	fams := families(t, srv.URL+"/metrics")
@@ -466,32 +409,16 @@ func TestLiveSyscalls(t *testing.T) {
 // collector is unavailable, and the other collectors carry on.
 func TestSyscallsUnavailable(t *testing.T) {
 	testenv.Root(t) // to drop to nobody
-	exporter := buildOnce(t, ".", "telltale-exporter")
+	exporter := builds.Get(t, "telltale-exporter", ".")
 	if err := os.Chmod(buildDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	addr := testenv.FreeAddr(t)
 	cmd := exec.Command(exporter, "--web.listen-address="+addr, "--collector.syscalls")
-	logs := &syncBuffer{}
-	cmd.Stderr = logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	logs := proctest.StartCmd(t, cmd)
 	url := "http://" + addr + "/metrics"
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("exporter not up: %v\n%s", err, logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	proctest.WaitHTTP(t, url, 20*time.Second, logs)
 	fams := families(t, url)
 	if v, _ := value(fams, "telltale_exporter_collector_unavailable", map[string]string{"collector": "syscalls"}); v != 1 {
 		t.Errorf("telltale_exporter_collector_unavailable{collector=syscalls} = %v, want 1", v)
@@ -503,7 +430,7 @@ func TestSyscallsUnavailable(t *testing.T) {
 		t.Error("no services reported next to the unavailable collector")
 	}
 	lines := 0
-	for l := range strings.Lines(logs.String()) {
+	for l := range strings.Lines(logs.Output()) {
 		if strings.Contains(l, "collector unavailable") {
 			lines++
 			if !strings.Contains(l, "not permitted") {
@@ -512,26 +439,8 @@ func TestSyscallsUnavailable(t *testing.T) {
 		}
 	}
 	if lines != 1 {
-		t.Errorf("%d 'collector unavailable' log lines, want 1:\n%s", lines, logs.String())
+		t.Errorf("%d 'collector unavailable' log lines, want 1:\n%s", lines, logs.Output())
 	}
-}
-
-// syncBuffer collects a child's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestLiveEdges runs a server and clients as separate processes on IPv4 and
@@ -541,12 +450,12 @@ func (s *syncBuffer) String() string {
 func TestLiveEdges(t *testing.T) {
 	dir := t.TempDir()
 	server := filepath.Join(dir, "ordersd")
-	if err := copyFile(buildOnce(t, "./testdata/shopd", "shopd-v1"), server); err != nil {
+	if err := proctest.Deploy(builds.Get(t, "shopd-v1", "./testdata/shopd"), server); err != nil {
 		t.Fatal(err)
 	}
-	_, out := start(t, dir, server)
+	out := proctest.Start(t, dir, server)
 	port4, port6 := readPort(t, out), readPort(t, out)
-	gen := buildOnce(t, "./testdata/loadgen", "loadgen")
+	gen := builds.Get(t, "loadgen", "./testdata/loadgen")
 	clients := map[string]struct {
 		addr  string
 		conns int
@@ -555,14 +464,14 @@ func TestLiveEdges(t *testing.T) {
 		"webclient": {fmt.Sprintf("127.0.0.1:%d", port4), 3, port4},
 		"apiclient": {fmt.Sprintf("[::1]:%d", port6), 2, port6},
 	}
-	cmds := map[string]*exec.Cmd{}
+	cmds := map[string]*proctest.Process{}
 	for name, c := range clients {
 		bin := filepath.Join(dir, name)
-		if err := copyFile(gen, bin); err != nil {
+		if err := proctest.Deploy(gen, bin); err != nil {
 			t.Fatal(err)
 		}
-		cmd, out := start(t, dir, bin, "-addr="+c.addr, fmt.Sprint("-conns=", c.conns))
-		if line, err := out.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
+		cmd := proctest.Start(t, dir, bin, "-addr="+c.addr, fmt.Sprint("-conns=", c.conns))
+		if line, err := cmd.Stdout.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
 			t.Fatalf("%s: %q %v", name, line, err)
 		}
 		cmds[name] = cmd
@@ -599,7 +508,7 @@ func TestLiveEdges(t *testing.T) {
 	e := edge("apiclient", port6)
 	sentBefore, _ := value(fams, "telltale_edge_sent_bytes_total", e)
 	recvBefore, _ := value(fams, "telltale_edge_received_bytes_total", e)
-	stop(cmds["apiclient"])
+	cmds["apiclient"].Kill()
 	fams = families(t, url)
 	if v, _ := value(fams, "telltale_edge_connections", e); v != 0 {
 		t.Errorf("apiclient connections after it exited = %v, want 0", v)
@@ -627,17 +536,17 @@ func TestLiveEdgesInNetworkNamespace(t *testing.T) {
 	}
 	dir := t.TempDir()
 	server, client := filepath.Join(dir, "boxd"), filepath.Join(dir, "boxclient")
-	if err := copyFile(buildOnce(t, "./testdata/shopd", "shopd-v1"), server); err != nil {
+	if err := proctest.Deploy(builds.Get(t, "shopd-v1", "./testdata/shopd"), server); err != nil {
 		t.Fatal(err)
 	}
-	if err := copyFile(buildOnce(t, "./testdata/loadgen", "loadgen"), client); err != nil {
+	if err := proctest.Deploy(builds.Get(t, "loadgen", "./testdata/loadgen"), client); err != nil {
 		t.Fatal(err)
 	}
-	_, out := start(t, dir, ipBin, "netns", "exec", name, server)
+	out := proctest.Start(t, dir, ipBin, "netns", "exec", name, server)
 	port := readPort(t, out)
 	readPort(t, out)
-	_, cout := start(t, dir, ipBin, "netns", "exec", name, client, fmt.Sprintf("-addr=127.0.0.1:%d", port), "-conns=2")
-	if line, err := cout.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
+	cout := proctest.Start(t, dir, ipBin, "netns", "exec", name, client, fmt.Sprintf("-addr=127.0.0.1:%d", port), "-conns=2")
+	if line, err := cout.Stdout.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
 		t.Fatalf("client: %q %v", line, err)
 	}
 	fams := families(t, liveExporter(t))
@@ -657,7 +566,7 @@ func TestLiveEdgesInNetworkNamespace(t *testing.T) {
 // --web.config.file (exporter-toolkit): refused without the password,
 // served with it.
 func TestWebConfigBasicAuth(t *testing.T) {
-	exporter := buildOnce(t, ".", "telltale-exporter")
+	exporter := builds.Get(t, "telltale-exporter", ".")
 	dir := t.TempDir()
 	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
 	if err != nil {
@@ -668,7 +577,7 @@ func TestWebConfigBasicAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := testenv.FreeAddr(t)
-	start(t, dir, exporter, "--web.listen-address="+addr, "--web.config.file="+cfg)
+	proctest.Start(t, dir, exporter, "--web.listen-address="+addr, "--web.config.file="+cfg)
 	url := "http://" + addr + "/metrics"
 	var resp *http.Response
 	for deadline := time.Now().Add(20 * time.Second); ; {

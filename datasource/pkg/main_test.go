@@ -7,7 +7,6 @@ package main
 // that the test deploys a bad build of.
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,12 +16,10 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,10 +27,10 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend/grpcplugin"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
-	"github.com/hashicorp/go-hclog"
-	goplugin "github.com/hashicorp/go-plugin"
 
 	"github.com/telltale-dev/telltale/datasource/pkg/plugin"
+	"github.com/telltale-dev/telltale/internal/plugintest"
+	"github.com/telltale-dev/telltale/internal/proctest"
 	"github.com/telltale-dev/telltale/internal/promtest"
 	"github.com/telltale-dev/telltale/internal/testenv"
 )
@@ -62,78 +59,24 @@ func TestMain(m *testing.M) {
 		detectorBin = filepath.Join(dir, "telltale-detector")
 		ordersV1 = filepath.Join(dir, "ordersd-v1")
 		ordersV2 = filepath.Join(dir, "ordersd-v2")
-		for _, b := range [][]string{
-			{"-tags", "arrow_json_stdlib", "-o", pluginBin, "."},
-			{"-o", exporterBin, "../../exporter"},
-			{"-o", detectorBin, "../../detector"},
-			{"-o", ordersV1, "./testdata/ordersd"},
-			{"-o", ordersV2, "-ldflags", "-X main.build=v2", "./testdata/ordersd"},
+		for _, b := range []struct {
+			out  string
+			args []string
+		}{
+			{pluginBin, []string{"-tags", "arrow_json_stdlib", "."}},
+			{exporterBin, []string{"../../exporter"}},
+			{detectorBin, []string{"../../detector"}},
+			{ordersV1, []string{"./testdata/ordersd"}},
+			{ordersV2, []string{"-ldflags", "-X main.build=v2", "./testdata/ordersd"}},
 		} {
-			cmd := exec.Command("go", append([]string{"build"}, b...)...)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				fmt.Fprintf(os.Stderr, "go build %v: %v\n%s", b, err, out)
+			if err := proctest.Build(b.out, b.args...); err != nil {
+				fmt.Fprintln(os.Stderr, err)
 				return 1
 			}
 		}
 		return m.Run()
 	}()
 	os.Exit(code)
-}
-
-// start runs a command that is killed when the test ends, and returns it
-// with its standard output.
-func start(tb testing.TB, name string, args ...string) (*exec.Cmd, *bufio.Reader) {
-	tb.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start %s: %v", name, err)
-	}
-	tb.Cleanup(func() { stop(cmd) })
-	return cmd, bufio.NewReader(out)
-}
-
-// stop kills a command started by start, with its process group.
-func stop(cmd *exec.Cmd) {
-	if cmd.Process == nil || cmd.ProcessState != nil {
-		return
-	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	_ = cmd.Wait()
-}
-
-// copyExecutable copies a binary to dst, replacing it.
-func copyExecutable(src, dst string) error {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	_ = os.Remove(dst)
-	return os.WriteFile(dst, b, 0o755)
-}
-
-// waitHTTP waits until url answers 200.
-func waitHTTP(tb testing.TB, url string) {
-	tb.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s not answering after 30s: %v", url, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // pluginClient is the plugin process as Grafana holds it.
@@ -147,48 +90,12 @@ type pluginClient struct {
 // launch starts the plugin binary with go-plugin and Grafana's handshake.
 func launch(tb testing.TB, settings backend.DataSourceInstanceSettings) *pluginClient {
 	tb.Helper()
-	client := goplugin.NewClient(&goplugin.ClientConfig{
-		HandshakeConfig: goplugin.HandshakeConfig{
-			ProtocolVersion:  grpcplugin.ProtocolVersion,
-			MagicCookieKey:   grpcplugin.MagicCookieKey,
-			MagicCookieValue: grpcplugin.MagicCookieValue,
-		},
-		VersionedPlugins: map[int]goplugin.PluginSet{
-			grpcplugin.ProtocolVersion: {
-				"data":        &grpcplugin.DataGRPCPlugin{},
-				"diagnostics": &grpcplugin.DiagnosticsGRPCPlugin{},
-				"resource":    &grpcplugin.ResourceGRPCPlugin{},
-			},
-		},
-		Cmd:              exec.Command(pluginBin),
-		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		Logger:           hclog.New(&hclog.LoggerOptions{Name: "plugin", Level: hclog.Warn, Output: os.Stderr}),
-	})
-	tb.Cleanup(client.Kill)
-	rpc, err := client.Client()
-	if err != nil {
-		tb.Fatalf("launch the plugin: %v", err)
-	}
-	pc := &pluginClient{pctx: backend.PluginContext{
+	p := plugintest.Launch(tb, pluginBin)
+	return &pluginClient{data: p.Data, diagnostics: p.Diagnostics, resource: p.Resource, pctx: backend.PluginContext{
 		OrgID:                      1,
 		PluginID:                   plugin.PluginID,
 		DataSourceInstanceSettings: &settings,
 	}}
-	for name, dst := range map[string]any{"data": &pc.data, "diagnostics": &pc.diagnostics, "resource": &pc.resource} {
-		raw, err := rpc.Dispense(name)
-		if err != nil {
-			tb.Fatalf("dispense %s: %v", name, err)
-		}
-		switch d := dst.(type) {
-		case *grpcplugin.DataClient:
-			*d = raw.(grpcplugin.DataClient)
-		case *grpcplugin.DiagnosticsClient:
-			*d = raw.(grpcplugin.DiagnosticsClient)
-		case *grpcplugin.ResourceClient:
-			*d = raw.(grpcplugin.ResourceClient)
-		}
-	}
-	return pc
 }
 
 func (pc *pluginClient) checkHealth(tb testing.TB) *backend.CheckHealthResult {
@@ -307,8 +214,8 @@ func TestPluginAgainstPrometheus(t *testing.T) {
 	promtest.Binary(t) // skip (or fail in CI) before starting anything
 
 	exporterAddr := testenv.FreeAddr(t)
-	start(t, exporterBin, "--web.listen-address="+exporterAddr, "--log.level=warn")
-	waitHTTP(t, "http://"+exporterAddr+"/metrics")
+	exporter := proctest.Start(t, "", exporterBin, "--web.listen-address="+exporterAddr, "--log.level=warn")
+	proctest.WaitHTTP(t, "http://"+exporterAddr+"/metrics", 30*time.Second, exporter)
 
 	// The exporter sees every process of the host, other test runs'
 	// included: a name of its own keeps this run's app apart.
@@ -316,15 +223,13 @@ func TestPluginAgainstPrometheus(t *testing.T) {
 	appDir := t.TempDir()
 	app := filepath.Join(appDir, appName)
 	appAddr := testenv.FreeAddr(t)
-	runApp := func(build string) *exec.Cmd {
-		if err := copyExecutable(build, app); err != nil {
+	runApp := func(build string) *proctest.Process {
+		if err := proctest.Deploy(build, app); err != nil {
 			t.Fatal(err)
 		}
-		cmd, out := start(t, app, "--listen="+appAddr, "--peer="+exporterAddr)
-		if _, err := out.ReadString('\n'); err != nil {
-			t.Fatalf("ordersd did not start: %v", err)
-		}
-		return cmd
+		p := proctest.Start(t, "", app, "--listen="+appAddr, "--peer="+exporterAddr)
+		p.ReadLine(t)
+		return p
 	}
 	v1 := runApp(ordersV1)
 	sel := fmt.Sprintf("{service=%q}", appName)
@@ -346,7 +251,7 @@ scrape_configs:
     static_configs: [{targets: [%q]}]
 `, exporterAddr, appAddr, detectorAddr)})
 	from := time.Now()
-	start(t, detectorBin, "--remote-read.url="+prom.URL+"/api/v1/read", "--web.listen-address="+detectorAddr,
+	proctest.Start(t, "", detectorBin, "--remote-read.url="+prom.URL+"/api/v1/read", "--web.listen-address="+detectorAddr,
 		"--selector=shop_orders_total", "--no-kpis", "--score.interval=1s", "--backfill.duration=10m", "--log.level=warn")
 	prom.WaitFor("telltale_service_info"+sel, 30*time.Second, promtest.NonEmpty)
 	// Enough healthy history for the anomaly models to be warm.
@@ -356,7 +261,7 @@ scrape_configs:
 	// The bad deploy: the same service restarted as build v2, which takes a
 	// tenth of the orders. The KPI below breaches its objective soon after.
 	deployedAt := time.Now()
-	stop(v1)
+	v1.Kill()
 	runApp(ordersV2)
 	prom.WaitFor("telltale_service_deploys_total"+sel+" >= 1", 30*time.Second, promtest.NonEmpty)
 	prom.WaitFor(`sum(rate(shop_orders_total[5s])) < 10`, 30*time.Second, promtest.NonEmpty)

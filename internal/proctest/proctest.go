@@ -1,0 +1,210 @@
+// Package proctest runs the real programs that tests need — Telltale's own
+// commands built once per test binary, small stand-in services — as child
+// processes in process groups of their own, so that a test's end, or the
+// test binary's death, takes every one of them down.
+package proctest
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Build runs `go build -o out args...` (args: flags, then the package) and
+// returns its output with the error when it fails. It takes no testing.TB,
+// so TestMain can call it.
+func Build(out string, args ...string) error {
+	cmd := exec.Command("go", append([]string{"build", "-o", out}, args...)...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build -o %s %v: %w\n%s", out, args, err, b)
+	}
+	return nil
+}
+
+// Builds builds packages into one directory, each once per test binary.
+type Builds struct {
+	// Dir is where the binaries go; the caller removes it.
+	Dir string
+
+	mu   sync.Mutex
+	done map[string]error
+}
+
+// Get returns the path of name in Dir, building it from args (flags, then
+// the package) the first time it is asked for.
+func (b *Builds) Get(tb testing.TB, name string, args ...string) string {
+	tb.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := filepath.Join(b.Dir, name)
+	if b.done == nil {
+		b.done = map[string]error{}
+	}
+	err, ok := b.done[name]
+	if !ok {
+		err = Build(out, args...)
+		b.done[name] = err
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+// Process is a child process a test started.
+type Process struct {
+	// Cmd is the running command.
+	Cmd *exec.Cmd
+	// Stdout reads what the process writes to its standard output (ports
+	// it chose, "ready" lines).
+	Stdout *bufio.Reader
+
+	stderr *buffer
+	done   chan struct{}
+}
+
+// Start runs name with args in dir (the test's directory when empty), in a
+// process group of its own. Its standard error is kept and shown when the
+// test fails; the group is stopped when the test ends.
+func Start(tb testing.TB, dir, name string, args ...string) *Process {
+	tb.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	return StartCmd(tb, cmd)
+}
+
+// StartCmd is Start for a command the caller prepared (credentials,
+// environment); its process-group settings are added to the caller's.
+func StartCmd(tb testing.TB, cmd *exec.Cmd) *Process {
+	tb.Helper()
+	name := cmd.Path
+	p := &Process{Cmd: cmd, stderr: &buffer{}, done: make(chan struct{})}
+	p.Cmd.Stderr = p.stderr
+	if p.Cmd.SysProcAttr == nil {
+		p.Cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	p.Cmd.SysProcAttr.Setpgid = true
+	p.Cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	out, err := p.Cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := p.Cmd.Start(); err != nil {
+		tb.Fatalf("start %s: %v", name, err)
+	}
+	p.Stdout = bufio.NewReader(out)
+	go func() { _ = p.Cmd.Wait(); close(p.done) }()
+	tb.Cleanup(func() {
+		p.Stop()
+		if tb.Failed() {
+			tb.Logf("%s standard error:\n%s", filepath.Base(name), p.stderr.String())
+		}
+	})
+	return p
+}
+
+// Running reports whether the process has not exited.
+func (p *Process) Running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Output is what the process has written to its standard error.
+func (p *Process) Output() string { return p.stderr.String() }
+
+// Stop asks the process group to end (SIGTERM) and kills it after 10 s.
+func (p *Process) Stop() { p.signal(syscall.SIGTERM, 10*time.Second) }
+
+// Kill kills the process group at once, as a crash would.
+func (p *Process) Kill() { p.signal(syscall.SIGKILL, time.Minute) }
+
+func (p *Process) signal(sig syscall.Signal, grace time.Duration) {
+	if !p.Running() {
+		return
+	}
+	_ = syscall.Kill(-p.Cmd.Process.Pid, sig)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// ReadLine reads one line of the process's standard output, without its
+// end of line.
+func (p *Process) ReadLine(tb testing.TB) string {
+	tb.Helper()
+	l, err := p.Stdout.ReadString('\n')
+	if err != nil {
+		tb.Fatalf("read from %s: %v\n%s", filepath.Base(p.Cmd.Path), err, p.Output())
+	}
+	return l[:len(l)-1]
+}
+
+// WaitHTTP waits until url answers 200, failing the test after timeout or
+// when p (if not nil) exits first.
+func WaitHTTP(tb testing.TB, url string, timeout time.Duration, p *Process) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if p != nil && !p.Running() {
+			tb.Fatalf("%s exited before %s answered:\n%s", p.Cmd.Path, url, p.Output())
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s not answering 200 after %s: %v", url, timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Deploy copies an executable over dst the way a deploy does: a new file
+// renamed over the old, so a running process keeps its old executable.
+func Deploy(src, dst string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	tmp := dst + ".new"
+	if err := os.WriteFile(tmp, data, 0o755); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dst)
+}
+
+// buffer collects a child's output while the test reads it.
+type buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
