@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -164,6 +165,17 @@ func BenchDetector() error {
 	for _, name := range names[1:] {
 		d := med[name]
 		fmt.Printf("ratio %s / plain read: wall %.2f (goal ≤ 1.5), CPU %.2f\n", name, d.wall.Seconds()/plain.wall.Seconds(), d.cpu/plain.cpu)
+	}
+	// What scoring costs beyond the pipeline, and what the goal would
+	// leave for it: the time between the pipeline's own and 1.5 × the
+	// read, on every core.
+	pipe := med["detector "+detNoScoring]
+	budget := 1.5*plain.wall.Seconds() - pipe.wall.Seconds()
+	fmt.Printf("\nscoring budget at the goal: %.2f s of wall time on %d cores = %.0f ns of CPU per sample\n",
+		budget, runtime.NumCPU(), budget*float64(runtime.NumCPU())/float64(want)*1e9)
+	for _, algo := range algorithms {
+		d := med["detector "+algo]
+		fmt.Printf("scoring cost of %s: %.0f ns of CPU per sample\n", algo, (d.cpu-pipe.cpu)/float64(want)*1e9)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"gonum.org/v1/gonum/stat"
 )
 
 const minute = int64(time.Minute / time.Millisecond)
@@ -176,6 +177,40 @@ func TestKSPValue(t *testing.T) {
 	}
 	if got := pToZ(0.05); math.Abs(got-1.959964) > 1e-5 {
 		t.Errorf("pToZ(0.05) = %v, want 1.96", got)
+	}
+}
+
+// TestKSDistanceMatchesGonum holds the ensemble's KS statistic to gonum's
+// on sorted windows of the detector's sizes and of others, with ties
+// within and across the two samples.
+func TestKSDistanceMatchesGonum(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 9))
+	sizes := [][2]int{{ksProbe, ksRef}, {1, 1}, {1, 7}, {5, 3}, {16, 16}, {32, 128}}
+	for trial := range 3000 {
+		sz := sizes[trial%len(sizes)]
+		scale := []float64{0.5, 4, 1e6}[trial%3] // coarse values tie often
+		x, y := make([]float64, sz[0]), make([]float64, sz[1])
+		shift := float64(rng.IntN(3)) - 1
+		for i := range x {
+			x[i] = math.Round(rng.NormFloat64()*scale)/scale + shift
+		}
+		for i := range y {
+			y[i] = math.Round(rng.NormFloat64()*scale) / scale
+		}
+		sort.Float64s(x)
+		sort.Float64s(y)
+		want := stat.KolmogorovSmirnov(x, nil, y, nil)
+		got := ksDistance(x, y)
+		if sz[0]&(sz[0]-1) == 0 && sz[1]&(sz[1]-1) == 0 {
+			if got != want {
+				t.Fatalf("ksDistance(%v, %v) = %v, gonum %v", x, y, got, want)
+			}
+		} else if math.Abs(got-want) > 1e-12 {
+			t.Fatalf("ksDistance(%v, %v) = %v, gonum %v", x, y, got, want)
+		}
+	}
+	if got := ksDistance(nil, []float64{1}); got != 1 {
+		t.Errorf("ksDistance(empty, one value) = %v, want 1", got)
 	}
 }
 

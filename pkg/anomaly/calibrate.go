@@ -58,11 +58,9 @@ func (c *calibrator) score(st []float64, warm bool) float64 {
 		if math.IsNaN(x) {
 			continue
 		}
-		up, down := c.tails[i].surprise(x)
-		if c.specs[i].twoSided {
-			up = math.Max(up, down)
+		if w := c.specs[i].weight * c.tails[i].rarity(x, c.specs[i].twoSided); w > u {
+			u = w
 		}
-		u = math.Max(u, c.specs[i].weight*up)
 		c.tails[i].push(x)
 	}
 	if !warm {

@@ -89,14 +89,20 @@ func (c *combined) specs() []statSpec {
 
 func (c *combined) update(s sample, st []float64) Result {
 	x := s.v
-	rm := c.mad.update(s, c.sub[:])
 	rz := c.seasonal.update(s, c.sub[:])
 	if c.seasonal.dailyOK {
 		st[ensDaily] = c.seasonal.dailyResid
 	}
-	c.sub[0] = math.NaN()
-	c.ks.update(s, c.sub[:])
-	st[ensKS] = c.sub[0]
+	// The robust baseline's expectation and band stand in until the
+	// seasonal model is warm (or while its errors are all 0, on a constant
+	// series); otherwise it only needs to keep its window.
+	var rm Result
+	if rz.Warm {
+		c.mad.w.push(x)
+	} else {
+		rm = c.mad.update(s, c.sub[:])
+	}
+	st[ensKS] = c.ks.stat(x)
 
 	c.sub[0] = math.NaN()
 	c.cp.update(s, c.sub[:])

@@ -54,6 +54,12 @@ type tail struct {
 	cur    int // block being filled
 	fill   int // values in the current block
 	done   int // completed blocks held, at most tailBlocks-1
+
+	// The medians of the completed blocks, sorted, change only when a
+	// block completes; median caches them.
+	doneMeds [tailBlocks]float64
+	nDone    int
+	medsOK   bool
 }
 
 const tailBlockLen = tailHistory / tailBlocks
@@ -77,6 +83,7 @@ func (t *tail) push(x float64) {
 		t.fill = 0
 		t.done = min(t.done+1, tailBlocks-1)
 		t.nhi[t.cur], t.nlo[t.cur] = 0, 0
+		t.medsOK = false
 	}
 }
 
@@ -109,6 +116,23 @@ func (t *tail) surprise(x float64) (up, down float64) {
 	return t.side(x, true, n, med), t.side(x, false, n, med)
 }
 
+// rarity is the surprise the calibrator uses: the upper tail's, or for a
+// two-sided statistic the larger of both tails'.
+func (t *tail) rarity(x float64, twoSided bool) float64 {
+	n := t.count()
+	if n < tailWarm {
+		return 0
+	}
+	med := t.median()
+	u := t.side(x, true, n, med)
+	if twoSided {
+		if d := t.side(x, false, n, med); d > u {
+			u = d
+		}
+	}
+	return u
+}
+
 // blockLive reports whether block b holds values of the history.
 func (t *tail) blockLive(b int) bool { return t.nhi[b] > 0 }
 
@@ -127,17 +151,23 @@ func (t *tail) side(x float64, up bool, n int, med float64) float64 {
 		if !t.blockLive(b) {
 			continue
 		}
+		// Plain comparisons, not math.Max and math.Min: the values are
+		// finite, and this loop is the calibrator's hot spot.
 		if up {
 			s := &t.hi[b]
 			m := int(t.nhi[b])
-			ext = math.Max(ext, s[0])
+			if s[0] > ext {
+				ext = s[0]
+			}
 			for i := 0; i < m && s[i] >= x; i++ {
 				k++
 			}
 		} else {
 			s := &t.lo[b]
 			m := int(t.nlo[b])
-			ext = math.Min(ext, s[0])
+			if s[0] < ext {
+				ext = s[0]
+			}
 			for i := 0; i < m && s[i] <= x; i++ {
 				k++
 			}
@@ -156,20 +186,29 @@ func (t *tail) side(x float64, up bool, n int, med float64) float64 {
 
 // median is the median of the live blocks' P² medians.
 func (t *tail) median() float64 {
-	var buf [tailBlocks]float64
-	m := 0
-	for b := range tailBlocks {
-		// A block only just started has too few values to say much.
-		if t.blockLive(b) && (b != t.cur || t.done == 0 || t.fill >= tailBlockLen/4) {
-			v := t.meds[b].value()
-			i := m
-			for i > 0 && buf[i-1] > v {
-				buf[i] = buf[i-1]
-				i--
+	if !t.medsOK {
+		m := 0
+		for b := range tailBlocks {
+			if b != t.cur && t.blockLive(b) {
+				t.doneMeds[m] = t.meds[b].value()
+				m++
 			}
-			buf[i] = v
-			m++
 		}
+		sortSmall(t.doneMeds[:m])
+		t.nDone, t.medsOK = m, true
+	}
+	var buf [tailBlocks]float64
+	m := copy(buf[:], t.doneMeds[:t.nDone])
+	// A block only just started has too few values to say much.
+	if t.blockLive(t.cur) && (t.done == 0 || t.fill >= tailBlockLen/4) {
+		v := t.meds[t.cur].value()
+		i := m
+		for i > 0 && buf[i-1] > v {
+			buf[i] = buf[i-1]
+			i--
+		}
+		buf[i] = v
+		m++
 	}
 	if m == 0 {
 		return 0

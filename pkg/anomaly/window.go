@@ -33,23 +33,34 @@ func (w *window) len() int { return len(w.ring) }
 // full reports whether the window holds cap values.
 func (w *window) full() bool { return len(w.ring) == cap(w.ring) }
 
-// push adds x, evicting the oldest value when the window is full.
+// push adds x, evicting the oldest value when the window is full. A full
+// window replaces the old value by x in the sorted values with one shift of
+// the values between their two places.
 func (w *window) push(x float64) {
 	if w.full() {
 		old := w.ring[w.head]
 		w.ring[w.head] = x
-		w.head = (w.head + 1) % len(w.ring)
-		i := sort.SearchFloat64s(w.sorted, old)
-		w.sorted = append(w.sorted[:i], w.sorted[i+1:]...)
+		if w.head++; w.head == len(w.ring) {
+			w.head = 0
+		}
+		s := w.sorted
+		i := lowerBound(s, old) // s[i] == old
+		if j := lowerBound(s, x); j <= i {
+			copy(s[j+1:i+1], s[j:i])
+			s[j] = x
+		} else {
+			copy(s[i:j-1], s[i+1:j])
+			s[j-1] = x
+		}
 		w.sum -= old
 		w.sumSq -= old * old
 	} else {
 		w.ring = append(w.ring, x)
+		i := lowerBound(w.sorted, x)
+		w.sorted = append(w.sorted, 0)
+		copy(w.sorted[i+1:], w.sorted[i:])
+		w.sorted[i] = x
 	}
-	i := sort.SearchFloat64s(w.sorted, x)
-	w.sorted = append(w.sorted, 0)
-	copy(w.sorted[i+1:], w.sorted[i:])
-	w.sorted[i] = x
 	w.sum += x
 	w.sumSq += x * x
 	// Running sums drift when values of very different size come and go;
@@ -117,7 +128,7 @@ func (w *window) std() float64 {
 }
 
 // countBelow is the number of values < x.
-func (w *window) countBelow(x float64) int { return sort.SearchFloat64s(w.sorted, x) }
+func (w *window) countBelow(x float64) int { return lowerBound(w.sorted, x) }
 
 // countAtMost is the number of values <= x.
 func (w *window) countAtMost(x float64) int {
@@ -149,7 +160,7 @@ func (w *window) mad(m float64) float64 {
 // selection in O(log n) steps.
 func (w *window) kthDeviation(m float64, k int) float64 {
 	s := w.sorted
-	p := sort.SearchFloat64s(s, m) // s[:p] < m <= s[p:]
+	p := lowerBound(s, m) // s[:p] < m <= s[p:]
 	// left deviations: m - s[p-1], m - s[p-2], ... (ascending)
 	// right deviations: s[p]-m, s[p+1]-m, ... (ascending)
 	nl, nr := p, len(s)-p
@@ -175,4 +186,20 @@ func (w *window) kthDeviation(m float64, k int) float64 {
 		b = right(j - 1)
 	}
 	return math.Max(a, b)
+}
+
+// lowerBound is the index of the first value of the sorted s that is >= x,
+// len(s) if none is: sort.SearchFloat64s without the closure call per step,
+// which the windows' updates spend most of their time in.
+func lowerBound(s []float64, x float64) int {
+	lo, hi := 0, len(s)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if s[m] < x {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
 }
