@@ -304,6 +304,11 @@ func (e *engine) read(ctx context.Context, start, end int64) (remoteread.Stats, 
 		// the replica count) does not leave some workers idle.
 		w := int((h >> 32) % uint64(len(e.shards)))
 		b := pending[w]
+		if b != nil && len(b.samples)+len(s.Floats) > cap(b.samples) {
+			// Send a batch rather than grow it (and copy it all again).
+			send(w)
+			b = nil
+		}
 		if b == nil {
 			b = e.pool.Get().(*batch)
 			b.items, b.samples, b.cutoff = b.items[:0], b.samples[:0], cutoff
@@ -312,9 +317,6 @@ func (e *engine) read(ctx context.Context, start, end int64) (remoteread.Stats, 
 		from := len(b.samples)
 		b.samples = append(b.samples, s.Floats...)
 		b.items = append(b.items, item{hash: h, labels: s.Labels, from: from, to: len(b.samples)})
-		if len(b.samples) >= batchSamples {
-			send(w)
-		}
 		return nil
 	})
 	for i := range pending {
