@@ -98,6 +98,30 @@ func TestWindowOrderStatistics(t *testing.T) {
 	}
 }
 
+// TestWindowKeepSorted turns a window's sorted copy off and on while
+// values come and go: whenever it is on, it holds exactly the window's
+// values, in order.
+func TestWindowKeepSorted(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	w := newWindow(29)
+	var all []float64
+	for i := range 600 {
+		on := (i/40)%2 == 0 || i%97 == 0
+		w.keepSorted(on)
+		x := math.Round(rng.NormFloat64() * 4)
+		w.push(x)
+		all = append(all, x)
+		if !on {
+			continue
+		}
+		held := slices.Clone(all[max(0, len(all)-29):])
+		sort.Float64s(held)
+		if !slices.Equal(held, w.sorted) {
+			t.Fatalf("push %d: sorted %v, want %v", i, w.sorted, held)
+		}
+	}
+}
+
 func TestWindowQuantileByHand(t *testing.T) {
 	w := newWindow(8)
 	for _, x := range []float64{5, 1, 4, 2, 3} {

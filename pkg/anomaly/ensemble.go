@@ -95,11 +95,13 @@ func (c *combined) update(s sample, st []float64) Result {
 	}
 	// The robust baseline's expectation and band stand in until the
 	// seasonal model is warm (or while its errors are all 0, on a constant
-	// series); otherwise it only needs to keep its window.
+	// series); otherwise it only needs to keep its window, unsorted.
 	var rm Result
 	if rz.Warm {
+		c.mad.w.keepSorted(false)
 		c.mad.w.push(x)
 	} else {
+		c.mad.w.keepSorted(true)
 		rm = c.mad.update(s, c.sub[:])
 	}
 	st[ensKS] = c.ks.stat(x)

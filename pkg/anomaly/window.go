@@ -2,6 +2,7 @@ package anomaly
 
 import (
 	"math"
+	"slices"
 	"sort"
 )
 
@@ -12,9 +13,11 @@ type window struct {
 	ring   []float64
 	head   int // index of the oldest value when full
 	sorted []float64
-	sum    float64
-	sumSq  float64
-	pushes int // updates since the running sums were last recomputed
+	// unsorted is set while sorted is not kept up to date (see keepSorted).
+	unsorted bool
+	sum      float64
+	sumSq    float64
+	pushes   int // updates since the running sums were last recomputed
 }
 
 func newWindow(capacity int) *window {
@@ -43,23 +46,26 @@ func (w *window) push(x float64) {
 		if w.head++; w.head == len(w.ring) {
 			w.head = 0
 		}
-		s := w.sorted
-		i := lowerBound(s, old) // s[i] == old
-		if j := lowerBound(s, x); j <= i {
-			copy(s[j+1:i+1], s[j:i])
-			s[j] = x
-		} else {
-			copy(s[i:j-1], s[i+1:j])
-			s[j-1] = x
+		if s := w.sorted; !w.unsorted {
+			i := lowerBound(s, old) // s[i] == old
+			if j := lowerBound(s, x); j <= i {
+				copy(s[j+1:i+1], s[j:i])
+				s[j] = x
+			} else {
+				copy(s[i:j-1], s[i+1:j])
+				s[j-1] = x
+			}
 		}
 		w.sum -= old
 		w.sumSq -= old * old
 	} else {
 		w.ring = append(w.ring, x)
-		i := lowerBound(w.sorted, x)
-		w.sorted = append(w.sorted, 0)
-		copy(w.sorted[i+1:], w.sorted[i:])
-		w.sorted[i] = x
+		if !w.unsorted {
+			i := lowerBound(w.sorted, x)
+			w.sorted = append(w.sorted, 0)
+			copy(w.sorted[i+1:], w.sorted[i:])
+			w.sorted[i] = x
+		}
 	}
 	w.sum += x
 	w.sumSq += x * x
@@ -73,6 +79,21 @@ func (w *window) push(x float64) {
 			w.sum += v
 			w.sumSq += v * v
 		}
+	}
+}
+
+// keepSorted turns the sorted copy off or back on. While it is off,
+// pushes only update the ring and the sums, and the order statistics must
+// not be used; turning it on sorts the values held once. For a window that
+// is only needed now and then.
+func (w *window) keepSorted(on bool) {
+	if on == !w.unsorted {
+		return
+	}
+	w.unsorted = !on
+	if on {
+		w.sorted = append(w.sorted[:0], w.ring...)
+		slices.Sort(w.sorted)
 	}
 }
 
