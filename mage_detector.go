@@ -32,7 +32,7 @@ const (
 	detBenchHistory       = 6 * time.Hour // of data, at detBenchStep
 	detBenchStep          = 15 * time.Second
 	detBenchAlgorithms    = "ensemble,mad" // TELLTALE_BENCH_ALGORITHMS
-	detBenchRounds        = 3
+	detBenchRoundsDefault = 5              // TELLTALE_BENCH_ROUNDS
 )
 
 // detNoScoring names the detector run that reads, decodes and keeps
@@ -50,17 +50,21 @@ const detBenchWindow = detBenchHistory + 30*time.Minute
 // ($TELLTALE_PROMETHEUS or PATH). It prints wall time, samples/s, CPU
 // seconds and peak RSS of every run, Prometheus's CPU during each, and the
 // ratios of the detector's time to the plain read's (goal ≤ 1.5). The
-// sides run three times, alternating, and the ratios are of the medians,
-// since the machines are shared. Besides
+// sides run five times (TELLTALE_BENCH_ROUNDS), alternating, and the
+// ratios are of the medians, since the machines are shared. Besides
 // the ensemble it runs the detector with its cheapest part, mad
 // (TELLTALE_BENCH_ALGORITHMS), and with no scoring at all, which is what
 // the detector's pipeline costs on its own.
 func BenchDetector() error {
-	nSeries, err := detEnvInt("TELLTALE_BENCH_SERIES", detBenchSeriesDefault)
+	nSeries, err := detEnvInt("TELLTALE_BENCH_SERIES", detBenchSeriesDefault, 10)
 	if err != nil {
 		return err
 	}
 	nSeries -= nSeries % 10 // ten series per service
+	rounds, err := detEnvInt("TELLTALE_BENCH_ROUNDS", detBenchRoundsDefault, 1)
+	if err != nil {
+		return err
+	}
 	algorithms := strings.Split(detEnv("TELLTALE_BENCH_ALGORITHMS", detBenchAlgorithms), ",")
 	prometheus, err := detLookBin("prometheus", "TELLTALE_PROMETHEUS")
 	if err != nil {
@@ -119,7 +123,7 @@ func BenchDetector() error {
 	if _, err := detPlainRead(filepath.Join(dir, "benchread"), readURL, selectors, prom.Process.Pid); err != nil {
 		return err
 	}
-	// The machines are shared: each side runs detBenchRounds times,
+	// The machines are shared: each side runs several times,
 	// alternating, and the ratios are of the medians.
 	names := []string{"plain remote read"}
 	for _, algo := range append(algorithms, detNoScoring) {
@@ -127,7 +131,7 @@ func BenchDetector() error {
 	}
 	runs := map[string][]detRun{}
 	var all []detRun
-	for range detBenchRounds {
+	for range rounds {
 		r, err := detPlainRead(filepath.Join(dir, "benchread"), readURL, selectors, prom.Process.Pid)
 		if err != nil {
 			return err
@@ -153,7 +157,7 @@ func BenchDetector() error {
 			fmt.Printf("WARNING: %s handled %d samples, want %d\n", r.name, r.samples, want)
 		}
 	}
-	fmt.Printf("\nmedians of %d runs each\n", detBenchRounds)
+	fmt.Printf("\nmedians of %d runs each\n", rounds)
 	fmt.Printf("%-28s %8s %12s %8s %9s\n", "", "wall s", "samples/s", "CPU s", "peak RSS")
 	med := map[string]detRun{}
 	for _, name := range names {
@@ -576,14 +580,16 @@ func detEnv(name, def string) string {
 	return def
 }
 
-func detEnvInt(name string, def int) (int, error) {
+// detEnvInt reads a whole number no smaller than floor from the
+// environment variable name, def when it is unset.
+func detEnvInt(name string, def, floor int) (int, error) {
 	v := os.Getenv(name)
 	if v == "" {
 		return def, nil
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 10 {
-		return 0, fmt.Errorf("%s=%q: want a number of series, at least 10", name, v)
+	if err != nil || n < floor {
+		return 0, fmt.Errorf("%s=%q: want a whole number, at least %d", name, v, floor)
 	}
 	return n, nil
 }
