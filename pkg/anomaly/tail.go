@@ -105,19 +105,9 @@ func insertExtreme(s *[tailKeep]float64, n int, x float64, up bool) int8 {
 	return int8(n)
 }
 
-// surprise returns -log10 of the upper and the lower tail probability of x
-// against the history, both 0 until tailWarm values were seen.
-func (t *tail) surprise(x float64) (up, down float64) {
-	n := t.count()
-	if n < tailWarm {
-		return 0, 0
-	}
-	med := t.median()
-	return t.side(x, true, n, med), t.side(x, false, n, med)
-}
-
-// rarity is the surprise the calibrator uses: the upper tail's, or for a
-// two-sided statistic the larger of both tails'.
+// rarity is the surprise u = -log10 p of x against the history: of the
+// upper tail, or for a two-sided statistic the larger of both tails'; 0
+// until tailWarm values were seen.
 func (t *tail) rarity(x float64, twoSided bool) float64 {
 	n := t.count()
 	if n < tailWarm {

@@ -111,3 +111,14 @@ func TestP2Median(t *testing.T) {
 		t.Errorf("median of 5 1 3 = %v, want 3", got)
 	}
 }
+
+// surprise returns the surprise of x in each tail separately, both 0
+// until tailWarm values were seen, for the tests to check one at a time.
+func (t *tail) surprise(x float64) (up, down float64) {
+	n := t.count()
+	if n < tailWarm {
+		return 0, 0
+	}
+	med := t.median()
+	return t.side(x, true, n, med), t.side(x, false, n, med)
+}

@@ -47,8 +47,8 @@ func (w *window) push(x float64) {
 			w.head = 0
 		}
 		if s := w.sorted; !w.unsorted {
-			i := lowerBound(s, old) // s[i] == old
-			if j := lowerBound(s, x); j <= i {
+			i := searchFloats(s, old) // s[i] == old
+			if j := searchFloats(s, x); j <= i {
 				copy(s[j+1:i+1], s[j:i])
 				s[j] = x
 			} else {
@@ -61,7 +61,7 @@ func (w *window) push(x float64) {
 	} else {
 		w.ring = append(w.ring, x)
 		if !w.unsorted {
-			i := lowerBound(w.sorted, x)
+			i := searchFloats(w.sorted, x)
 			w.sorted = append(w.sorted, 0)
 			copy(w.sorted[i+1:], w.sorted[i:])
 			w.sorted[i] = x
@@ -149,7 +149,7 @@ func (w *window) std() float64 {
 }
 
 // countBelow is the number of values < x.
-func (w *window) countBelow(x float64) int { return lowerBound(w.sorted, x) }
+func (w *window) countBelow(x float64) int { return searchFloats(w.sorted, x) }
 
 // countAtMost is the number of values <= x.
 func (w *window) countAtMost(x float64) int {
@@ -181,7 +181,7 @@ func (w *window) mad(m float64) float64 {
 // selection in O(log n) steps.
 func (w *window) kthDeviation(m float64, k int) float64 {
 	s := w.sorted
-	p := lowerBound(s, m) // s[:p] < m <= s[p:]
+	p := searchFloats(s, m) // s[:p] < m <= s[p:]
 	// left deviations: m - s[p-1], m - s[p-2], ... (ascending)
 	// right deviations: s[p]-m, s[p+1]-m, ... (ascending)
 	nl, nr := p, len(s)-p
@@ -209,18 +209,11 @@ func (w *window) kthDeviation(m float64, k int) float64 {
 	return math.Max(a, b)
 }
 
-// lowerBound is the index of the first value of the sorted s that is >= x,
-// len(s) if none is: sort.SearchFloat64s without the closure call per step,
-// which the windows' updates spend most of their time in.
-func lowerBound(s []float64, x float64) int {
-	lo, hi := 0, len(s)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if s[m] < x {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo
+// searchFloats is the index of the first value of the sorted s that is >=
+// x: slices.BinarySearch, which, unlike sort.SearchFloat64s, makes no
+// closure call per step (the windows' updates spend most of their time
+// searching).
+func searchFloats(s []float64, x float64) int {
+	i, _ := slices.BinarySearch(s, x)
+	return i
 }
