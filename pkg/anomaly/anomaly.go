@@ -104,6 +104,9 @@ type Config struct {
 	// per-second rate of increase, and a decrease is a counter reset, not an
 	// anomaly.
 	Counter bool
+	// Weights are the ensemble's statistic weights; nil means
+	// DefaultWeights. Other detectors ignore them.
+	Weights *Weights
 }
 
 // Detector scores one series. It is not safe for concurrent use; use one

@@ -620,3 +620,35 @@ func BenchmarkUpdate(b *testing.B) {
 		})
 	}
 }
+
+// TestTraceScores checks that re-weighting a trace gives exactly what an
+// ensemble with those weights scores, ignored samples and counters
+// included, for the default weights and for others.
+func TestTraceScores(t *testing.T) {
+	pts := noisy(3000, minute, 51)
+	for i := 2000; i < 2100; i++ {
+		pts[i].V += 5
+	}
+	pts[100].V = math.NaN()
+	pts[200].T = pts[199].T // out of order: ignored
+	other := DefaultWeights()
+	other[StatLevel], other[StatKS] = 0.5, 2
+	for _, cfg := range []Config{{}, {Counter: true}} {
+		tr := NewTrace(cfg, pts)
+		for _, w := range []Weights{DefaultWeights(), other} {
+			c := cfg
+			c.Weights = &w
+			var want []float64
+			for _, r := range Score(NewEnsemble(c), pts) {
+				want = append(want, r.Score)
+			}
+			got := tr.Scores(w)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("counter=%v weights %v: trace scores differ (-ensemble +trace):\n%s", cfg.Counter, w, diff)
+			}
+			if peak := slices.Max(got); peak < alertScore {
+				t.Fatalf("weights %v: no alarm on a 5σ shift (peak %v): the test would prove nothing", w, peak)
+			}
+		}
+	}
+}

@@ -42,26 +42,42 @@ const (
 type calibrator struct {
 	specs   []statSpec
 	tails   []tail
+	u       []float64 // the last sample's unweighted surprises
 	hold    int
 	holdLen int
 }
 
 func newCalibrator(specs []statSpec) *calibrator {
-	return &calibrator{specs: specs, tails: make([]tail, len(specs)), holdLen: holdSamples}
+	return &calibrator{specs: specs, tails: make([]tail, len(specs)), u: make([]float64, len(specs)), holdLen: holdSamples}
 }
 
 // score judges the statistics st of one sample, then adds them to their
 // histories. warm=false scores 0 but still learns.
 func (c *calibrator) score(st []float64, warm bool) float64 {
-	var u float64
+	c.surprises(st)
+	return c.judge(c.u, warm)
+}
+
+// surprises sets c.u to each statistic's unweighted surprise -log10 p
+// (0 while it is undefined), then adds the statistics to their histories.
+func (c *calibrator) surprises(st []float64) {
 	for i, x := range st {
+		c.u[i] = 0
 		if math.IsNaN(x) {
 			continue
 		}
-		if w := c.specs[i].weight * c.tails[i].rarity(x, c.specs[i].twoSided); w > u {
+		c.u[i] = c.tails[i].rarity(x, c.specs[i].twoSided)
+		c.tails[i].push(x)
+	}
+}
+
+// judge turns unweighted surprises into the score, with the hold.
+func (c *calibrator) judge(us []float64, warm bool) float64 {
+	var u float64
+	for i, x := range us {
+		if w := c.specs[i].weight * x; w > u {
 			u = w
 		}
-		c.tails[i].push(x)
 	}
 	if !warm {
 		return 0

@@ -1,6 +1,9 @@
 package anomaly
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // Ensemble is Telltale's detector: it runs the robust baseline, the
 // seasonal model, the distribution-shift test and the change-point
@@ -14,23 +17,113 @@ type Ensemble struct {
 
 // NewEnsemble returns an Ensemble for one series.
 func NewEnsemble(cfg Config) *Ensemble {
-	return &Ensemble{f: newFront(cfg, newCombined())}
+	return &Ensemble{f: newFront(cfg, newCombined(cfg.weights()))}
 }
 
 // Update implements Detector.
 func (e *Ensemble) Update(t int64, v float64) Result { return e.f.Update(t, v) }
 
-// The ensemble's statistics, in specs order.
+// Stat names one of the ensemble's statistics, in the order Weights
+// holds them.
+type Stat int
+
+// The ensemble's statistics.
 const (
-	ensLevel   = iota // x itself
-	ensSpike16        // x - median of the previous 16 samples
-	ensSpike64        // x - median of the previous 64 samples
-	ensShift          // mean of the last 4 samples - mean of the last 64
-	ensDaily          // residual of the daily seasonal model
-	ensKS             // KS test deviate between recent and older samples
-	ensCUSUM          // CUSUM statistic
-	ensStats
+	StatLevel   Stat = iota // x itself
+	StatSpike16             // x - median of the previous 16 samples
+	StatSpike64             // x - median of the previous 64 samples
+	StatShift               // mean of the last 4 samples - mean of the last 64
+	StatDaily               // residual of the daily seasonal model
+	StatKS                  // KS test deviate between recent and older samples
+	StatCUSUM               // CUSUM statistic
+	NumStats                // how many there are
 )
+
+var statNames = [NumStats]string{"level", "spike16", "spike64", "shift", "daily", "ks", "cusum"}
+
+// String returns the statistic's short name.
+func (s Stat) String() string {
+	if s < 0 || s >= NumStats {
+		return fmt.Sprintf("Stat(%d)", int(s))
+	}
+	return statNames[s]
+}
+
+// Weights weighs each of the ensemble's statistics, indexed by Stat: a
+// statistic's surprise is multiplied by its weight before the ensemble
+// takes the largest. They are the ensemble's only constants fitted to data
+// (see DefaultWeights); everything else follows from a stated principle.
+type Weights [NumStats]float64
+
+// DefaultWeights returns the weights the ensemble uses when Config.Weights
+// is nil: fitted on the whole NAB corpus the project has (`go tool mage
+// nab` prints how well weights fitted that way do on categories they were
+// not fitted on).
+func DefaultWeights() Weights {
+	return Weights{
+		StatLevel:   1.5,
+		StatSpike16: 1.125,
+		StatSpike64: 1.25,
+		StatShift:   1.25,
+		StatDaily:   0.64,
+		StatKS:      1.21,
+		StatCUSUM:   1,
+	}
+}
+
+// EqualWeights returns weights that are all k.
+func EqualWeights(k float64) Weights {
+	var w Weights
+	for i := range w {
+		w[i] = k
+	}
+	return w
+}
+
+// weights is cfg.Weights, or the defaults.
+func (cfg Config) weights() Weights {
+	if cfg.Weights != nil {
+		return *cfg.Weights
+	}
+	return DefaultWeights()
+}
+
+// Trace is what the ensemble's models said of each sample of a series
+// before weighting: enough to score the series again under any Weights
+// without running the models, which is what makes tuning weights cheap.
+type Trace struct {
+	u    [][NumStats]float64 // unweighted surprises
+	warm []bool
+	fed  []bool // false for samples the ensemble ignored
+}
+
+// NewTrace runs the ensemble's models over pts (cfg.Weights is not used).
+func NewTrace(cfg Config, pts []Point) *Trace {
+	f := newFront(cfg, newCombined(Weights{}))
+	tr := &Trace{u: make([][NumStats]float64, len(pts)), warm: make([]bool, len(pts)), fed: make([]bool, len(pts))}
+	for i, p := range pts {
+		n := f.fed
+		r := f.Update(p.T, p.V)
+		if f.fed != n {
+			tr.fed[i], tr.warm[i] = true, r.Warm
+			copy(tr.u[i][:], f.cal.u)
+		}
+	}
+	return tr
+}
+
+// Scores returns the score of every sample of the trace under weights w:
+// exactly what an Ensemble with Config.Weights = &w returns.
+func (tr *Trace) Scores(w Weights) []float64 {
+	c := newCalibrator(newCombined(w).specs())
+	out := make([]float64, len(tr.u))
+	for i := range tr.u {
+		if tr.fed[i] {
+			out[i] = c.judge(tr.u[i][:], tr.warm[i])
+		}
+	}
+	return out
+}
 
 // combined is the ensemble's model. Its statistics and their weights:
 //
@@ -65,10 +158,12 @@ type combined struct {
 	sum4, sum64  runningMean
 	sub          [1]float64
 	n            int
+	w            Weights
 }
 
-func newCombined() *combined {
+func newCombined(w Weights) *combined {
 	return &combined{
+		w:   w,
 		mad: newMAD(), seasonal: newSeasonal(), ks: newKS(), cp: newChangepoint(),
 		med16: newWindow(16), med64: newWindow(64),
 		sum4: newRunningMean(4), sum64: newRunningMean(64),
@@ -77,13 +172,13 @@ func newCombined() *combined {
 
 func (c *combined) specs() []statSpec {
 	return []statSpec{
-		ensLevel:   {weight: 1.5, twoSided: true},
-		ensSpike16: {weight: 1.125, twoSided: true},
-		ensSpike64: {weight: 1.25, twoSided: true},
-		ensShift:   {weight: 1.25, twoSided: true},
-		ensDaily:   {weight: 0.64, twoSided: true},
-		ensKS:      {weight: 1.21},
-		ensCUSUM:   {weight: 1},
+		StatLevel:   {weight: c.w[StatLevel], twoSided: true},
+		StatSpike16: {weight: c.w[StatSpike16], twoSided: true},
+		StatSpike64: {weight: c.w[StatSpike64], twoSided: true},
+		StatShift:   {weight: c.w[StatShift], twoSided: true},
+		StatDaily:   {weight: c.w[StatDaily], twoSided: true},
+		StatKS:      {weight: c.w[StatKS]},
+		StatCUSUM:   {weight: c.w[StatCUSUM]},
 	}
 }
 
@@ -91,7 +186,7 @@ func (c *combined) update(s sample, st []float64) Result {
 	x := s.v
 	rz := c.seasonal.update(s, c.sub[:])
 	if c.seasonal.dailyOK {
-		st[ensDaily] = c.seasonal.dailyResid
+		st[StatDaily] = c.seasonal.dailyResid
 	}
 	// The robust baseline's expectation and band stand in until the
 	// seasonal model is warm (or while its errors are all 0, on a constant
@@ -104,18 +199,18 @@ func (c *combined) update(s sample, st []float64) Result {
 		c.mad.w.keepSorted(true)
 		rm = c.mad.update(s, c.sub[:])
 	}
-	st[ensKS] = c.ks.stat(x)
+	st[StatKS] = c.ks.stat(x)
 
 	c.sub[0] = math.NaN()
 	c.cp.update(s, c.sub[:])
-	st[ensCUSUM] = c.sub[0]
+	st[StatCUSUM] = c.sub[0]
 
-	st[ensLevel] = x
+	st[StatLevel] = x
 	if c.med16.len() >= 8 {
-		st[ensSpike16] = x - c.med16.median()
+		st[StatSpike16] = x - c.med16.median()
 	}
 	if c.med64.len() >= 32 {
-		st[ensSpike64] = x - c.med64.median()
+		st[StatSpike64] = x - c.med64.median()
 	}
 	c.med16.push(x)
 	c.med64.push(x)
@@ -123,7 +218,7 @@ func (c *combined) update(s sample, st []float64) Result {
 	c.sum64.push(x)
 	c.n++
 	if c.sum64.full() && c.n >= 256 {
-		st[ensShift] = c.sum4.mean() - c.sum64.mean()
+		st[StatShift] = c.sum4.mean() - c.sum64.mean()
 	}
 	if rz.Warm {
 		return rz

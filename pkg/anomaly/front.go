@@ -35,6 +35,7 @@ type front struct {
 	step  int64
 
 	last Result // last result, returned for ignored samples (with score 0)
+	fed  int    // samples handed to the model
 }
 
 func newFront(cfg Config, m model) *front {
@@ -48,6 +49,7 @@ func (f *front) feed(s sample) Result {
 		f.st[i] = math.NaN()
 	}
 	r := f.m.update(s, f.st)
+	f.fed++
 	r.Score = f.cal.score(f.st, r.Warm)
 	return r
 }
