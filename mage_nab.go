@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/telltale-dev/telltale/internal/nabtune"
 	"github.com/telltale-dev/telltale/pkg/anomaly"
 	"github.com/telltale-dev/telltale/pkg/nab"
 )
@@ -35,8 +36,11 @@ var nabNames = map[string]string{
 // next to every published detector found in its results/, with Telltale's
 // NAB scorer: `go tool mage nab [dir]` (default ../shared/nab). It prints
 // a table with the three profile scores and samples scored per second per
-// core, writes the results files under .cache/nab/results, and ends with
-// one JSON line {"<detector>": {"standard": …, …}, …}.
+// core, writes the results files under .cache/nab/results, then
+// cross-validates the ensemble's fitted weight by category (in-sample and
+// cross-validated score of each profile), and ends with one JSON line
+// {"<detector>": {"standard": …, …}, …} in which telltaleEnsembleCV is the
+// cross-validated score.
 func Nab() error {
 	dir, consumed := nabDirArg()
 	var dets []nab.Detector
@@ -56,7 +60,18 @@ func Nab() error {
 	if err := rep.WriteTable(os.Stdout); err != nil {
 		return err
 	}
-	js, err := rep.JSON()
+	c, err := nab.LoadCorpus(dir)
+	if err != nil {
+		return err
+	}
+	cv, err := nabtune.Run(c)
+	if err != nil {
+		return fmt.Errorf("cross-validate on %s: %w", dir, err)
+	}
+	if err := cv.WriteTable(os.Stdout); err != nil {
+		return err
+	}
+	js, err := rep.JSON(cv.Entries()...)
 	if err != nil {
 		return err
 	}

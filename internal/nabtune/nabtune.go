@@ -5,8 +5,10 @@ package nabtune
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"runtime"
+	"strings"
 	"sync"
 
 	"github.com/telltale-dev/telltale/pkg/anomaly"
@@ -125,4 +127,30 @@ func Run(c *nab.Corpus) (*Report, error) {
 		return nil, err
 	}
 	return &Report{InSample: in, Fitted: w, CV: cv}, nil
+}
+
+// WriteTable prints the in-sample and cross-validated score of each
+// profile and the weight each fold chose.
+func (r *Report) WriteTable(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "ensemble, one shared weight fitted per fold: leave-one-category-out cross-validation (%d folds)\n", len(r.CV.Folds))
+	fmt.Fprintf(&b, "%-22s %10s %16s\n", "profile", "in-sample", "cross-validated")
+	for i, p := range r.InSample {
+		fmt.Fprintf(&b, "%-22s %10.2f %16.2f\n", p.Profile, p.Score, r.CV.Results[i].Score)
+	}
+	fmt.Fprintf(&b, "weight fitted on all files: %.3f\n", r.Fitted[0])
+	for _, f := range r.CV.Folds {
+		fmt.Fprintf(&b, "  without %-24s weight %.3f (fitted on %d files, scored %d)\n", f.Held, f.Params[0], len(f.Train), len(f.Test))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// Entries returns the in-sample and cross-validated results as benchmark
+// entries named telltaleEnsembleFit and telltaleEnsembleCV.
+func (r *Report) Entries() []nab.Entry {
+	return []nab.Entry{
+		{Detector: "telltaleEnsembleFit", Ours: true, Results: r.InSample},
+		{Detector: "telltaleEnsembleCV", Ours: true, Results: r.CV.Results},
+	}
 }

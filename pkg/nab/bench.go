@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -178,10 +179,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 
 // JSON returns the report as one JSON object mapping each detector to its
 // profile scores: {"<detector>": {"standard": …, "reward_low_FP_rate": …,
-// "reward_low_FN_rate": …}, …}.
-func (r *Report) JSON() ([]byte, error) {
+// "reward_low_FN_rate": …}, …}, with more entries added to it.
+func (r *Report) JSON(more ...Entry) ([]byte, error) {
 	m := make(map[string]map[string]float64, len(r.Entries))
-	for _, e := range r.Entries {
+	for _, e := range append(slices.Clone(r.Entries), more...) {
 		p := make(map[string]float64, len(e.Results))
 		for _, res := range e.Results {
 			p[res.Profile] = res.Score
