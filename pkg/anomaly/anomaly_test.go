@@ -394,7 +394,7 @@ func peak(res []Result, from, to int) float64 {
 func alarms(res []Result, from, to int) int {
 	n := 0
 	for _, r := range res[from:to] {
-		if r.Score >= alertScore {
+		if r.Score >= AlertScore {
 			n++
 		}
 	}
@@ -447,8 +447,8 @@ func TestDetectsIncidents(t *testing.T) {
 	}
 	for _, c := range cases {
 		res := Score(newDetector(t, c.detector, Config{}), c.pts)
-		if p := peak(res, at, at+c.within); p < alertScore {
-			t.Errorf("%s, %s: peak score %.3f within %d samples, want >= %v", c.detector, c.incident, p, c.within, alertScore)
+		if p := peak(res, at, at+c.within); p < AlertScore {
+			t.Errorf("%s, %s: peak score %.3f within %d samples, want >= %v", c.detector, c.incident, p, c.within, AlertScore)
 		}
 	}
 }
@@ -505,8 +505,8 @@ func TestHold(t *testing.T) {
 	for i := range 1000 {
 		c.score([]float64{float64(i % 10)}, true)
 	}
-	if s := c.score([]float64{1e6}, true); s < alertScore {
-		t.Fatalf("a record by far scored %v, want >= %v", s, alertScore)
+	if s := c.score([]float64{1e6}, true); s < AlertScore {
+		t.Fatalf("a record by far scored %v, want >= %v", s, AlertScore)
 	}
 	// Records keep coming for a while: each extends the hold.
 	for i := range 3 * holdSamples {
@@ -521,8 +521,8 @@ func TestHold(t *testing.T) {
 			t.Fatalf("quiet sample %d scored %v", i, s)
 		}
 	}
-	if s := c.score([]float64{1e12}, true); s < alertScore {
-		t.Fatalf("after the hold, a new record scored %v, want >= %v", s, alertScore)
+	if s := c.score([]float64{1e12}, true); s < AlertScore {
+		t.Fatalf("after the hold, a new record scored %v, want >= %v", s, AlertScore)
 	}
 }
 
@@ -571,8 +571,8 @@ func TestPrometheusSteps(t *testing.T) {
 			pts[i].V += 6
 		}
 		res := Score(NewEnsemble(Config{}), pts)
-		if p := peak(res, at, at+3); p < alertScore {
-			t.Errorf("step %d ms: peak %.3f after a 6σ shift, want >= %v", step, p, alertScore)
+		if p := peak(res, at, at+3); p < AlertScore {
+			t.Errorf("step %d ms: peak %.3f after a 6σ shift, want >= %v", step, p, AlertScore)
 		}
 	}
 	// A counter growing by about 100/s whose rate doubles, with resets
@@ -595,8 +595,8 @@ func TestPrometheusSteps(t *testing.T) {
 	if n := alarms(res, 1000, at); n > 5 {
 		t.Errorf("counter: %d alarms before the change (resets included), want at most 5", n)
 	}
-	if p := peak(res, at, at+3); p < alertScore {
-		t.Errorf("counter: peak %.3f after the rate doubled, want >= %v", p, alertScore)
+	if p := peak(res, at, at+3); p < AlertScore {
+		t.Errorf("counter: peak %.3f after the rate doubled, want >= %v", p, AlertScore)
 	}
 	if r := res[at-1]; math.Abs(r.Expected-100) > 5 {
 		t.Errorf("counter: expected rate %v before the change, want about 100/s", r.Expected)
@@ -646,7 +646,7 @@ func TestTraceScores(t *testing.T) {
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Fatalf("counter=%v weights %v: trace scores differ (-ensemble +trace):\n%s", cfg.Counter, w, diff)
 			}
-			if peak := slices.Max(got); peak < alertScore {
+			if peak := slices.Max(got); peak < AlertScore {
 				t.Fatalf("weights %v: no alarm on a 5σ shift (peak %v): the test would prove nothing", w, peak)
 			}
 		}

@@ -85,17 +85,17 @@ func (c *calibrator) judge(us []float64, warm bool) float64 {
 	s := clampScore(-math.Expm1(-u / alertSurprise * math.Ln10))
 	if c.hold > 0 {
 		c.hold--
-		if s >= alertScore {
+		if s >= AlertScore {
 			// Still alarming: the same incident goes on.
 			c.hold = c.holdLen
 		}
 		return s * holdDamping
 	}
-	if s >= alertScore {
+	if s >= AlertScore {
 		c.hold = c.holdLen
 	}
 	return s
 }
 
-// alertScore is the documented alerting threshold of a score.
-const alertScore = 0.9
+// AlertScore is the documented alerting threshold of a score.
+const AlertScore = 0.9

@@ -26,7 +26,7 @@ const (
 	// sample of their own: Prometheus's default lookback delta.
 	lookback = 5 * time.Minute
 	// AlertThreshold is the documented score threshold for alerting.
-	AlertThreshold = 0.9
+	AlertThreshold = anomaly.AlertScore
 )
 
 // warmup is how much history before a range on-demand scoring reads.
