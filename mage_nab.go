@@ -38,10 +38,11 @@ var nabNames = map[string]string{
 // NAB scorer: `go tool mage nab [dir]` (default ../shared/nab). It prints
 // a table with the three profile scores and samples scored per second per
 // core, writes the results files under .cache/nab/results, then
-// cross-validates the ensemble's fitted weight by category (in-sample and
-// cross-validated score of each profile), and ends with one JSON line
-// {"<detector>": {"standard": …, …}, …} in which telltaleEnsembleCV is the
-// cross-validated score.
+// cross-validates the ensemble by category, as shipped (nothing fitted)
+// and with one shared weight fitted per fold (in-sample and cross-validated
+// score of each profile), and ends with one JSON line {"<detector>":
+// {"standard": …, …}, …} in which telltaleEnsembleCV is the shipped
+// ensemble's cross-validated score.
 func Nab() error {
 	dir, consumed := nabDirArg()
 	var dets []nab.Detector
@@ -65,7 +66,7 @@ func Nab() error {
 	if err != nil {
 		return err
 	}
-	cv, err := nabtune.Run(c)
+	cv, err := nabtune.Run(c, nabtune.Fitters())
 	if err != nil {
 		return fmt.Errorf("cross-validate on %s: %w", dir, err)
 	}

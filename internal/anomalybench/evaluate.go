@@ -39,13 +39,14 @@ type KindResult struct {
 	// during an anomaly or shortly after it; Precision is True/Alarms.
 	Alarms, True int
 	Precision    float64
-	// Strong restricts Anomalies and InTime to anomalies of at least
-	// StrongSize σ.
-	Strong, StrongInTime int
+	// First and FirstInTime count the first anomaly of each series only,
+	// judged before any other anomaly entered the series' history.
+	First, FirstInTime int
 }
 
-// StrongSize is the size, in σ, from which the goals on recall apply.
-const StrongSize = 4
+// MinSize is the smallest size, in σ, of the corpus's spikes, dips,
+// shifts and trend changes.
+const MinSize = 4
 
 // FamilyResult is the false alarms on the healthy series of one noise.
 type FamilyResult struct {
@@ -144,11 +145,11 @@ func Evaluate(c *Corpus, newDet func(counter bool) anomaly.Detector) *Report {
 				kr.True++
 			}
 		}
-		for _, a := range s.Anomalies {
+		for n, a := range s.Anomalies {
 			kr.Anomalies++
-			strong := a.Size >= StrongSize
-			if strong {
-				kr.Strong++
+			first := n == 0
+			if first {
+				kr.First++
 			}
 			j, _ := slices.BinarySearch(al, a.Start)
 			if j == len(al) || al[j] >= max(a.End, a.Start+RecallWithin+1) {
@@ -159,8 +160,8 @@ func Evaluate(c *Corpus, newDet func(counter bool) anomaly.Detector) *Report {
 			delays[a.Kind] = append(delays[a.Kind], float64(d))
 			if d <= RecallWithin {
 				kr.InTime++
-				if strong {
-					kr.StrongInTime++
+				if first {
+					kr.FirstInTime++
 				}
 			}
 		}
@@ -225,22 +226,22 @@ func median(x []float64) float64 {
 }
 
 // WriteTable prints the report: per kind, recall within RecallWithin
-// samples (all sizes, and of anomalies of at least StrongSize σ), median
-// delay and precision; then false alarms on the healthy series.
+// samples (of all anomalies, and of each series' first), median delay and
+// precision; then false alarms on the healthy series.
 func (r *Report) WriteTable(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d series, %d samples at 15 s\n", r.Series, r.Samples)
-	fmt.Fprintf(&b, "%-22s %9s %9s %12s %12s %10s %8s\n", "kind", "anomalies", "found", "recall@5", "recall@5≥4σ", "delay p50", "precision")
+	fmt.Fprintf(&b, "%-22s %9s %9s %9s %15s %10s %10s\n", "kind", "anomalies", "found", "recall@5", "recall@5 first", "delay p50", "precision")
 	for _, k := range r.Kinds {
-		strong := "-"
-		if k.Strong > 0 {
-			strong = fmt.Sprintf("%.0f%%", 100*float64(k.StrongInTime)/float64(k.Strong))
+		first := "-"
+		if k.First > 0 {
+			first = fmt.Sprintf("%.0f%%", 100*float64(k.FirstInTime)/float64(k.First))
 		}
 		delay := "-"
 		if k.Found > 0 {
 			delay = fmt.Sprintf("%.1f", k.MedianDelay)
 		}
-		fmt.Fprintf(&b, "%-22s %9d %9d %11.0f%% %12s %10s %7.0f%%\n", k.Kind, k.Anomalies, k.Found, 100*k.Recall, strong, delay, 100*k.Precision)
+		fmt.Fprintf(&b, "%-22s %9d %9d %8.0f%% %15s %10s %9.0f%%\n", k.Kind, k.Anomalies, k.Found, 100*k.Recall, first, delay, 100*k.Precision)
 	}
 	fmt.Fprintf(&b, "false alarms on healthy series: %d in %d samples = %.2f per 10,000 (%.2f after each series' first day)\n",
 		r.HealthyAlarms, r.HealthySamples, r.FalseAlarmsPer10k, r.FalseAlarmsPer10kAfterDay1)
@@ -257,8 +258,8 @@ func (r *Report) JSON() ([]byte, error) {
 	kinds := map[Kind]map[string]float64{}
 	for _, k := range r.Kinds {
 		m := map[string]float64{"recall_at_5": k.Recall, "median_delay_samples": k.MedianDelay, "precision": k.Precision, "anomalies": float64(k.Anomalies)}
-		if k.Strong > 0 {
-			m["recall_at_5_strong"] = float64(k.StrongInTime) / float64(k.Strong)
+		if k.First > 0 {
+			m["recall_at_5_first"] = float64(k.FirstInTime) / float64(k.First)
 		}
 		kinds[k.Kind] = m
 	}

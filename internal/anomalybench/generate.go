@@ -33,7 +33,8 @@
 //	trend_change              a ramp of 4–10σ per hour for 30–90 minutes
 //	variance_change           noise ×4 for 1–6 hours
 //	broken_daily_pattern      the daily cycle missing for 6 hours (cycling shapes)
-//	stuck_value               the last value repeated for 30–240 minutes
+//	stuck_value               the last value repeated for 30–240 minutes (a
+//	                          counter stops growing)
 //	drop_to_zero              0 for 30–240 minutes
 //	disappearance             no samples for 30–240 minutes
 //
@@ -154,8 +155,8 @@ type spec struct {
 func plan(seed uint64, i int, kinds []Kind) spec {
 	rng := rand.New(rand.NewPCG(seed, uint64(i)))
 	s := spec{seed: rng.Uint64()}
-	s.shape = shapes[i%len(shapes)]
-	s.noise = noises[(i/len(shapes))%len(noises)]
+	s.shape = shapes[rng.IntN(len(shapes))]
+	s.noise = noises[rng.IntN(len(noises))]
 	// One series in seven is a counter; its rate has Gaussian noise.
 	if i%7 == 3 {
 		s.counter, s.noise = true, "gaussian"
@@ -272,6 +273,14 @@ func (s spec) render(anomalies bool) Series {
 	for range 2 + rng.IntN(3) {
 		resetAt[rng.IntN(perSeries)] = true
 	}
+	// The first sample of an anomaly is always scraped, in the healthy
+	// rendering too, so that both have the same samples around it.
+	starts := map[int]bool{}
+	for _, a := range s.anoms {
+		if a.Kind != Disappearance {
+			starts[a.Start] = true
+		}
+	}
 	next := 0 // next anomaly
 	var stuckV float64
 	var last float64
@@ -313,6 +322,10 @@ func (s spec) render(anomalies bool) Series {
 					stuckV = last
 				}
 				v = stuckV
+				if s.counter {
+					// A stuck counter is one whose value stops growing.
+					v = 0
+				}
 			case DropToZero:
 				v = 0
 			}
@@ -330,6 +343,9 @@ func (s spec) render(anomalies bool) Series {
 		}
 		if a != nil && a.Kind == Disappearance {
 			continue
+		}
+		if starts[j] {
+			gapLeft, missing = 0, false
 		}
 		if gapLeft > 0 {
 			gapLeft--

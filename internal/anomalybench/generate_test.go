@@ -126,8 +126,8 @@ func TestLabelsMatchSeries(t *testing.T) {
 		}
 		for _, a := range s.Anomalies {
 			k := a.Start
-			if a.Size < StrongSize && a.Kind != VarianceUp && a.Kind != BrokenDaily {
-				t.Errorf("%s: %s of %.1fσ, want at least %vσ", s.Name, a.Kind, a.Size, StrongSize)
+			if a.Size < MinSize && a.Kind != VarianceUp && a.Kind != BrokenDaily {
+				t.Errorf("%s: %s of %.1fσ, want at least %vσ", s.Name, a.Kind, a.Size, MinSize)
 			}
 			if s.Counter {
 				continue

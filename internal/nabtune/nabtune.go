@@ -99,58 +99,92 @@ func (t Traces) objective(c *nab.Corpus, w anomaly.Weights) (float64, error) {
 	return r.Score, nil
 }
 
-// Report compares weights fitted on the whole corpus and scored on it
-// (in-sample) with leave-one-category-out cross-validation.
+// Fitter is one way of choosing the ensemble's weights from a corpus.
+type Fitter struct {
+	// Name names it in reports and in the benchmark's JSON.
+	Name string
+	Fit  func(t Traces, train *nab.Corpus) (anomaly.Weights, error)
+}
+
+// Fitters are the ways `go tool mage nab` cross-validates: the shipped
+// ensemble, which fits nothing (anomaly.DefaultWeights), and one shared
+// weight fitted to the training categories (Traces.Fit).
+func Fitters() []Fitter {
+	return []Fitter{
+		{Name: "telltaleEnsemble", Fit: func(Traces, *nab.Corpus) (anomaly.Weights, error) { return anomaly.DefaultWeights(), nil }},
+		{Name: "telltaleEnsembleFittedWeight", Fit: Traces.Fit},
+	}
+}
+
+// Result is one fitter's in-sample and cross-validated scores.
+type Result struct {
+	Fitter string
+	// InSample scores the weights fitted on every file, on every file.
+	InSample []nab.Result // in Profiles order
+	Fitted   anomaly.Weights
+	// CV is leave-one-category-out cross-validation.
+	CV *nab.CV[anomaly.Weights]
+}
+
+// Report holds the result of every fitter.
 type Report struct {
-	InSample []nab.Result    // in Profiles order
-	Fitted   anomaly.Weights // fitted on every file
-	CV       *nab.CV[anomaly.Weights]
+	Results []Result
 }
 
-// Run fits and cross-validates the ensemble's weights on c.
-func Run(c *nab.Corpus) (*Report, error) {
+// Run cross-validates every fitter on c, running the ensemble's models
+// over the corpus once.
+func Run(c *nab.Corpus, fitters []Fitter) (*Report, error) {
 	t := NewTraces(c)
-	w, err := t.Fit(c)
-	if err != nil {
-		return nil, err
+	rep := &Report{}
+	for _, ft := range fitters {
+		fit := func(train *nab.Corpus) (anomaly.Weights, error) { return ft.Fit(t, train) }
+		w, err := fit(c)
+		if err != nil {
+			return nil, err
+		}
+		s := make(nab.Scores, len(c.Files))
+		for _, f := range c.Files {
+			s[f.Path] = t.Score(w, f)
+		}
+		in, err := c.ScoreAll(s)
+		if err != nil {
+			return nil, err
+		}
+		cv, err := nab.CrossValidate(c, fit, t.Score)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ft.Name, err)
+		}
+		rep.Results = append(rep.Results, Result{Fitter: ft.Name, InSample: in, Fitted: w, CV: cv})
 	}
-	s := make(nab.Scores, len(c.Files))
-	for _, f := range c.Files {
-		s[f.Path] = t.Score(w, f)
-	}
-	in, err := c.ScoreAll(s)
-	if err != nil {
-		return nil, err
-	}
-	cv, err := nab.CrossValidate(c, t.Fit, t.Score)
-	if err != nil {
-		return nil, err
-	}
-	return &Report{InSample: in, Fitted: w, CV: cv}, nil
+	return rep, nil
 }
 
-// WriteTable prints the in-sample and cross-validated score of each
-// profile and the weight each fold chose.
+// WriteTable prints, per fitter, the in-sample and cross-validated score
+// of each profile and the weight each fold chose.
 func (r *Report) WriteTable(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "ensemble, one shared weight fitted per fold: leave-one-category-out cross-validation (%d folds)\n", len(r.CV.Folds))
-	fmt.Fprintf(&b, "%-22s %10s %16s\n", "profile", "in-sample", "cross-validated")
-	for i, p := range r.InSample {
-		fmt.Fprintf(&b, "%-22s %10.2f %16.2f\n", p.Profile, p.Score, r.CV.Results[i].Score)
-	}
-	fmt.Fprintf(&b, "weight fitted on all files: %.3f\n", r.Fitted[0])
-	for _, f := range r.CV.Folds {
-		fmt.Fprintf(&b, "  without %-24s weight %.3f (fitted on %d files, scored %d)\n", f.Held, f.Params[0], len(f.Train), len(f.Test))
+	for _, res := range r.Results {
+		fmt.Fprintf(&b, "%s: leave-one-category-out cross-validation (%d folds)\n", res.Fitter, len(res.CV.Folds))
+		fmt.Fprintf(&b, "  %-22s %10s %16s\n", "profile", "in-sample", "cross-validated")
+		for i, p := range res.InSample {
+			fmt.Fprintf(&b, "  %-22s %10.2f %16.2f\n", p.Profile, p.Score, res.CV.Results[i].Score)
+		}
+		fmt.Fprintf(&b, "  weight on all files: %.3f; per fold:", res.Fitted[0])
+		for _, f := range res.CV.Folds {
+			fmt.Fprintf(&b, " %s %.3f", f.Held, f.Params[0])
+		}
+		b.WriteString("\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-// Entries returns the in-sample and cross-validated results as benchmark
-// entries named telltaleEnsembleFit and telltaleEnsembleCV.
+// Entries returns each fitter's cross-validated results as benchmark
+// entries named <fitter>CV.
 func (r *Report) Entries() []nab.Entry {
-	return []nab.Entry{
-		{Detector: "telltaleEnsembleFit", Ours: true, Results: r.InSample},
-		{Detector: "telltaleEnsembleCV", Ours: true, Results: r.CV.Results},
+	var out []nab.Entry
+	for _, res := range r.Results {
+		out = append(out, nab.Entry{Detector: res.Fitter + "CV", Ours: true, Results: res.CV.Results})
 	}
+	return out
 }

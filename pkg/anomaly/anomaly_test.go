@@ -524,6 +524,26 @@ func TestHold(t *testing.T) {
 	if s := c.score([]float64{1e12}, true); s < AlertScore {
 		t.Fatalf("after the hold, a new record scored %v, want >= %v", s, AlertScore)
 	}
+	// A fresh alarm during the hold that is more surprising than the
+	// incident held is a new incident: not damped.
+	c.score([]float64{5}, true)
+	if s := c.score([]float64{1e18}, true); s < AlertScore {
+		t.Fatalf("a larger incident during the hold scored %v, want >= %v", s, AlertScore)
+	}
+	// So is a fresh alarm after incidentGap quiet samples, however large;
+	// closer to the last alarm, a smaller one is the same incident.
+	for i := range incidentGap / 2 {
+		c.score([]float64{float64(i % 10)}, true)
+	}
+	if s := c.score([]float64{2e12}, true); s >= holdDamping {
+		t.Fatalf("a smaller alarm %d samples after the last scored %v, want < %v", incidentGap/2, s, holdDamping)
+	}
+	for i := range incidentGap + 1 {
+		c.score([]float64{float64(i % 10)}, true)
+	}
+	if s := c.score([]float64{3e12}, true); s < AlertScore {
+		t.Fatalf("an alarm %d quiet samples after the last scored %v, want >= %v", incidentGap+1, s, AlertScore)
+	}
 }
 
 func TestStepInference(t *testing.T) {
@@ -627,7 +647,7 @@ func BenchmarkUpdate(b *testing.B) {
 func TestTraceScores(t *testing.T) {
 	pts := noisy(3000, minute, 51)
 	for i := 2000; i < 2100; i++ {
-		pts[i].V += 5
+		pts[i].V += 8
 	}
 	pts[100].V = math.NaN()
 	pts[200].T = pts[199].T // out of order: ignored
@@ -647,7 +667,114 @@ func TestTraceScores(t *testing.T) {
 				t.Fatalf("counter=%v weights %v: trace scores differ (-ensemble +trace):\n%s", cfg.Counter, w, diff)
 			}
 			if peak := slices.Max(got); peak < AlertScore {
-				t.Fatalf("weights %v: no alarm on a 5σ shift (peak %v): the test would prove nothing", w, peak)
+				t.Fatalf("weights %v: no alarm on an 8σ shift (peak %v): the test would prove nothing", w, peak)
+			}
+		}
+	}
+}
+
+// at15s returns n samples at 15 s steps of a level-100 series with noise
+// of standard deviation 5 plus shape(i), deterministic for seed.
+func at15s(n int, seed uint64, shape func(i int) float64) []Point {
+	rng := rand.New(rand.NewPCG(seed, 3))
+	pts := make([]Point, n)
+	for i := range pts {
+		pts[i] = Point{T: 1_700_000_000_000 + int64(i)*15000, V: 100 + 5*rng.NormFloat64() + shape(i)}
+	}
+	return pts
+}
+
+// dailyCycle is a daily cycle of amplitude 50 (10σ) at 15 s steps.
+func dailyCycle(i int) float64 { return 50 * math.Sin(2*math.Pi*float64(i)/5760) }
+
+// firstAlarm is the index of the first alarm in res[from:to], or -1.
+func firstAlarm(res []Result, from, to int) int {
+	for i := from; i < to && i < len(res); i++ {
+		if res[i].Score >= AlertScore {
+			return i
+		}
+	}
+	return -1
+}
+
+// TestLiveIncidents runs the ensemble through incidents of live series at
+// Prometheus's 15 s step in the situations where an alarm is easy to
+// miss: while an earlier alarm holds, during a series' first day (a daily
+// cycle not yet learnt) or on a trend, right after a series appears, and
+// a second change shortly after a first. Each must alarm within 3 samples.
+func TestLiveIncidents(t *testing.T) {
+	flat := func(int) float64 { return 0 }
+	trend := func(i int) float64 { return 0.02 * float64(i) }
+	type incident struct {
+		name  string
+		at    int
+		apply func(pts []Point, at int)
+	}
+	spike := func(d float64) func([]Point, int) {
+		return func(pts []Point, at int) { pts[at].V += d }
+	}
+	shift := func(d float64) func([]Point, int) {
+		return func(pts []Point, at int) {
+			for i := at; i < len(pts); i++ {
+				pts[i].V += d
+			}
+		}
+	}
+	stuck := func(pts []Point, at int) {
+		for i := at; i < len(pts); i++ {
+			pts[i].V = pts[at-1].V
+		}
+	}
+	zero := func(pts []Point, at int) {
+		for i := at; i < len(pts); i++ {
+			pts[i].V = 0
+		}
+	}
+	cases := []struct {
+		name   string
+		n      int
+		shape  func(int) float64
+		before []incident // earlier incidents, which must alarm too
+		want   incident
+	}{
+		{"larger spike during a hold", 6000, flat, []incident{{"8σ spike", 5000, spike(40)}}, incident{"20σ spike", 5030, spike(100)}},
+		{"second, larger level shift", 6000, flat, []incident{{"6σ shift", 5000, shift(30)}}, incident{"10σ shift", 5060, shift(50)}},
+		{"first day: level shift", 2000, dailyCycle, nil, incident{"6σ shift", 1500, shift(30)}},
+		{"first day: spike", 2000, dailyCycle, nil, incident{"8σ spike", 1500, spike(40)}},
+		{"first day: drop to zero", 2000, dailyCycle, nil, incident{"drop to zero", 1500, zero}},
+		{"trend: spike", 6000, trend, nil, incident{"8σ spike", 5000, spike(40)}},
+		{"trend: drop to zero", 6000, trend, nil, incident{"drop to zero", 5000, zero}},
+		{"stuck value", 6000, flat, nil, incident{"stuck value", 5000, stuck}},
+		{"first day: stuck value", 2000, dailyCycle, nil, incident{"stuck value", 1500, stuck}},
+		{"young: spike", 40, flat, nil, incident{"8σ spike", 30, spike(40)}},
+		{"young: level shift", 40, flat, nil, incident{"8σ shift", 28, shift(40)}},
+	}
+	// Each case runs on seeds series; at least 80% of its incidents must
+	// alarm in time (a shift's first sample carries one sample's noise: a
+	// 6σ shift drawn with -2σ of noise is a 4σ surprise), and no series
+	// may alarm before its first incident.
+	const seeds = 20
+	for _, c := range cases {
+		missed := map[string]int{}
+		for seed := range uint64(seeds) {
+			pts := at15s(c.n, 100+seed, c.shape)
+			all := append(slices.Clone(c.before), c.want)
+			for _, in := range all {
+				in.apply(pts, in.at)
+			}
+			res := Score(NewEnsemble(Config{}), pts)
+			for _, in := range all {
+				if i := firstAlarm(res, in.at, in.at+3); i < 0 {
+					missed[in.name]++
+				}
+			}
+			if i := firstAlarm(res, 0, all[0].at); i >= 0 {
+				t.Errorf("%s, seed %d: false alarm at %d before the incident", c.name, seed, i)
+			}
+		}
+		for name, n := range missed {
+			if n > seeds/5 {
+				t.Errorf("%s: the %s was not alarmed on within 3 samples in %d of %d series, want at most %d", c.name, name, n, seeds, seeds/5)
 			}
 		}
 	}

@@ -16,6 +16,12 @@ const (
 	// until it has been quiet for holdSamples. Earthgecko Skyline does the
 	// like with its EXPIRATION_TIME.
 	holdSamples = 120
+	// incidentGap is how many quiet samples separate two incidents: an
+	// alarm that comes later than that after the last one is a new
+	// incident, even while the hold lasts. Closer alarms are one
+	// incident, echoing through the ensemble's windowed statistics
+	// (16 to 64 samples long).
+	incidentGap = 16
 	// holdDamping is what scores are multiplied by during a hold.
 	holdDamping = 0.5
 )
@@ -42,13 +48,22 @@ const (
 type calibrator struct {
 	specs   []statSpec
 	tails   []tail
+	runs    []float64 // the last value of each run statistic
 	u       []float64 // the last sample's unweighted surprises
 	hold    int
 	holdLen int
+	// peak is the largest weighted surprise of the incident held;
+	// alarming is whether the last sample alarmed, before damping.
+	peak     float64
+	alarming bool
 }
 
 func newCalibrator(specs []statSpec) *calibrator {
-	return &calibrator{specs: specs, tails: make([]tail, len(specs)), u: make([]float64, len(specs)), holdLen: holdSamples}
+	c := &calibrator{specs: specs, tails: make([]tail, len(specs)), runs: make([]float64, len(specs)), u: make([]float64, len(specs)), holdLen: holdSamples}
+	for i, sp := range specs {
+		c.tails[i].unit = sp.unit
+	}
+	return c
 }
 
 // score judges the statistics st of one sample, then adds them to their
@@ -66,9 +81,34 @@ func (c *calibrator) surprises(st []float64) {
 		if math.IsNaN(x) {
 			continue
 		}
+		if c.specs[i].surprise {
+			c.u[i] = max(x, 0)
+			continue
+		}
+		if c.specs[i].run {
+			c.u[i] = c.runSurprise(i, x)
+			continue
+		}
 		c.u[i] = c.tails[i].rarity(x, c.specs[i].twoSided)
 		c.tails[i].push(x)
 	}
+}
+
+// runSurprise judges x, the length of a run still going, against the
+// completed runs of statistic i, and adds a run to them once it ends (x
+// is 1 again). A run is judged only on its first two values beyond the
+// longest completed run, so one run that goes on is one incident, not a
+// new surprise at every sample.
+func (c *calibrator) runSurprise(i int, x float64) float64 {
+	t := &c.tails[i]
+	if x == 1 && c.runs[i] > 0 {
+		t.push(c.runs[i])
+	}
+	c.runs[i] = x
+	if rec := t.record(); x <= rec || x > rec+2 {
+		return 0
+	}
+	return t.rarity(x, false)
 }
 
 // judge turns unweighted surprises into the score, with the hold.
@@ -83,19 +123,30 @@ func (c *calibrator) judge(us []float64, warm bool) float64 {
 		return 0
 	}
 	s := clampScore(-math.Expm1(-u / alertSurprise * math.Ln10))
+	alarm := s >= AlertScore
+	onset := alarm && !c.alarming
+	c.alarming = alarm
 	if c.hold > 0 {
 		c.hold--
-		if s >= AlertScore {
+		if onset && (u > c.peak || c.holdLen-c.hold > incidentGap) {
+			// A fresh alarm more surprising than anything of the incident
+			// held, or one after incidentGap quiet samples: a new
+			// incident, which the hold must not hide.
+			c.hold, c.peak = c.holdLen, u
+			return s
+		}
+		if alarm {
 			// Still alarming: the same incident goes on.
-			c.hold = c.holdLen
+			c.hold, c.peak = c.holdLen, max(c.peak, u)
 		}
 		return s * holdDamping
 	}
-	if s >= AlertScore {
-		c.hold = c.holdLen
+	if alarm {
+		c.hold, c.peak = c.holdLen, u
 	}
 	return s
 }
 
-// AlertScore is the documented alerting threshold of a score.
+// AlertScore is the alerting threshold of a score: a score at or above it
+// is an alarm. It means the same on every series (see the package doc).
 const AlertScore = 0.9

@@ -57,6 +57,8 @@ type tail struct {
 
 	// The medians of the completed blocks, sorted, change only when a
 	// block completes; median caches them.
+	// unit is the statistic's resolution, the least scale of its tail.
+	unit     float64
 	doneMeds [tailBlocks]float64
 	nDone    int
 	medsOK   bool
@@ -171,6 +173,7 @@ func (t *tail) side(x float64, up bool, n int, med float64) float64 {
 	if !(beta > 0) {
 		beta = scaleFloor(ext)
 	}
+	beta = max(beta, t.unit)
 	return math.Log10(fn+1) + math.Abs(x-ext)/beta/math.Ln10
 }
 
@@ -298,4 +301,15 @@ func sortSmall(s []float64) {
 			s[j], s[j-1] = s[j-1], s[j]
 		}
 	}
+}
+
+// record is the largest value of the history (-Inf when empty).
+func (t *tail) record() float64 {
+	r := math.Inf(-1)
+	for b := range tailBlocks {
+		if t.blockLive(b) {
+			r = max(r, t.hi[b][0])
+		}
+	}
+	return r
 }
