@@ -26,6 +26,7 @@ func (s *Stack) build(ctx context.Context) error {
 		append([]string{"-o", filepath.Join(s.builds, BuildGood) + "/", "-ldflags=-X main.build=" + BuildGood}, pkgs...),
 		append([]string{"-o", filepath.Join(s.builds, BuildSlow) + "/", "-ldflags=-X main.build=" + BuildSlow + " -X main.slowdown=" + s.opts.SlowBy.String()}, pkgs...),
 		{"-o", filepath.Join(s.builds, "telltale-exporter"), "./exporter"},
+		{"-o", filepath.Join(s.builds, Neighbour), "./demo/cmd/" + Neighbour},
 	}
 	if !s.opts.NoDetector {
 		builds = append(builds, []string{"-o", filepath.Join(s.builds, "telltale-detector"), "./detector"})

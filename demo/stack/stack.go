@@ -419,6 +419,49 @@ var adminClient = &http.Client{
 	Transport: &http.Transport{DisableKeepAlives: true},
 }
 
+// Neighbour is the program StartNeighbour runs: a CPU hog outside the
+// shop, with a service name of its own.
+const Neighbour = "cpuhog"
+
+// StartNeighbour starts a noisy neighbour on the machine, outside the shop:
+// Neighbour burning cores' worth of CPU, until StopNeighbour.
+func (s *Stack) StartNeighbour(ctx context.Context, cores float64) error {
+	s.mu.Lock()
+	p := s.byName[Neighbour]
+	s.mu.Unlock()
+	if p != nil && p.pid() != 0 {
+		return fmt.Errorf("start %s: it runs already", Neighbour)
+	}
+	args := []string{"--cores=" + strconv.FormatFloat(cores, 'f', -1, 64)}
+	path := filepath.Join(s.builds, Neighbour)
+	if p != nil {
+		p.mu.Lock()
+		p.args = args
+		p.mu.Unlock()
+		return p.start()
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return errStopped
+	}
+	p = &proc{name: Neighbour, path: path, args: args, log: filepath.Join(s.Dir, "logs", Neighbour+".log")}
+	s.procs = append(s.procs, p)
+	s.byName[Neighbour] = p
+	s.mu.Unlock()
+	return p.start()
+}
+
+// StopNeighbour stops what StartNeighbour started.
+func (s *Stack) StopNeighbour() {
+	s.mu.Lock()
+	p := s.byName[Neighbour]
+	s.mu.Unlock()
+	if p != nil {
+		p.stop(3 * time.Second)
+	}
+}
+
 // PID returns the process ID of a program of the stack ("checkout",
 // "telltale-exporter", "prometheus", …), 0 when it does not run.
 func (s *Stack) PID(name string) int {
