@@ -314,6 +314,9 @@ func deployFixtures(f *fakeProm) {
 func TestGoldenDeploys(t *testing.T) {
 	f := newFakeProm(t)
 	deployFixtures(f)
+	// The host is named by the exporter's hostname, not by the exporter's
+	// own address and port.
+	f.instant[hostnamesExpr(shopTo.Sub(shopFrom)+shopStep)] = model.Vector{sample(model.Metric{"instance": shop1, "hostname": "shop-1"}, 1)}
 	d := newTestDatasource(t, f, "")
 	dr := runGolden(t, d, "deploys", false, map[string]any{"queryType": "deploys"})
 	runGolden(t, d, "deploys_alert", true, map[string]any{"queryType": "deploys"})
@@ -325,8 +328,8 @@ func TestGoldenDeploys(t *testing.T) {
 		got = append(got, ev.Fields[0].At(i).(time.Time).Format("15:04")+" "+ev.Fields[2].At(i).(string))
 	}
 	want := []string{
-		"10:40 payments on 10.0.0.1:10171: 1111 → 2222 (go-build-id)",
-		"11:10 checkout on 10.0.0.1:10171: aaaa1111bbbb → dddd3333eeee (go-build-id)",
+		"10:40 payments on shop-1: 1111 → 2222 (go-build-id)",
+		"11:10 checkout on shop-1: aaaa1111bbbb → dddd3333eeee (go-build-id)",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("deploy events (-want +got):\n%s", diff)

@@ -331,7 +331,7 @@ func graphExprs(w time.Duration, host string) map[string]string {
 	return map[string]string{
 		"services":    fmt.Sprintf("max by (instance, service, kind) (last_over_time(telltale_service_info{%s}[%s]))", sel, r),
 		"addresses":   fmt.Sprintf("max by (instance, address) (last_over_time(telltale_host_address_info[%s]))", r),
-		"hostnames":   fmt.Sprintf("max by (instance, hostname) (last_over_time(telltale_host_info[%s]))", r),
+		"hostnames":   hostnamesExpr(w),
 		"ports":       fmt.Sprintf("max by (instance, service, protocol, port) (last_over_time(telltale_service_port_info[%s]))", r),
 		"connections": fmt.Sprintf("max by (%s) (avg_over_time(telltale_edge_connections{%s}[%s]))", edgeBy, sel, r),
 		"sent":        fmt.Sprintf("sum by (%s) (rate(telltale_edge_sent_bytes_total{%s}[%s]))", edgeBy, sel, r),

@@ -219,7 +219,7 @@ func rankCauses(in rankInput) []cause {
 				Onset: d.Time, Lead: w.Start.Sub(d.Time), Before: math.NaN(), After: math.NaN(), Change: math.NaN(),
 				Anomaly: 1, Size: 1, Unexplained: 1,
 			}
-			c.Evidence = fmt.Sprintf("%s was deployed (%s → %s on %s)", d.Service, shortBuild(d.OldBuild), shortBuild(d.NewBuild), d.Instance)
+			c.Evidence = fmt.Sprintf("%s was deployed (%s → %s on %s)", d.Service, shortBuild(d.OldBuild), shortBuild(d.NewBuild), d.host())
 			cs = append(cs, c)
 		}
 		for _, s := range in.Signals {

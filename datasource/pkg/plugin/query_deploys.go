@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
 	"time"
@@ -16,6 +17,11 @@ type deployEvent struct {
 	Time     time.Time
 	Service  string
 	Instance string
+	// Host names the host the service runs on: its hostname as the
+	// exporter reports it, else the address of the exporter's target
+	// (Instance without its port, which is the exporter's, not the
+	// service's).
+	Host string
 	// OldBuild and NewBuild are build ids before and after, "" when not
 	// known; Source says how the new one was computed.
 	OldBuild, NewBuild, Source string
@@ -31,7 +37,43 @@ func (d *Datasource) queryDeploys(ctx context.Context, q Query) (data.Frames, er
 	if err != nil {
 		return nil, err
 	}
+	names, err := d.prom.query(ctx, hostnamesExpr(q.To.Sub(q.From)+q.Step), q.To)
+	if err != nil {
+		return nil, err
+	}
+	nameHosts(events, names)
 	return deployFrames(events, q.FromAlert), nil
+}
+
+// hostnamesExpr is the query of each exporter's hostname over the window w.
+func hostnamesExpr(w time.Duration) string {
+	return fmt.Sprintf("max by (instance, hostname) (last_over_time(telltale_host_info[%s]))", promDuration(max(w, time.Minute)))
+}
+
+// nameHosts sets each event's Host from the exporters' hostnames
+// (instance, hostname), else from its instance's address.
+func nameHosts(events []deployEvent, hostnames model.Vector) {
+	byInstance := map[string]string{}
+	for _, s := range hostnames {
+		byInstance[string(s.Metric["instance"])] = string(s.Metric["hostname"])
+	}
+	for i := range events {
+		e := &events[i]
+		switch h, err := splitHost(e.Instance); {
+		case byInstance[e.Instance] != "":
+			e.Host = byInstance[e.Instance]
+		case err == nil:
+			e.Host = h
+		default:
+			e.Host = e.Instance
+		}
+	}
+}
+
+// splitHost is the host part of a host:port address.
+func splitHost(addr string) (string, error) {
+	h, _, err := net.SplitHostPort(addr)
+	return h, err
 }
 
 // deployEvents finds the deploys in [from, to] at step resolution. A deploy
@@ -134,10 +176,18 @@ func shortBuild(id string) string {
 	return id
 }
 
+// host is the event's Host, else its Instance.
+func (e deployEvent) host() string {
+	if e.Host != "" {
+		return e.Host
+	}
+	return e.Instance
+}
+
 // text describes a deploy for people.
 func (e deployEvent) text() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s on %s: %s → %s", e.Service, e.Instance, shortBuild(e.OldBuild), shortBuild(e.NewBuild))
+	fmt.Fprintf(&b, "%s on %s: %s → %s", e.Service, e.host(), shortBuild(e.OldBuild), shortBuild(e.NewBuild))
 	if e.Source != "" {
 		fmt.Fprintf(&b, " (%s)", e.Source)
 	}

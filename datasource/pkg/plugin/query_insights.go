@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/data"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 	"golang.org/x/sync/errgroup"
@@ -73,7 +74,10 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 	}
 
 	in := rankInput{KPI: k, Windows: windows, Step: q.Step}
-	var graph *serviceGraph
+	var (
+		graph     *serviceGraph
+		hostnames model.Vector
+	)
 	eg, gctx := errgroup.WithContext(ctx)
 	// Prometheus runs 20 queries at once by default; leave room for others.
 	eg.SetLimit(4)
@@ -82,7 +86,7 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 		if err != nil {
 			return err
 		}
-		graph = buildGraph(gi, nil)
+		graph, hostnames = buildGraph(gi, nil), gi.Hostnames
 		kpiSvcs, err := d.kpiServices(gctx, expr, q, gi)
 		if err != nil {
 			return err
@@ -118,6 +122,7 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 		in.Signals = append(in.Signals, s...)
 	}
 	resolveEdgeServices(in.Signals, graph)
+	nameHosts(in.Deploys, hostnames)
 	return insightFrames(k, windows, rankCauses(in), false, q.FromAlert), nil
 }
 
