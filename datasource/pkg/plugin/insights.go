@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -29,6 +30,8 @@ import (
 //     window's start, decaying exponentially (time constant timingDecay)
 //     the longer before the window it started, and halved when it started
 //     after the window did (then it is more likely an effect than a cause).
+//     A deploy is a cause only when the KPI changed with it (see
+//     deployTiming).
 //   - proximity: 1/(1 + hops/4), where hops is how many calls separate the
 //     KPI's service from the cause's service on the service map (0: the
 //     KPI's own service, 1: a service it calls, …); unreachableProximity
@@ -240,9 +243,12 @@ func rankCauses(in rankInput) []cause {
 		for i := range cs {
 			c := &cs[i]
 			c.Timing = timing(c.Lead, tol)
+			if c.Kind == CauseDeploy {
+				c.Timing = deployTiming(c.Lead, in.Step)
+			}
 			c.Hops, c.Proximity = proximity(in.Hops, c.Service)
 			if c.Kind != CauseDeploy {
-				if d, ok := deployed[c.Service]; ok && !d.Time.After(c.Onset.Add(tol)) {
+				if d, ok := deployed[c.Service]; ok && deployTiming(c.Onset.Sub(d.Time), in.Step) == 1 {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "deploy of "+d.Service
 				} else if dep := firstAnomalousCallee(in.Callees[c.Service], anomalous, c.Service); dep != "" {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "anomaly in "+dep+", which "+c.Service+" calls"
@@ -251,19 +257,9 @@ func rankCauses(in rankInput) []cause {
 			c.Score = c.Anomaly * c.Size * c.Timing * c.Proximity * c.Unexplained
 			c.Evidence += evidenceTail(*c)
 		}
-		// Ties go to the earlier change: a cause comes before its effects.
-		sort.SliceStable(cs, func(i, j int) bool {
-			if cs[i].Score != cs[j].Score {
-				return cs[i].Score > cs[j].Score
-			}
-			if !cs[i].Onset.Equal(cs[j].Onset) {
-				return cs[i].Onset.Before(cs[j].Onset)
-			}
-			if cs[i].Kind != cs[j].Kind {
-				return cs[i].Kind < cs[j].Kind
-			}
-			return cs[i].Service+cs[i].Signal < cs[j].Service+cs[j].Signal
-		})
+		slices.SortFunc(cs, compareCauses)
+		// Deploys that did not change the KPI are no candidates.
+		cs = slices.DeleteFunc(cs, func(c cause) bool { return c.Kind == CauseDeploy && c.Timing == 0 })
 		if len(cs) > maxCausesPerWindow {
 			cs = cs[:maxCausesPerWindow]
 		}
@@ -273,6 +269,28 @@ func rankCauses(in rankInput) []cause {
 		out = append(out, cs...)
 	}
 	return out
+}
+
+// compareCauses orders causes by score, highest first. Ties go to the
+// earlier change (a cause comes before its effects), then to the cause
+// closer to the KPI's service, then by kind, service, signal and evidence
+// (which names the edge) in alphabetical order: never by the order the
+// series came in.
+func compareCauses(a, b cause) int {
+	switch {
+	case a.Score != b.Score:
+		return cmp.Compare(b.Score, a.Score)
+	case !a.Onset.Equal(b.Onset):
+		return a.Onset.Compare(b.Onset)
+	case a.Proximity != b.Proximity:
+		return cmp.Compare(b.Proximity, a.Proximity)
+	}
+	return cmp.Or(
+		cmp.Compare(a.Kind, b.Kind),
+		cmp.Compare(a.Service, b.Service),
+		cmp.Compare(a.Signal, b.Signal),
+		cmp.Compare(a.Evidence, b.Evidence),
+	)
 }
 
 // signalCause looks for a change of one signal around a window: the highest
@@ -357,6 +375,25 @@ func timing(lead, tol time.Duration) float64 {
 		return math.Exp(-float64(max(lead-tol, 0)) / float64(timingDecay))
 	}
 	return 0.5 * math.Exp(-float64(-lead-tol)/float64(timingDecay))
+}
+
+// deploySteps is how many steps after a deploy the KPI has to go wrong for
+// the deploy to be its cause: a bad build shows as soon as it serves, so
+// within a few scrapes, with room for the restart and the rate windows.
+const deploySteps = 10
+
+// deployTiming weighs when a deploy happened against the window's start.
+// A deploy is a cause only when the KPI changed with it: when the window
+// starts within deploySteps steps of it, either side (the exporter sees a
+// deploy at its next scrape); then it weighs 1. A deploy longer before,
+// with the KPI healthy in between, did not break it: it weighs 0 and is no
+// candidate, however many deploys a team makes. (A build that degrades
+// the KPI slowly is not caught this way; its effects are, as signals.)
+func deployTiming(lead, step time.Duration) float64 {
+	if lead.Abs() <= deploySteps*step {
+		return 1
+	}
+	return 0
 }
 
 // proximity weighs how far the cause's service is from the KPI's.

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,5 +107,63 @@ func TestTiming(t *testing.T) {
 		if got := timing(tc.lead, tol); math.Abs(got-tc.want) > 1e-12 {
 			t.Errorf("timing(%s) = %v, want %v", tc.lead, got, tc.want)
 		}
+	}
+}
+
+// TestDeployNeedsTheKPIToChangeWithIt: a harmless deploy of checkout twenty
+// steps before latency in payments is no candidate; the same deploy as
+// the KPI goes wrong is the top cause.
+func TestDeployNeedsTheKPIToChangeWithIt(t *testing.T) {
+	win := []insightWindow{{ID: 1, Start: at("11:30"), End: at("11:40")}}
+	rank := func(deployAt time.Time) []cause {
+		return rankCauses(rankInput{
+			KPI:     KPI{Name: "checkout_latency", Direction: DirectionLower},
+			Windows: win,
+			Signals: []signalSeries{
+				{Kind: CauseSignal, Signal: "cpu", Service: "payments", Band: stepBand(at("11:29"), 0.1, 0.6)},
+			},
+			Deploys: []deployEvent{{Time: deployAt, Service: "checkout", Instance: "10.0.0.1:10171", Host: "shop-1", OldBuild: "a", NewBuild: "b"}},
+			Hops:    map[string]int{"checkout": 0, "payments": 1},
+			Callees: map[string][]string{"checkout": {"payments"}},
+			Step:    time.Minute,
+		})
+	}
+	early := rank(win[0].Start.Add(-20 * time.Minute))
+	if early[0].Service != "payments" || early[0].Kind != CauseSignal {
+		t.Errorf("top cause %s/%s, want payments' cpu: a deploy long before, with the KPI healthy since, did not break it", early[0].Service, early[0].Kind)
+	}
+	for _, c := range early {
+		if c.Kind == CauseDeploy {
+			t.Errorf("deploy %s before the window is a candidate (score %.2f), want none", c.Lead, c.Score)
+		}
+	}
+	now := rank(win[0].Start)
+	if now[0].Kind != CauseDeploy || now[0].Service != "checkout" || now[0].Timing != 1 {
+		t.Errorf("top cause %+v, want the deploy of checkout as the KPI went wrong", now[0])
+	}
+	if !strings.Contains(now[0].Evidence, "on shop-1") {
+		t.Errorf("evidence %q does not name the service's host", now[0].Evidence)
+	}
+}
+
+// TestRankTiesAreNotInputOrder: two causes of equal score keep the same
+// order whatever order they come in.
+func TestRankTiesAreNotInputOrder(t *testing.T) {
+	win := []insightWindow{{ID: 1, Start: at("11:30"), End: at("11:40")}}
+	a := signalSeries{Kind: CauseEdge, Signal: "round-trip time", Service: "payments", Edge: "storefront → payments:10183", Band: stepBand(at("11:30"), 1, 2)}
+	b := signalSeries{Kind: CauseEdge, Signal: "round-trip time", Service: "payments", Edge: "checkout → payments:10183", Band: stepBand(at("11:30"), 1, 2)}
+	order := func(sigs ...signalSeries) []string {
+		var out []string
+		for _, c := range rankCauses(rankInput{Windows: win, Signals: sigs, Step: time.Minute}) {
+			out = append(out, c.Evidence)
+		}
+		return out
+	}
+	ab, ba := order(a, b), order(b, a)
+	if diff := cmp.Diff(ab, ba); diff != "" {
+		t.Errorf("ranking depends on input order (-a,b +b,a):\n%s", diff)
+	}
+	if !strings.HasPrefix(ab[0], "round-trip time of checkout") {
+		t.Errorf("first %q, want the edge named first alphabetically", ab[0])
 	}
 }
