@@ -76,22 +76,31 @@ type insightWindow struct {
 }
 
 // findWindows finds where a KPI went wrong: points that breach its
-// objective, or whose anomaly score reaches AlertThreshold while the value
-// is on the KPI's bad side of the expected value. Bad points at most two
-// steps apart form one window. At most maxWindows windows are kept, the
-// most anomalous ones, in time order.
-func findWindows(k KPI, s *bandSeries) []insightWindow {
+// objective, whose anomaly score reaches AlertThreshold while the value is
+// on the KPI's bad side of the expected value, or — for a KPI without an
+// objective — that moved clearly in its bad direction against its own
+// recent level (see moved). Bad points at most two steps apart form one
+// window. Windows are looked for from point from on; the points before are
+// history. At most maxWindows windows are kept, the most anomalous ones, in
+// time order.
+func findWindows(k KPI, s *bandSeries, from int) []insightWindow {
 	var wins []insightWindow
 	var cur *insightWindow
 	lastBad := -100
-	for i, t := range s.Times {
+	step := time.Duration(0)
+	if len(s.Times) > 1 {
+		step = s.Times[1].Sub(s.Times[0])
+	}
+	for i := from; i < len(s.Times); i++ {
+		t := s.Times[i]
 		v := s.Value[i]
 		if math.IsNaN(v) {
 			continue
 		}
 		breach := k.Objective != nil && !k.good(v)
 		anomalous := s.Score[i] >= AlertThreshold && badSide(k, v, s.Expected[i])
-		if !breach && !anomalous {
+		shift := k.Objective == nil && moved(k, s.Value, i, step)
+		if !breach && !anomalous && !shift {
 			continue
 		}
 		if cur == nil || i-lastBad > 2 {
@@ -106,7 +115,7 @@ func findWindows(k KPI, s *bandSeries) []insightWindow {
 		if sc := s.Score[i]; !math.IsNaN(sc) && sc > cur.MaxScore {
 			cur.MaxScore = sc
 		}
-		cur.Reason = mergeReason(cur.Reason, breach, anomalous)
+		cur.Reason = mergeReason(cur.Reason, breach, anomalous, shift)
 	}
 	if len(wins) > maxWindows {
 		sort.SliceStable(wins, func(i, j int) bool { return wins[i].MaxScore > wins[j].MaxScore })
@@ -117,6 +126,79 @@ func findWindows(k KPI, s *bandSeries) []insightWindow {
 		wins[i].ID = i + 1
 	}
 	return wins
+}
+
+// How a KPI without an objective is judged against its own recent level.
+const (
+	// moveRatio is the move, relative to the level, that matters to the
+	// business: orders per second down by a quarter.
+	moveRatio = 0.25
+	// moveRecent is how many of the latest points the move is measured
+	// on (their median), so that one noisy point is no move.
+	moveRecent = 5
+	// moveRefMin is the fewest points before those that form the recent
+	// level, and moveRefSpan how far back it reaches at least.
+	moveRefMin  = 60
+	moveRefSpan = 10 * time.Minute
+	// moveZ is how many standard deviations of the KPI's own recent
+	// medians the move must also be, so that a noisy KPI's usual swings
+	// are no move.
+	moveZ = 4
+)
+
+// moved reports whether the KPI's values at i (at the given step) moved
+// clearly in its bad direction against its recent level: the median m of
+// the moveRecent points up to i against the median L of the points before
+// them (moveRefSpan, at least moveRefMin points), with
+//
+//	|m - L| >= moveRatio·|L|   and   |m - L| >= moveZ · 1.4826·MAD(medians)
+//
+// where the medians are those of every moveRecent consecutive points
+// before (their spread is what m's would be without a move, however much
+// neighbouring points are correlated, as rates over overlapping windows
+// are): a move that is both large for the business and clear of the KPI's
+// own noise. It looks at the values alone, so it works whatever the
+// anomaly detector says or holds.
+func moved(k KPI, v []float64, i int, step time.Duration) bool {
+	n := moveRefMin
+	if step > 0 {
+		n = max(n, int(moveRefSpan/step))
+	}
+	if i+1 < moveRecent+moveRefMin {
+		return false
+	}
+	recent := finiteCopy(v[i+1-moveRecent : i+1])
+	ref := finiteCopy(v[max(0, i+1-moveRecent-n) : i+1-moveRecent])
+	if len(recent) < moveRecent || len(ref) < moveRefMin {
+		return false
+	}
+	m := median(recent)
+	meds := make([]float64, 0, len(ref)-moveRecent+1)
+	buf := make([]float64, moveRecent)
+	for j := 0; j+moveRecent <= len(ref); j++ {
+		copy(buf, ref[j:j+moveRecent])
+		meds = append(meds, median(buf))
+	}
+	l := median(ref)
+	if !badSide(k, m, l) {
+		return false
+	}
+	for j := range meds {
+		meds[j] = math.Abs(meds[j] - l)
+	}
+	d := math.Abs(m - l)
+	return d >= moveRatio*math.Abs(l) && d >= moveZ*1.4826*median(meds)
+}
+
+// finiteCopy copies the finite values of v.
+func finiteCopy(v []float64) []float64 {
+	out := make([]float64, 0, len(v))
+	for _, x := range v {
+		if !math.IsNaN(x) && !math.IsInf(x, 0) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // badSide reports whether v deviates from expected in the KPI's bad
@@ -139,17 +221,17 @@ func worse(k KPI, a, b float64) bool {
 	return a < b
 }
 
-func mergeReason(prev string, breach, anomalous bool) string {
-	has := func(s string) bool { return strings.Contains(prev, s) }
-	b := has("objective breached") || breach
-	a := has("anomalous") || anomalous
-	switch {
-	case a && b:
-		return "objective breached, anomalous"
-	case b:
-		return "objective breached"
+func mergeReason(prev string, breach, anomalous, shift bool) string {
+	var parts []string
+	for _, r := range []struct {
+		text string
+		now  bool
+	}{{"objective breached", breach}, {"anomalous", anomalous}, {"moved against its recent level", shift}} {
+		if r.now || strings.Contains(prev, r.text) {
+			parts = append(parts, r.text)
+		}
 	}
-	return "anomalous"
+	return strings.Join(parts, ", ")
 }
 
 // signalSeries is one scored candidate series: a service signal or an edge

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func TestFindWindows(t *testing.T) {
 			s.Value[i], s.Score[i] = 0.2, 0.1
 		}
 	}
-	got := findWindows(k, s)
+	got := findWindows(k, s, 0)
 	want := []insightWindow{{ID: 1, Start: at("11:30"), End: at("11:45"), Reason: "objective breached, anomalous", Worst: 0.9, Expected: 0.2, MaxScore: 0.99}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("windows (-want +got):\n%s", diff)
@@ -49,7 +50,7 @@ func TestFindWindows(t *testing.T) {
 	for i := range good.Expected {
 		good.Expected[i] = 0.2
 	}
-	if w := findWindows(KPI{Name: "latency", Direction: DirectionLower}, good); len(w) != 0 {
+	if w := findWindows(KPI{Name: "latency", Direction: DirectionLower}, good, 0); len(w) != 0 {
 		t.Errorf("latency falling: windows %v, want none", w)
 	}
 }
@@ -165,5 +166,47 @@ func TestRankTiesAreNotInputOrder(t *testing.T) {
 	}
 	if !strings.HasPrefix(ab[0], "round-trip time of checkout") {
 		t.Errorf("first %q, want the edge named first alphabetically", ab[0])
+	}
+}
+
+// TestWindowWithoutObjective: orders per second (20/s, with the 10% noise
+// of a rate over a few seconds of a Poisson stream) fall by 30% while the
+// detector says nothing (held, or not warm): a KPI without an objective
+// still gets a window, within a few steps. Steady series rarely do, even
+// with wide noise (30%).
+func TestWindowWithoutObjective(t *testing.T) {
+	k := KPI{Name: "orders", Direction: DirectionHigher}
+	series := func(noise, after float64, seed uint64) *bandSeries {
+		b := newBandSeries(nil, 400)
+		rng := rand.New(rand.NewPCG(5, seed))
+		for i := range b.Times {
+			b.Times[i] = shopFrom.Add(time.Duration(i) * time.Second)
+			b.Value[i] = 20 * (1 + noise*rng.NormFloat64())
+			if i >= 300 {
+				b.Value[i] *= after
+			}
+			b.Score[i], b.Expected[i] = 0, 20
+		}
+		return b
+	}
+	drop := shopFrom.Add(300 * time.Second)
+	found, steady, noisy := 0, 0, 0
+	for seed := range uint64(20) {
+		wins := findWindows(k, series(0.1, 0.7, seed), 0)
+		if len(wins) > 0 && !wins[0].Start.Before(drop) && !wins[0].Start.After(drop.Add(8*time.Second)) && wins[0].Reason == "moved against its recent level" {
+			found++
+		}
+		steady += len(findWindows(k, series(0.1, 1, seed), 0))
+		noisy += len(findWindows(k, series(0.3, 1, seed+100), 0))
+	}
+	if found < 18 {
+		t.Errorf("orders down 30%%: a window within 8 steps in %d of 20 series, want at least 18", found)
+	}
+	if steady > 1 || noisy > 3 {
+		t.Errorf("steady orders: %d windows in 20 series of 400 points with 10%% noise, %d with 30%%; want at most 1 and 3", steady, noisy)
+	}
+	obj := 10.0
+	if wins := findWindows(KPI{Name: "orders", Direction: DirectionHigher, Objective: &obj}, series(0.1, 0.7, 1), 0); len(wins) != 0 {
+		t.Errorf("orders down 30%% but above their objective: windows %+v, want none", wins)
 	}
 }

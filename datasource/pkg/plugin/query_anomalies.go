@@ -85,28 +85,34 @@ func (d *Datasource) kpiAnomalies(ctx context.Context, q Query) (*anomalyResult,
 // scoreExpr evaluates a PromQL expression over the range and the warm-up
 // before it, scores each series on demand and returns the range's part.
 func (d *Datasource) scoreExpr(ctx context.Context, expr string, q Query) ([]*bandSeries, string, error) {
+	scored, first, expr, err := d.scoreExprWarm(ctx, expr, q)
+	for i, s := range scored {
+		scored[i] = s.slice(first)
+	}
+	return scored, expr, err
+}
+
+// scoreExprWarm is scoreExpr with the warm-up kept: the series start at
+// q.warmStart(), and first is the index of q.From in them.
+func (d *Datasource) scoreExprWarm(ctx context.Context, expr string, q Query) ([]*bandSeries, int, string, error) {
 	start := q.warmStart()
 	expr, err := interpolate(expr, templateScope{From: q.From, To: q.To, Interval: q.Step})
 	if err != nil {
-		return nil, expr, badQuery("%v", err)
+		return nil, 0, expr, badQuery("%v", err)
 	}
 	m, err := d.prom.queryRange(ctx, expr, start, q.To, q.Step)
 	if err != nil {
-		return nil, expr, err
+		return nil, 0, expr, err
 	}
 	if len(m) > maxOnDemandSeries {
-		return nil, expr, badQuery("%s returns %d series; at most %d are scored on demand: aggregate it", expr, len(m), maxOnDemandSeries)
+		return nil, 0, expr, badQuery("%s returns %d series; at most %d are scored on demand: aggregate it", expr, len(m), maxOnDemandSeries)
 	}
 	g := newGrid(start, q.To, q.Step)
 	scored, err := scoreAll(ctx, g, matrixSteps(g, m), func(model.Metric) bool { return false })
 	if err != nil {
-		return nil, expr, err
+		return nil, 0, expr, err
 	}
-	first := g.bucket(q.From.UnixMilli())
-	for i, s := range scored {
-		scored[i] = s.slice(first)
-	}
-	return scored, expr, nil
+	return scored, g.bucket(q.From.UnixMilli()), expr, nil
 }
 
 // detectorSelector turns a series selector's matchers into the matchers of

@@ -58,7 +58,7 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 	if err != nil {
 		return nil, err
 	}
-	kpiSeries, expr, err := d.scoreExpr(ctx, k.Expr, q)
+	kpiSeries, first, expr, err := d.scoreExprWarm(ctx, k.Expr, q)
 	if err != nil {
 		return nil, fmt.Errorf("KPI %q: %w", k.Name, err)
 	}
@@ -67,7 +67,8 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 	}
 	var windows []insightWindow
 	if len(kpiSeries) == 1 {
-		windows = findWindows(k, kpiSeries[0])
+		// The warm-up before the range is the KPI's recent level.
+		windows = findWindows(k, kpiSeries[0], first)
 	}
 	if len(windows) == 0 {
 		return insightFrames(k, nil, nil, len(kpiSeries) == 0, q.FromAlert), nil
