@@ -154,6 +154,7 @@ func TestParseLinks(t *testing.T) {
 func FuzzParseLinks(f *testing.F) {
 	f.Add("socket:[1]")
 	f.Add("net:[4026531840]")
+	f.Add("socket:[20000000000000000000]") // found by fuzzing: an inode past 64 bits
 	f.Fuzz(func(t *testing.T, s string) {
 		_ = parseNSLink(s)
 		if n, ok := socketInode(s); !ok && n != 0 {

@@ -85,5 +85,9 @@ func socketInode(target string) (uint64, bool) {
 		return 0, false
 	}
 	n, err := strconv.ParseUint(rest[:len(rest)-1], 10, 64)
-	return n, err == nil
+	if err != nil {
+		// ParseUint returns the largest value on overflow, with the error.
+		return 0, false
+	}
+	return n, true
 }

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/prometheus/prometheus/model/labels"
@@ -84,6 +87,9 @@ func ParseQuery(dq backend.DataQuery, fromAlert bool) (Query, error) {
 	if dq.QueryType != "" {
 		q.QueryType = dq.QueryType
 	}
+	if dq.MaxDataPoints < 0 {
+		return q, fmt.Errorf("maxDataPoints is %d: want a positive number of points, or 0 for the default (%d)", dq.MaxDataPoints, defaultMaxDataPoints)
+	}
 	q.From, q.To = dq.TimeRange.From, dq.TimeRange.To
 	if !q.From.Before(q.To) {
 		return q, fmt.Errorf("the time range is empty: from %s is not before to %s", q.From.UTC().Format(time.RFC3339), q.To.UTC().Format(time.RFC3339))
@@ -111,7 +117,12 @@ func ParseQuery(dq backend.DataQuery, fromAlert bool) (Query, error) {
 		if q.KPI == "" {
 			ms, err := parser.ParseMetricSelector(q.Selector)
 			if err != nil {
-				return q, fmt.Errorf("selector %q is not a PromQL series selector such as up{job=\"api\"}: %w", q.Selector, err)
+				return q, fmt.Errorf("selector %s is not a PromQL series selector such as up{job=\"api\"}: %w", shorten(q.Selector), err)
+			}
+			// As in Prometheus, a selector must narrow the series down:
+			// one matcher at least that the empty string does not match.
+			if !slices.ContainsFunc(ms, func(m *labels.Matcher) bool { return !m.Matches("") }) {
+				return q, fmt.Errorf("selector %s matches every series: name a metric or a label value, such as up{job=\"api\"}", shorten(q.Selector))
 			}
 			q.Matchers = ms
 		}
@@ -130,6 +141,22 @@ func ParseQuery(dq backend.DataQuery, fromAlert bool) (Query, error) {
 		}
 	}
 	return q, nil
+}
+
+// maxEcho is how much of a user's input an error message repeats.
+const maxEcho = 200
+
+// shorten quotes s for an error message, cut to maxEcho bytes: a 1 MB
+// selector must not come back as a 1 MB error.
+func shorten(s string) string {
+	if len(s) <= maxEcho {
+		return strconv.Quote(s)
+	}
+	cut := maxEcho
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%q… (%d bytes)", s[:cut], len(s))
 }
 
 // queryStep is the step of a query's range queries: Grafana's interval for

@@ -1,12 +1,15 @@
 package plugin
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
+	"github.com/prometheus/prometheus/model/labels"
 )
 
 func dataQuery(queryType, js string) backend.DataQuery {
@@ -47,6 +50,8 @@ func TestParseQuery(t *testing.T) {
 		{name: "insights without kpi", queryType: "insights", json: `{}`, wantErr: "an insights query needs a KPI"},
 		{name: "bad service regex", queryType: "servicemap", json: `{"service":"(a"}`, wantErr: `service filter "(a" is not a valid regular expression`},
 		{name: "bad host regex", queryType: "servicemap", json: `{"host":"*"}`, wantErr: `host filter "*" is not a valid regular expression`},
+		{name: "selector that narrows nothing down", queryType: "anomalies", json: `{"seleCtor":"{}"}`, wantErr: `selector "{}" matches every series`},
+		{name: "selector of empty-matching matchers", queryType: "anomalies", json: `{"selector":"{job=~\".*\"}"}`, wantErr: "matches every series"},
 		{name: "dashboard variable left", queryType: "deploys", json: `{"service":"$service"}`, wantErr: "service: template variable $service is not known to the backend"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -64,6 +69,21 @@ func TestParseQuery(t *testing.T) {
 				t.Errorf("model (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestParseQueryBounds: a negative maxDataPoints is refused, and a huge
+// bad selector comes back as a short error.
+func TestParseQueryBounds(t *testing.T) {
+	dq := dataQuery("kpi", `{}`)
+	dq.Interval, dq.MaxDataPoints = 0, -5
+	if _, err := ParseQuery(dq, false); err == nil || !strings.Contains(err.Error(), "maxDataPoints is -5: want a positive number") {
+		t.Errorf("error %v, want one about maxDataPoints", err)
+	}
+	huge := strings.Repeat("{", 1<<20)
+	_, err := ParseQuery(dataQuery("anomalies", `{"selector":"`+huge+`"}`), false)
+	if err == nil || len(err.Error()) > 2000 || !strings.Contains(err.Error(), "(1048576 bytes)") {
+		t.Errorf("error of %d bytes for a 1 MiB selector, want a short one that gives its size", len(fmt.Sprint(err)))
 	}
 }
 
@@ -156,6 +176,10 @@ func FuzzParseQuery(f *testing.F) {
 		{"kpi", ``},
 		{"kpi", `null`},
 		{"kpi", `[]`},
+		// Found by fuzzing: field names match case-insensitively, and "{}"
+		// is a selector that narrows nothing down.
+		{"anomalies", `{"queryType":"anomalies","seleCtor":"{}"}`},
+		{"anomalies", `{"selector":"{job=~\".*\"}"}`},
 	} {
 		f.Add(seed.qt, seed.js)
 	}
@@ -165,13 +189,16 @@ func FuzzParseQuery(f *testing.F) {
 			if err.Error() == "" {
 				t.Fatal("empty error message")
 			}
+			if len(err.Error()) > 4*maxEcho+500 {
+				t.Fatalf("a %d-byte error for a %d-byte query: errors must not echo the input whole", len(err.Error()), len(js))
+			}
 			return
 		}
 		switch q.QueryType {
 		case QueryTypeKPI, QueryTypeServiceMap, QueryTypeDeploys:
 		case QueryTypeAnomalies:
-			if q.KPI == "" && len(q.Matchers) == 0 {
-				t.Fatalf("anomalies query accepted without a KPI or matchers: %+v", q.QueryModel)
+			if q.KPI == "" && !slices.ContainsFunc(q.Matchers, func(m *labels.Matcher) bool { return !m.Matches("") }) {
+				t.Fatalf("anomalies query accepted without a KPI or a selector that narrows the series down: %+v", q.QueryModel)
 			}
 		case QueryTypeInsights:
 			if q.KPI == "" {
