@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
+	"github.com/telltale-dev/telltale/internal/webserver"
 	"github.com/telltale-dev/telltale/pkg/anomaly"
 	"github.com/telltale-dev/telltale/pkg/remoteread"
 )
@@ -180,7 +181,7 @@ func run(args []string) int {
 		eng.run(ctx)
 	}()
 
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}
+	srv := webserver.New(mux, webserver.Default())
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- web.ListenAndServe(srv, s.web, logger) }()
 	code := 0

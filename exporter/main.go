@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/telltale-dev/telltale/exporter/collector"
+	"github.com/telltale-dev/telltale/internal/webserver"
 )
 
 // defaultAddress is the exporter's port: 10171, free in the Prometheus
@@ -63,7 +64,7 @@ func run(args []string) int {
 	}
 	defer closeFn()
 
-	srv := &http.Server{Handler: h}
+	srv := webserver.New(h, webserver.Default())
 	if err := web.ListenAndServe(srv, toolkitFlags, logger); err != nil {
 		logger.Error("serve", "err", err)
 		return 1

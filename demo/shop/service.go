@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/telltale-dev/telltale/internal/webserver"
 	"io"
 	"log/slog"
 	"net"
@@ -230,7 +231,7 @@ func (s *service) serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
 	}
-	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := webserver.New(s.mux, webserver.Default())
 	s.log.Info("serving", "role", s.cfg.Role, "build", s.cfg.Build, "address", l.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()

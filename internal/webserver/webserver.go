@@ -1,0 +1,32 @@
+// Package webserver makes the HTTP servers of Telltale's programs, all
+// with the same limits on slow and idle clients, so that no client can
+// hold a connection open for good.
+package webserver
+
+import (
+	"net/http"
+	"time"
+)
+
+// Timeouts are a server's limits on its clients.
+type Timeouts struct {
+	// ReadHeader is how long a client has to send a request's headers.
+	ReadHeader time.Duration
+	// Read is how long it has to send the whole request.
+	Read time.Duration
+	// Idle is how long a keep-alive connection may wait for the next
+	// request.
+	Idle time.Duration
+}
+
+// Default returns the limits of every server the project runs. A scrape
+// or a query sends a small request at once; what takes time is the
+// answer, which no limit here cuts short (a scrape's own timeout does).
+func Default() Timeouts {
+	return Timeouts{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Idle: 2 * time.Minute}
+}
+
+// New returns a server for h with the given limits.
+func New(h http.Handler, t Timeouts) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: t.ReadHeader, ReadTimeout: t.Read, IdleTimeout: t.Idle}
+}

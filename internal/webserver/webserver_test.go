@@ -1,0 +1,67 @@
+package webserver
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// TestSlowClientsAreCut: a client that sends half a request header, and
+// one that keeps an idle connection, are both disconnected once their time
+// is up.
+func TestSlowClientsAreCut(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := Timeouts{ReadHeader: 200 * time.Millisecond, Read: time.Second, Idle: 300 * time.Millisecond}
+	srv := New(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }), tm)
+	go func() { _ = srv.Serve(l) }()
+	defer srv.Close()
+
+	closedWithin := func(c net.Conn, limit time.Duration) bool {
+		_ = c.SetReadDeadline(time.Now().Add(limit))
+		buf := make([]byte, 4096)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				ne, ok := err.(net.Error)
+				return !(ok && ne.Timeout())
+			}
+		}
+	}
+	partial, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer partial.Close()
+	if _, err := io.WriteString(partial, "GET / HTTP/1.1\r\nHost: x\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if !closedWithin(partial, 3*time.Second) {
+		t.Error("a client with a partial header was still connected after 3s")
+	}
+	idle, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	if _, err := io.WriteString(idle, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if !closedWithin(idle, 3*time.Second) {
+		t.Error("an idle keep-alive connection was still open after 3s")
+	}
+}
+
+// TestDefaultLimits: the programs' servers have every limit set.
+func TestDefaultLimits(t *testing.T) {
+	d := Default()
+	srv := New(nil, d)
+	for name, v := range map[string]time.Duration{"ReadHeaderTimeout": srv.ReadHeaderTimeout, "ReadTimeout": srv.ReadTimeout, "IdleTimeout": srv.IdleTimeout} {
+		if v <= 0 || v > 5*time.Minute {
+			t.Errorf("%s = %s, want a limit between 0 and 5 minutes", name, v)
+		}
+	}
+}
