@@ -268,6 +268,28 @@ func TestCheckHealth(t *testing.T) {
 			t.Errorf("got %v %q", res.Status, res.Message)
 		}
 	})
+	t.Run("password in the URL", func(t *testing.T) {
+		// Neither the message nor the details repeat a password written
+		// into the URL, whether Prometheus answers or not.
+		for _, up := range []bool{true, false} {
+			f := newFakeProm(t)
+			exporter(f)
+			u := strings.Replace(f.srv.URL, "http://", "http://user:S3cretPw@", 1)
+			if !up {
+				closed := httptest.NewServer(http.NotFoundHandler())
+				closed.Close()
+				u = strings.Replace(closed.URL, "http://", "http://user:S3cretPw@", 1)
+			}
+			d := newTestDatasourceAt(t, u, `{}`, nil)
+			res, _ := d.CheckHealth(context.Background(), &backend.CheckHealthRequest{})
+			if strings.Contains(res.Message, "S3cretPw") || strings.Contains(string(res.JSONDetails), "S3cretPw") {
+				t.Errorf("Prometheus up=%v: the password shows: %q %s", up, res.Message, res.JSONDetails)
+			}
+			if !strings.Contains(res.Message, "user:xxxxx@") {
+				t.Errorf("Prometheus up=%v: message %q does not name the URL, redacted", up, res.Message)
+			}
+		}
+	})
 	t.Run("bad settings", func(t *testing.T) {
 		d := newTestDatasourceAt(t, "", `{}`, nil)
 		res, _ := d.CheckHealth(context.Background(), &backend.CheckHealthRequest{})

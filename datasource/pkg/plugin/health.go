@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	neturl "net/url"
 	"strings"
 	"time"
 
@@ -33,7 +34,7 @@ func (d *Datasource) CheckHealth(ctx context.Context, _ *backend.CheckHealthRequ
 	ctx, cancel := context.WithTimeout(ctx, 4*d.settings.Timeout)
 	defer cancel()
 	checks := d.healthChecks(ctx, time.Now())
-	return healthResult(d.settings.URL, checks), nil
+	return healthResult(redactURL(d.settings.URL), checks), nil
 }
 
 // Names of the health checks.
@@ -47,7 +48,7 @@ const (
 // healthChecks runs the checks in order; when Prometheus cannot be reached
 // the others are not tried.
 func (d *Datasource) healthChecks(ctx context.Context, now time.Time) []healthCheck {
-	url := d.settings.URL
+	url := redactURL(d.settings.URL)
 	bi, err := d.prom.buildInfo(ctx)
 	if err != nil {
 		return []healthCheck{{Name: checkPrometheus, Message: prometheusProblem(url, err)}}
@@ -56,7 +57,7 @@ func (d *Datasource) healthChecks(ctx context.Context, now time.Time) []healthCh
 
 	rq := remoteread.NewQuery(now.Add(-time.Minute), now, []*prompb.LabelMatcher{{Type: prompb.LabelMatcher_EQ, Name: "__name__", Value: "up"}})
 	if _, err := d.prom.rr.Read(ctx, []*prompb.Query{rq}, func(*remoteread.Series) error { return nil }); err != nil {
-		checks = append(checks, healthCheck{Name: checkRemoteRead, Message: remoteReadProblem(d.prom.rr.URL(), err)})
+		checks = append(checks, healthCheck{Name: checkRemoteRead, Message: remoteReadProblem(redactURL(d.prom.rr.URL()), err)})
 	} else {
 		checks = append(checks, healthCheck{Name: checkRemoteRead, OK: true, Message: "remote read works"})
 	}
@@ -87,6 +88,16 @@ func (d *Datasource) healthChecks(ctx context.Context, now time.Time) []healthCh
 // no exporter series, or neither remote read nor the detector (so no
 // anomalies at all) is an error; a missing detector alone is not, since
 // anomalies are then computed on demand.
+// redactURL hides the password of a URL's user information ("xxxxx"), so
+// that a password written into the Prometheus URL is never shown or logged.
+func redactURL(raw string) string {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return "(an unparseable URL)"
+	}
+	return u.Redacted()
+}
+
 func healthResult(url string, checks []healthCheck) *backend.CheckHealthResult {
 	ok := map[string]bool{}
 	var problems, fine []string
