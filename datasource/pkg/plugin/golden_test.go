@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"hash/fnv"
 	"math"
 	"testing"
@@ -526,5 +527,44 @@ func TestGoldenInsights(t *testing.T) {
 		if s := causes.Fields[2].At(i).(float64); math.Abs(s-prod) > 0.005 {
 			t.Errorf("cause %d: score %.3f, but its factors multiply to %.3f", i+1, s, prod)
 		}
+	}
+}
+
+// TestInsightsManyServices: on a host with 2,000 services, insights still
+// answers, scoring the services whose signals changed around the window;
+// a service whose memory jumped as the KPI went wrong is among the causes.
+func TestInsightsManyServices(t *testing.T) {
+	f := newFakeProm(t)
+	kpiFixtures(f)
+	q := Query{From: shopFrom, To: shopTo, Step: shopStep}
+	graphFixtures(f, shopTo.Sub(q.warmStart()))
+	signalFixtures(f)
+	incidentFixtures(f)
+	var many []fakeSeries
+	for i := range 2000 {
+		name := fmt.Sprintf("svc-%04d", i)
+		base := float64(10+i%50) * 1e6
+		many = append(many, fakeSeries{Metric: model.Metric{"service": model.LabelValue(name)}, F: always(func(tm time.Time) float64 {
+			if name == "svc-1234" && !tm.Before(at("11:29")) {
+				return 4 * base
+			}
+			return base * (1 + 0.001*wave(tm, float64(i%17)))
+		})})
+	}
+	f.ranged[`sum by (service) (telltale_service_resident_memory_bytes)`] = many
+	d := newTestDatasource(t, f, "")
+	dr := query(t, d, map[string]any{"queryType": "insights", "kpi": "checkout_latency"})
+	if dr.Error != nil {
+		t.Fatalf("insights with 2,000 services: %v", dr.Error)
+	}
+	causes := dr.Frames[1]
+	found := false
+	for i := 0; i < causes.Rows(); i++ {
+		if causes.Fields[4].At(i).(string) == "svc-1234" && causes.Fields[5].At(i).(string) == "memory" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("svc-1234's memory jump is not among the causes")
 	}
 }

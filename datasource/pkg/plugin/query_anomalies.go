@@ -95,6 +95,14 @@ func (d *Datasource) scoreExpr(ctx context.Context, expr string, q Query) ([]*ba
 // scoreExprWarm is scoreExpr with the warm-up kept: the series start at
 // q.warmStart(), and first is the index of q.From in them.
 func (d *Datasource) scoreExprWarm(ctx context.Context, expr string, q Query) ([]*bandSeries, int, string, error) {
+	return d.scoreExprPick(ctx, expr, q, nil)
+}
+
+// scoreExprPick is scoreExprWarm for an expression that may return more
+// series than are scored on demand: pick, when not nil, chooses at most
+// maxOnDemandSeries of them (by index) from their values on the grid;
+// without it, too many series are an error.
+func (d *Datasource) scoreExprPick(ctx context.Context, expr string, q Query, pick func(g grid, s []*stepSeries) []int) ([]*bandSeries, int, string, error) {
 	start := q.warmStart()
 	expr, err := interpolate(expr, templateScope{From: q.From, To: q.To, Interval: q.Step})
 	if err != nil {
@@ -104,11 +112,23 @@ func (d *Datasource) scoreExprWarm(ctx context.Context, expr string, q Query) ([
 	if err != nil {
 		return nil, 0, expr, err
 	}
-	if len(m) > maxOnDemandSeries {
+	if len(m) > maxOnDemandSeries && pick == nil {
 		return nil, 0, expr, badQuery("%s returns %d series; at most %d are scored on demand: aggregate it", expr, len(m), maxOnDemandSeries)
 	}
 	g := newGrid(start, q.To, q.Step)
-	scored, err := scoreAll(ctx, g, matrixSteps(g, m), func(model.Metric) bool { return false })
+	steps := matrixSteps(g, m)
+	if pick != nil && len(steps) > 0 {
+		chosen := pick(g, steps)
+		if len(chosen) > maxOnDemandSeries {
+			chosen = chosen[:maxOnDemandSeries]
+		}
+		kept := make([]*stepSeries, len(chosen))
+		for i, j := range chosen {
+			kept[i] = steps[j]
+		}
+		steps = kept
+	}
+	scored, err := scoreAll(ctx, g, steps, func(model.Metric) bool { return false })
 	if err != nil {
 		return nil, 0, expr, err
 	}

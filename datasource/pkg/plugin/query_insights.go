@@ -1,10 +1,12 @@
 package plugin
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -104,11 +106,15 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 		return err
 	})
 	signals := make([][]signalSeries, len(candidateSignals))
+	pick := func(g grid, s []*stepSeries) []int { return mostChanged(g, s, windows, maxCandidates) }
 	for i, cs := range candidateSignals {
 		eg.Go(func() error {
-			series, _, err := d.scoreExpr(gctx, cs.Expr, q)
+			series, first, _, err := d.scoreExprPick(gctx, cs.Expr, q, pick)
 			if err != nil {
 				return fmt.Errorf("signal %s: %w", cs.Name, err)
+			}
+			for j, b := range series {
+				series[j] = b.slice(first)
 			}
 			for _, s := range series {
 				signals[i] = append(signals[i], toSignalSeries(cs, s))
@@ -125,6 +131,51 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 	resolveEdgeServices(in.Signals, graph)
 	nameHosts(in.Deploys, hostnames)
 	return insightFrames(k, windows, rankCauses(in), false, q.FromAlert), nil
+}
+
+// maxCandidates is how many series of one signal family insights scores:
+// on a host with thousands of services, those that changed most around
+// the windows (see mostChanged).
+const maxCandidates = 100
+
+// mostChanged returns the indices of at most n series, those whose values
+// changed most around the windows, most changed first: for each window,
+// the median of the values in it against the median of as long before it,
+// relative to the latter (a rise from 0 counts as the largest change).
+// Only when there are more than n series is anything left out; a series
+// that did not move around a window cannot explain it.
+func mostChanged(g grid, s []*stepSeries, windows []insightWindow, n int) []int {
+	idx := make([]int, len(s))
+	for i := range idx {
+		idx[i] = i
+	}
+	if len(s) <= n {
+		return idx
+	}
+	change := make([]float64, len(s))
+	for _, w := range windows {
+		a, b := g.bucket(w.Start.UnixMilli()), g.bucket(w.End.UnixMilli())
+		span := max(b-a+1, 10)
+		from := max(a-span, 0)
+		for i, ss := range s {
+			before := ss.values(from, a)
+			after := ss.values(a, b+1)
+			if len(before) == 0 || len(after) == 0 {
+				continue
+			}
+			mb, ma := median(before), median(after)
+			c := math.Abs(ma-mb) / math.Abs(mb)
+			if mb == 0 {
+				c = 0
+				if ma != 0 {
+					c = math.Inf(1)
+				}
+			}
+			change[i] = max(change[i], c)
+		}
+	}
+	slices.SortStableFunc(idx, func(i, j int) int { return cmp.Compare(change[j], change[i]) })
+	return idx[:n]
 }
 
 // toSignalSeries names a scored candidate series.

@@ -89,6 +89,19 @@ func newStepSeries(labels model.Metric, n int) *stepSeries {
 	return &stepSeries{labels: labels, t: make([]int64, n), v: make([]float64, n)}
 }
 
+// values returns the finite values of the steps [from, to) that have a
+// sample.
+func (s *stepSeries) values(from, to int) []float64 {
+	to = min(to, len(s.v))
+	var out []float64
+	for i := max(from, 0); i < to; i++ {
+		if s.t[i] != 0 && !math.IsNaN(s.v[i]) && !math.IsInf(s.v[i], 0) {
+			out = append(out, s.v[i])
+		}
+	}
+	return out
+}
+
 // add files a raw sample; samples come in time order, so the last one of a
 // step wins.
 func (s *stepSeries) add(g grid, t int64, v float64) {
