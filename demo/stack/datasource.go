@@ -7,6 +7,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
@@ -20,6 +21,12 @@ import (
 // called without Grafana.
 type Datasource struct {
 	ds *plugin.Datasource
+
+	// shown holds, per KPI window already printed by Summary (its KPI and
+	// start), the top cause printed then: an incident's ranking is
+	// printed once, and again only when its top cause changes.
+	mu    sync.Mutex
+	shown map[string]string
 }
 
 // Datasource returns the datasource backend configured for the stack's
@@ -328,16 +335,52 @@ func (d *Datasource) summary(ctx context.Context, service string, window, step t
 			continue
 		}
 		last := wins[len(wins)-1]
-		fmt.Fprintf(&b, "    went wrong %s–%s (%s); likely causes:\n", last.Start.Local().Format("15:04:05"), last.End.Local().Format("15:04:05"), last.Reason)
-		n := 0
+		var top []Cause
 		for _, c := range causes {
-			if c.Window == last.ID && n < 3 {
-				fmt.Fprintf(&b, "      %d. %.2f %s\n", c.Rank, c.Score, c.Evidence)
-				n++
+			if c.Window == last.ID && len(top) < 3 {
+				top = append(top, c)
 			}
 		}
+		b.WriteString(d.incident(k.KPI, last, top))
 	}
 	return b.String()
+}
+
+// incident is the summary's text of a KPI's latest window with its top
+// causes: the ranking the first time the window is seen, or when its top
+// cause changed since; otherwise one line.
+func (d *Datasource) incident(kpi string, w InsightWindow, top []Cause) string {
+	key := kpi + " " + w.Start.UTC().Format(time.RFC3339)
+	first := ""
+	if len(top) > 0 {
+		first = top[0].Service + "/" + top[0].Signal
+	}
+	d.mu.Lock()
+	prev, seen := d.shown[key]
+	if d.shown == nil {
+		d.shown = map[string]string{}
+	}
+	d.shown[key] = first
+	d.mu.Unlock()
+	if seen && prev == first {
+		return fmt.Sprintf("    still wrong since %s (%s); top cause unchanged: %s\n", w.Start.Local().Format("15:04:05"), w.Reason, orNone(first))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "    went wrong %s–%s (%s); likely causes:\n", w.Start.Local().Format("15:04:05"), w.End.Local().Format("15:04:05"), w.Reason)
+	for _, c := range top {
+		fmt.Fprintf(&b, "      %d. %.2f %s\n", c.Rank, c.Score, c.Evidence)
+	}
+	if len(top) == 0 {
+		b.WriteString("      none found yet\n")
+	}
+	return b.String()
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
 
 func score(v float64) float64 {

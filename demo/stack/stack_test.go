@@ -77,3 +77,28 @@ func TestCommandErrors(t *testing.T) {
 		t.Errorf("summary: %q, %v", got, summary)
 	}
 }
+
+// TestIncidentOnce: the summary prints an incident's ranking once, then a
+// line while it lasts, and the ranking again when its top cause changes.
+func TestIncidentOnce(t *testing.T) {
+	d := &Datasource{}
+	w := InsightWindow{ID: 1, Start: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC), End: time.Date(2026, 12, 1, 10, 1, 0, 0, time.UTC), Reason: "objective breached"}
+	pay := []Cause{{Rank: 1, Score: 0.8, Service: "payments", Signal: "cpu", Evidence: "cpu of payments rose"}}
+	inv := []Cause{{Rank: 1, Score: 0.9, Service: "inventory", Signal: "cpu", Evidence: "cpu of inventory rose"}}
+	steps := []struct {
+		kpi  string
+		top  []Cause
+		want string
+	}{
+		{"checkout_latency", pay, "1. 0.80 cpu of payments rose"},
+		{"checkout_latency", pay, "still wrong since"},
+		{"checkout_latency", pay, "still wrong since"},
+		{"orders", pay, "1. 0.80 cpu of payments rose"},
+		{"checkout_latency", inv, "1. 0.90 cpu of inventory rose"},
+	}
+	for i, s := range steps {
+		if got := d.incident(s.kpi, w, s.top); !strings.Contains(got, s.want) {
+			t.Errorf("step %d: %q, want it to contain %q", i, got, s.want)
+		}
+	}
+}

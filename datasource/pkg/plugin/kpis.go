@@ -85,6 +85,15 @@ var grafanaUnits = map[string]string{
 // panelUnit is the unit a panel shows the KPI's value in. A discovered
 // counter is shown as its rate, so its unit gains "/s"; Grafana shows a unit
 // it does not know as a suffix.
+// textUnit is the unit of the KPI's values as people read them in text: a
+// counter's value is its rate, so "orders" become "orders/s".
+func (k KPI) textUnit() string {
+	if k.Source == SourceDiscovered && k.Type == "counter" {
+		return k.Unit + "/s"
+	}
+	return k.Unit
+}
+
 func (k KPI) panelUnit() string {
 	if k.Source != SourceDiscovered {
 		return k.Unit

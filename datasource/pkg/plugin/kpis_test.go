@@ -29,12 +29,16 @@ func TestDiscoveredKPIs(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("discovered KPIs (-want +got):\n%s", diff)
 	}
-	units := map[string]string{}
+	units, text := map[string]string{}, map[string]string{}
 	for _, k := range got {
-		units[k.Name] = k.panelUnit()
+		units[k.Name], text[k.Name] = k.panelUnit(), k.textUnit()
 	}
 	if diff := cmp.Diff(map[string]string{"checkout_latency": "s", "orders": "orders/s", "stock": "items", "success": "percentunit"}, units); diff != "" {
 		t.Errorf("panel units (-want +got):\n%s", diff)
+	}
+	// In text (the status table's unit), a counter's value is a rate.
+	if diff := cmp.Diff(map[string]string{"checkout_latency": "seconds", "orders": "orders/s", "stock": "items", "success": "ratio"}, text); diff != "" {
+		t.Errorf("text units (-want +got):\n%s", diff)
 	}
 }
 

@@ -97,7 +97,7 @@ func kpiFrames(results []kpiResult, fromAlert bool) data.Frames {
 	for _, r := range results {
 		k := r.KPI
 		if len(r.Series) == 0 {
-			status.AppendRow(k.Name, "", k.Unit, k.Direction, k.Objective, (*float64)(nil), StatusNoData, (*float64)(nil), k.Source)
+			status.AppendRow(k.Name, "", k.textUnit(), k.Direction, k.Objective, (*float64)(nil), StatusNoData, (*float64)(nil), k.Source)
 			continue
 		}
 		for _, s := range r.Series {
@@ -128,7 +128,7 @@ func kpiFrames(results []kpiResult, fromAlert bool) data.Frames {
 			if len(r.Series) > 1 {
 				series = s.Metric.String()
 			}
-			status.AppendRow(k.Name, series, k.Unit, k.Direction, k.Objective, cur, st, compliance, k.Source)
+			status.AppendRow(k.Name, series, k.textUnit(), k.Direction, k.Objective, cur, st, compliance, k.Source)
 		}
 	}
 	if fromAlert {
