@@ -185,6 +185,8 @@ function start() {
     const root = createRoot(document.getElementById('root')!);
     root.render(
       <grafanaData.ThemeContext.Provider value={config.theme2}>
+        {/* Grafana's own global styles (box sizing, fonts), as every Grafana page has them. */}
+        <grafanaUi.GlobalStyles />
         <main
           style={{
             padding: 16,

@@ -99,6 +99,12 @@ function resolve(urlPath) {
 
 const server = http.createServer((req, res) => {
   const urlPath = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+  if (urlPath.startsWith('/public/fonts/')) {
+    // Grafana's server has its fonts; the harness has none, and the browser's own fonts
+    // stand in (no content, so no failed request).
+    res.writeHead(204).end();
+    return;
+  }
   const file = resolve(urlPath);
   if (!file || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
     res.writeHead(404).end('not found');
@@ -228,6 +234,42 @@ try {
     const s = await harness();
     expect(s.settings.jsonData.authType === 'bearer', `authType = ${s.settings.jsonData.authType}`);
     expect(s.settings.secureJsonData.bearerToken === 'token-123', 'token not in secureJsonData');
+  });
+
+  await check('no label is covered by a control', async () => {
+    // A field's label must be readable: no input, button or picker may lie over it (as a
+    // too-narrow layout does when the next field's control starts inside the label).
+    const covered = await page.evaluate(() => {
+      const out = [];
+      const visible = (r) => r.width > 0 && r.height > 0;
+      const labels = [...document.querySelectorAll('main label')].filter((l) => {
+        const radio = l.htmlFor && document.getElementById(l.htmlFor)?.type === 'radio';
+        return l.textContent.trim() !== '' && !radio && !l.querySelector('input[type="radio"]');
+      });
+      const controls = [...document.querySelectorAll('main input, main textarea, main button, main [role="combobox"]')].filter(
+        (c) => c.type !== 'radio' && c.type !== 'checkbox' && c.type !== 'hidden'
+      );
+      for (const l of labels) {
+        const a = l.getBoundingClientRect();
+        if (!visible(a)) {
+          continue;
+        }
+        for (const c of controls) {
+          if (l.contains(c)) {
+            continue;
+          }
+          const b = c.getBoundingClientRect();
+          const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+          const h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+          if (visible(b) && w > 2 && h > 2) {
+            out.push(`"${l.textContent.trim()}" under ${c.tagName.toLowerCase()}${c.id ? '#' + c.id : ''} (${Math.round(w)}×${Math.round(h)} px)`);
+            break;
+          }
+        }
+      }
+      return out;
+    });
+    expect(covered.length === 0, `labels covered: ${covered.join('; ')}`);
   });
 
   await check('no unexpected backend requests', async () => {
