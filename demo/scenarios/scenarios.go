@@ -74,12 +74,13 @@ func slowDeploy(r shop.Role) Scenario {
 	}
 }
 
-// neighbour is a scenario of a CPU hog outside the shop.
-func neighbour(cores float64) Scenario {
+// neighbour is a scenario of a CPU hog outside the shop, with threads
+// busy threads.
+func neighbour(threads int) Scenario {
 	return Scenario{
-		Name:    fmt.Sprintf("noisy neighbour %s %.1f cores", stack.Neighbour, cores),
+		Name:    fmt.Sprintf("noisy neighbour %s threads=%d", stack.Neighbour, threads),
 		Culprit: stack.Neighbour,
-		Start:   func(ctx context.Context, s *stack.Stack) error { return s.StartNeighbour(ctx, cores) },
+		Start:   func(ctx context.Context, s *stack.Stack) error { return s.StartNeighbour(ctx, threads) },
 		Stop:    func(_ context.Context, s *stack.Stack) error { s.StopNeighbour(); return nil },
 	}
 }
@@ -138,7 +139,7 @@ func All() []Scenario {
 		out = append(out, slowDeploy(r))
 	}
 	out = append(out,
-		neighbour(1.8),
+		neighbour(8),
 		both(fault(shop.Inventory, shop.FaultLatency, latency), fault(shop.Storefront, shop.FaultCPU, url.Values{"cores": {"0.2"}})),
 	)
 	return out
@@ -151,7 +152,7 @@ func Subset() []Scenario {
 	return []Scenario{
 		fault(shop.Payments, shop.FaultErrors, errorRate),
 		fault(shop.Inventory, shop.FaultLatency, latency),
-		neighbour(1.8),
+		neighbour(8),
 		slowDeploy(shop.Payments),
 	}
 }

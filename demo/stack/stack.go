@@ -424,15 +424,15 @@ var adminClient = &http.Client{
 const Neighbour = "cpuhog"
 
 // StartNeighbour starts a noisy neighbour on the machine, outside the shop:
-// Neighbour burning cores' worth of CPU, until StopNeighbour.
-func (s *Stack) StartNeighbour(ctx context.Context, cores float64) error {
+// Neighbour with threads busy threads, until StopNeighbour.
+func (s *Stack) StartNeighbour(ctx context.Context, threads int) error {
 	s.mu.Lock()
 	p := s.byName[Neighbour]
 	s.mu.Unlock()
 	if p != nil && p.pid() != 0 {
 		return fmt.Errorf("start %s: it runs already", Neighbour)
 	}
-	args := []string{"--cores=" + strconv.FormatFloat(cores, 'f', -1, 64)}
+	args := []string{"--threads=" + strconv.Itoa(threads)}
 	path := filepath.Join(s.builds, Neighbour)
 	if p != nil {
 		p.mu.Lock()

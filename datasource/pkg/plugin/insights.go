@@ -169,25 +169,31 @@ func moved(k KPI, v []float64, i int, step time.Duration) bool {
 	}
 	recent := finiteCopy(v[i+1-moveRecent : i+1])
 	ref := finiteCopy(v[max(0, i+1-moveRecent-n) : i+1-moveRecent])
+	m, l, ok := shifted(ref, recent)
+	return ok && badSide(k, m, l)
+}
+
+// shifted reports whether the median m of recent (moveRecent values) is
+// clearly off the median l of ref (at least moveRefMin values): by
+// moveRatio of l and by moveZ spreads of ref's own medians of moveRecent
+// consecutive values (see moved).
+func shifted(ref, recent []float64) (m, l float64, ok bool) {
 	if len(recent) < moveRecent || len(ref) < moveRefMin {
-		return false
+		return 0, 0, false
 	}
-	m := median(recent)
+	m = median(slices.Clone(recent))
 	meds := make([]float64, 0, len(ref)-moveRecent+1)
 	buf := make([]float64, moveRecent)
 	for j := 0; j+moveRecent <= len(ref); j++ {
 		copy(buf, ref[j:j+moveRecent])
 		meds = append(meds, median(buf))
 	}
-	l := median(ref)
-	if !badSide(k, m, l) {
-		return false
-	}
+	l = median(slices.Clone(ref))
 	for j := range meds {
 		meds[j] = math.Abs(meds[j] - l)
 	}
 	d := math.Abs(m - l)
-	return d >= moveRatio*math.Abs(l) && d >= moveZ*1.4826*median(meds)
+	return m, l, d >= moveRatio*math.Abs(l) && d >= moveZ*1.4826*median(meds)
 }
 
 // finiteCopy copies the finite values of v.
@@ -267,7 +273,10 @@ type cause struct {
 	Proximity   float64
 	Unexplained float64
 	ExplainedBy string
-	Score       float64
+	// Contends lists the services whose run-queue wait rose while this
+	// one's CPU did: it took their CPUs.
+	Contends []string
+	Score    float64
 }
 
 // rankInput is what rankCauses weighs.
@@ -322,6 +331,7 @@ func rankCauses(in rankInput) []cause {
 				anomalous[c.Service] = true
 			}
 		}
+		hog, hogOnset, victims := contention(cs)
 		for i := range cs {
 			c := &cs[i]
 			c.Timing = timing(c.Lead, tol)
@@ -329,9 +339,16 @@ func rankCauses(in rankInput) []cause {
 				c.Timing = deployTiming(c.Lead, in.Step)
 			}
 			c.Hops, c.Proximity = proximity(in.Hops, c.Service)
+			if c.Service == hog {
+				// It shares the host's CPUs with the services it slowed,
+				// whatever the calls between them.
+				c.Proximity, c.Contends = 1, victims
+			}
 			if c.Kind != CauseDeploy {
 				if d, ok := deployed[c.Service]; ok && deployTiming(c.Onset.Sub(d.Time), in.Step) == 1 {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "deploy of "+d.Service
+				} else if hog != "" && c.Service != hog && slices.Contains(victims, c.Service) && !c.Onset.Before(hogOnset.Add(-tol)) {
+					c.Unexplained, c.ExplainedBy = explainedFactor, "CPU taken by "+hog
 				} else if dep := firstAnomalousCallee(in.Callees[c.Service], anomalous, c.Service); dep != "" {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "anomaly in "+dep+", which "+c.Service+" calls"
 				}
@@ -375,6 +392,43 @@ func compareCauses(a, b cause) int {
 	)
 }
 
+// contention finds host-wide CPU contention among a window's causes: when
+// the run-queue wait of some services rose (they waited for a CPU), the
+// service whose CPU rose the most (in cores, another one's or one that
+// appeared) took the CPUs from them. It returns that service, the onset of
+// its rise and the services that waited; "" when no service's run-queue
+// wait rose or no other service's CPU did. (Services are taken to share
+// the host; signals are per service, summed over hosts.)
+func contention(cs []cause) (hog string, onset time.Time, victims []string) {
+	rose := func(c cause) bool {
+		return c.Kind == CauseSignal && !math.IsNaN(c.After) && (math.IsNaN(c.Before) || c.After > c.Before) && c.Size >= 0.5
+	}
+	for _, c := range cs {
+		if c.Signal == signalRunqueue && rose(c) && !slices.Contains(victims, c.Service) {
+			victims = append(victims, c.Service)
+		}
+	}
+	if len(victims) == 0 {
+		return "", time.Time{}, nil
+	}
+	best := 0.0
+	for _, c := range cs {
+		if c.Signal != signalCPU || !rose(c) {
+			continue
+		}
+		gain := c.After - nanTo(c.Before, 0)
+		if gain > best || (gain == best && c.Service < hog) {
+			best, hog, onset = gain, c.Service, c.Onset
+		}
+	}
+	victims = slices.DeleteFunc(victims, func(v string) bool { return v == hog })
+	if hog == "" || len(victims) == 0 {
+		return "", time.Time{}, nil
+	}
+	slices.Sort(victims)
+	return hog, onset, victims
+}
+
 // signalCause looks for a change of one signal around a window: the highest
 // anomaly score from searchFrom to the window's end, its onset (the first
 // point at the alerting threshold, or the peak if it never got there), and
@@ -398,7 +452,13 @@ func signalCause(w insightWindow, s signalSeries, searchFrom time.Time) (cause, 
 		}
 	}
 	if peakAt < 0 || peak < causeMinAnomaly {
-		return cause{}, false
+		// The scores say nothing (a series too young to be scored, or a
+		// detector holding an earlier alarm): judge the values themselves.
+		onsetAt = rawOnset(b, w, searchFrom)
+		if onsetAt < 0 {
+			return cause{}, false
+		}
+		peak = AlertThreshold
 	}
 	if onsetAt < 0 {
 		onsetAt = peakAt
@@ -448,6 +508,54 @@ func signalCause(w insightWindow, s signalSeries, searchFrom time.Time) (cause, 
 		c.Evidence += fmt.Sprintf(" (%+.0f%%)", 100*c.Change)
 	}
 	return c, true
+}
+
+// rawOnset finds, from a signal's values alone, where it changed clearly
+// between searchFrom and the window's end: the first point at which the
+// median of the last moveRecent points is off the level before searchFrom
+// (moveRefSpan of it, at least moveRefMin points, the query's warm-up
+// included) by a quarter and by four spreads of that level's own medians
+// (see shifted); or the first point of a series that appeared then, with
+// no values before (a new process, a new connection). It returns -1 when
+// there is no such change.
+func rawOnset(b *bandSeries, w insightWindow, searchFrom time.Time) int {
+	n := moveRefMin
+	if len(b.Times) > 1 {
+		n = max(n, int(moveRefSpan/b.Times[1].Sub(b.Times[0])))
+	}
+	var ref []float64
+	first := -1
+	for i, t := range b.Times {
+		v := b.Value[i]
+		if math.IsNaN(v) || t.After(w.End) {
+			continue
+		}
+		if t.Before(searchFrom) {
+			ref = append(ref, v)
+		} else if first < 0 {
+			first = i
+		}
+	}
+	if first < 0 {
+		return -1
+	}
+	if len(ref) == 0 {
+		return first
+	}
+	ref = ref[max(0, len(ref)-n):]
+	var recent []float64
+	for i := first; i < len(b.Times) && !b.Times[i].After(w.End); i++ {
+		if v := b.Value[i]; !math.IsNaN(v) {
+			recent = append(recent, v)
+			if len(recent) > moveRecent {
+				recent = recent[1:]
+			}
+			if _, _, ok := shifted(ref, recent); ok {
+				return i
+			}
+		}
+	}
+	return -1
 }
 
 // timing weighs when a change started against the window's start; see the
@@ -523,6 +631,9 @@ func evidenceTail(c cause) string {
 		fmt.Fprintf(&b, "; %d calls away from the KPI's service", c.Hops)
 	case c.Proximity < 1:
 		b.WriteString("; not connected to the KPI's service on the map")
+	}
+	if len(c.Contends) > 0 {
+		fmt.Fprintf(&b, "; it competes for the host's CPUs with %s, whose run-queue wait rose", strings.Join(c.Contends, ", "))
 	}
 	if c.ExplainedBy != "" {
 		fmt.Fprintf(&b, "; possibly explained by the %s", c.ExplainedBy)

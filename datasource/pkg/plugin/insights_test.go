@@ -210,3 +210,67 @@ func TestWindowWithoutObjective(t *testing.T) {
 		t.Errorf("orders down 30%% but above their objective: windows %+v, want none", wins)
 	}
 }
+
+// TestRankContention: a CPU hog appears outside the shop (too young to be
+// scored: its values alone show it) and the checkout's run-queue wait
+// rises. The hog is the culprit, not its victim, though no call connects it
+// to the KPI's service.
+func TestRankContention(t *testing.T) {
+	win := []insightWindow{{ID: 1, Start: at("11:30"), End: at("11:40")}}
+	hog := newBandSeries(nil, 121)
+	for i := range hog.Times {
+		hog.Times[i] = shopFrom.Add(time.Duration(i) * time.Minute)
+		if !hog.Times[i].Before(at("11:29")) {
+			hog.Value[i] = 1.9 // cores; no score: the series is new
+		}
+	}
+	causes := rankCauses(rankInput{
+		KPI:     KPI{Name: "checkout_latency", Direction: DirectionLower},
+		Windows: win,
+		Signals: []signalSeries{
+			{Kind: CauseSignal, Signal: signalRunqueue, Service: "checkout", Band: stepBand(at("11:29"), 0.001, 0.2)},
+			{Kind: CauseSignal, Signal: signalCPU, Unit: "cores", Service: "cpuhog", Band: hog},
+			{Kind: CauseSignal, Signal: signalCPU, Service: "checkout", Band: stepBand(at("11:29"), 0.3, 0.25)},
+		},
+		Hops:    map[string]int{"checkout": 0, "payments": 1},
+		Callees: map[string][]string{"checkout": {"payments"}},
+		Step:    time.Minute,
+	})
+	if len(causes) == 0 || causes[0].Service != "cpuhog" || causes[0].Signal != signalCPU {
+		t.Fatalf("causes %+v, want cpuhog's CPU first", causes)
+	}
+	if !strings.Contains(causes[0].Evidence, "changed from nothing to 1.9 cores") || !strings.Contains(causes[0].Evidence, "competes for the host's CPUs with checkout") {
+		t.Errorf("evidence %q", causes[0].Evidence)
+	}
+	for _, c := range causes[1:] {
+		if c.Service == "checkout" && c.Signal == signalRunqueue && c.ExplainedBy != "CPU taken by cpuhog" {
+			t.Errorf("checkout's run-queue wait explained by %q, want the CPU hog", c.ExplainedBy)
+		}
+	}
+}
+
+// TestRankColdStart: no signal has a score yet (detectors not warm, the
+// series too young to be scored on demand); the change of payments' CPU is
+// still found from its values, and ranked first.
+func TestRankColdStart(t *testing.T) {
+	win := []insightWindow{{ID: 1, Start: at("11:30"), End: at("11:40")}}
+	unscored := func(b *bandSeries) *bandSeries {
+		for i := range b.Score {
+			b.Score[i] = math.NaN()
+		}
+		return b
+	}
+	causes := rankCauses(rankInput{
+		KPI:     KPI{Name: "checkout_latency", Direction: DirectionLower},
+		Windows: win,
+		Signals: []signalSeries{
+			{Kind: CauseSignal, Signal: signalCPU, Service: "payments", Band: unscored(stepBand(at("11:29"), 0.1, 0.6))},
+			{Kind: CauseSignal, Signal: signalCPU, Service: "inventory", Band: unscored(stepBand(at("11:29"), 0.1, 0.1))},
+		},
+		Hops: map[string]int{"checkout": 0, "payments": 1, "inventory": 1},
+		Step: time.Minute,
+	})
+	if len(causes) != 1 || causes[0].Service != "payments" || causes[0].Anomaly != AlertThreshold {
+		t.Fatalf("causes %+v, want payments' CPU alone, judged from its values", causes)
+	}
+}

@@ -30,11 +30,17 @@ type candidateSignal struct {
 // reports it.
 const edgeBy = "client, server, server_address, port"
 
+// Names of the signals the contention rule reads (see contention).
+const (
+	signalCPU      = "cpu"
+	signalRunqueue = "run-queue wait"
+)
+
 // candidateSignals are the service and edge signals insights looks at. The
 // syscall ones exist only where the exporter's eBPF collector runs; a query
 // for a missing metric simply returns nothing.
 var candidateSignals = []candidateSignal{
-	{CauseSignal, "cpu", "cores", "sum by (service) (rate(telltale_service_cpu_seconds_total[$__rate_interval]))"},
+	{CauseSignal, signalCPU, "cores", "sum by (service) (rate(telltale_service_cpu_seconds_total[$__rate_interval]))"},
 	{CauseSignal, "memory", "bytes", "sum by (service) (telltale_service_resident_memory_bytes)"},
 	{CauseSignal, "threads", "", "sum by (service) (telltale_service_threads)"},
 	{CauseSignal, "open files", "", "sum by (service) (telltale_service_open_fds)"},
@@ -42,7 +48,7 @@ var candidateSignals = []candidateSignal{
 	{CauseSignal, "read syscalls", "/s", "sum by (service) (rate(telltale_service_read_syscalls_total[$__rate_interval]))"},
 	{CauseSignal, "write syscalls", "/s", "sum by (service) (rate(telltale_service_write_syscalls_total[$__rate_interval]))"},
 	{CauseSignal, "context switches", "/s", "sum by (service) (rate(telltale_service_context_switches_total[$__rate_interval]))"},
-	{CauseSignal, "run-queue wait", "s/s", "sum by (service) (rate(telltale_service_runqueue_wait_seconds_total[$__rate_interval]))"},
+	{CauseSignal, signalRunqueue, "s/s", "sum by (service) (rate(telltale_service_runqueue_wait_seconds_total[$__rate_interval]))"},
 	{CauseSignal, "disk reads", "B/s", "sum by (service) (rate(telltale_service_disk_read_bytes_total[$__rate_interval]))"},
 	{CauseSignal, "disk writes", "B/s", "sum by (service) (rate(telltale_service_disk_written_bytes_total[$__rate_interval]))"},
 	{CauseSignal, "syscall errors", "/s", "sum by (service) (rate(telltale_service_syscall_errors_total[$__rate_interval]))"},
@@ -109,12 +115,11 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 	pick := func(g grid, s []*stepSeries) []int { return mostChanged(g, s, windows, maxCandidates) }
 	for i, cs := range candidateSignals {
 		eg.Go(func() error {
-			series, first, _, err := d.scoreExprPick(gctx, cs.Expr, q, pick)
+			// The warm-up stays: a change is judged against it when the
+			// scores say nothing (see rawOnset).
+			series, _, _, err := d.scoreExprPick(gctx, cs.Expr, q, pick)
 			if err != nil {
 				return fmt.Errorf("signal %s: %w", cs.Name, err)
-			}
-			for j, b := range series {
-				series[j] = b.slice(first)
 			}
 			for _, s := range series {
 				signals[i] = append(signals[i], toSignalSeries(cs, s))

@@ -1,6 +1,7 @@
 // Command cpuhog burns CPU until it is stopped: a noisy neighbour outside
 // the demo shop, with a name of its own, for the fault scenarios
-// (demo/scenarios). --cores sets how many cores' worth it burns.
+// (demo/scenarios). --threads busy threads compete for the CPUs with
+// everything else on the machine.
 package main
 
 import (
@@ -10,38 +11,31 @@ import (
 	"os/signal"
 	"runtime"
 	"syscall"
-	"time"
 )
 
 func main() {
-	cores := flag.Float64("cores", 1, "cores' worth of CPU to burn, at most the machine's")
+	threads := flag.Int("threads", 1, "busy threads, from 1 to 64")
 	flag.Parse()
-	if !(*cores > 0) || *cores > float64(runtime.NumCPU()) {
-		fmt.Fprintf(os.Stderr, "cpuhog: --cores=%v: want a number of cores above 0 and at most %d\n", *cores, runtime.NumCPU())
+	if *threads < 1 || *threads > 64 {
+		fmt.Fprintf(os.Stderr, "cpuhog: --threads=%d: want a number of threads from 1 to 64\n", *threads)
 		os.Exit(2)
 	}
-	for i := 0; float64(i) < *cores; i++ {
-		share := min(*cores-float64(i), 1)
-		go burn(share)
+	runtime.GOMAXPROCS(*threads)
+	for range *threads {
+		go burn()
 	}
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, os.Interrupt)
 	<-stop
 }
 
-// burn keeps one thread busy for share of every 10 ms.
-func burn(share float64) {
+// burn keeps one thread busy.
+func burn() {
 	runtime.LockOSThread()
-	const period = 10 * time.Millisecond
-	busy := time.Duration(share * float64(period))
 	x := 1.0
 	for {
-		start := time.Now()
-		for time.Since(start) < busy {
+		for range 1 << 20 {
 			x = x*1.0000001 + 1e-9
-		}
-		if rest := period - busy; rest > 0 {
-			time.Sleep(rest)
 		}
 		if x < 0 {
 			fmt.Println(x)
