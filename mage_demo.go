@@ -45,11 +45,13 @@ func Demo(ctx context.Context) error {
 
 // E2E runs the end-to-end test: the demo stack through latency in payments
 // and a slow deploy of the checkout, checked through the detector's scores
-// and the datasource backend's answers. It takes a few minutes and needs
+// and the datasource backend's answers, then the fault scenarios' subset
+// (demo/scenarios.Subset) on the same stack. It takes about a quarter of an
+// hour and needs
 // prometheus (apt-get install prometheus); without it, it skips, or fails
 // under CI=true.
 func E2E() error {
-	return sh.RunV(mg.GoCmd(), "test", "-tags=e2e", "-count=1", "-v", "-timeout=20m", "./demo/")
+	return sh.RunV(mg.GoCmd(), "test", "-tags=e2e", "-count=1", "-v", "-timeout=30m", "./demo/")
 }
 
 // Scenarios runs the fault scenarios (demo/scenarios) against one demo

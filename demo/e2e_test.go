@@ -21,6 +21,7 @@ import (
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 
+	"github.com/telltale-dev/telltale/demo/scenarios"
 	"github.com/telltale-dev/telltale/demo/shop"
 	"github.com/telltale-dev/telltale/demo/stack"
 	"github.com/telltale-dev/telltale/internal/promtest"
@@ -348,5 +349,28 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 	t.Logf("summary at the end:\n%s", ds.Summary(ctx, stack.ShopServices, 5*time.Minute, step))
+
+	// The fault scenarios' subset, on the same stack: faults of kinds the
+	// two incidents above do not cover, each ranked once, 30s in.
+	if err := s.Redeploy(ctx, shop.Checkout, stack.BuildGood); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("fault scenarios", func(t *testing.T) {
+		r := &scenarios.Runner{Stack: s, DS: ds, Log: tlog{t}}
+		rep, err := r.Run(ctx, scenarios.Subset(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		if err := rep.WriteTable(&b); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("fault scenarios:\n%s", b.String())
+		for _, o := range rep.Outcomes {
+			if !o.Found || o.Rank < 1 || o.Rank > 3 || o.Err != "" {
+				t.Errorf("%s: window %v, %s ranked %d (0: not at all), error %q; want a window and %s among the first 3 causes", o.Scenario, o.Found, o.Culprit, o.Rank, o.Err, o.Culprit)
+			}
+		}
+	})
 	t.Logf("scenario took %s", time.Since(begin).Round(time.Second))
 }

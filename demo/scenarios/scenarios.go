@@ -145,15 +145,18 @@ func All() []Scenario {
 	return out
 }
 
-// Subset returns the scenarios the end-to-end tests run: four kinds the
+// Subset returns the scenarios the end-to-end tests run: four the
 // end-to-end test's own two incidents (latency in payments, a slow
-// checkout deploy) do not cover.
+// checkout deploy) do not cover — errors in a callee, latency two calls
+// away, a slow deploy of a callee, and a harmful fault next to a harmless
+// one. (The noisy neighbour is not among them: on the test machines it
+// does not hurt the KPIs enough for a window, see the README.)
 func Subset() []Scenario {
 	return []Scenario{
 		fault(shop.Payments, shop.FaultErrors, errorRate),
 		fault(shop.Inventory, shop.FaultLatency, latency),
-		neighbour(8),
 		slowDeploy(shop.Payments),
+		both(fault(shop.Inventory, shop.FaultLatency, latency), fault(shop.Storefront, shop.FaultCPU, url.Values{"cores": {"0.2"}})),
 	}
 }
 
