@@ -1,6 +1,7 @@
 package anomalybench
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -201,16 +202,12 @@ func dayOneEnd(pts []anomaly.Point) int {
 	if len(pts) == 0 {
 		return 0
 	}
-	end := pts[0].T + 24*3600*1000
-	i, _ := slices.BinarySearchFunc(pts, end, func(p anomaly.Point, t int64) int {
-		switch {
-		case p.T < t:
-			return -1
-		case p.T > t:
-			return 1
-		}
-		return 0
-	})
+	return indexAt(pts, pts[0].T+24*3600*1000)
+}
+
+// indexAt is the index of the first point at or after t.
+func indexAt(pts []anomaly.Point, t int64) int {
+	i, _ := slices.BinarySearchFunc(pts, t, func(p anomaly.Point, t int64) int { return cmp.Compare(p.T, t) })
 	return i
 }
 

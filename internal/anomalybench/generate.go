@@ -48,7 +48,6 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"slices"
 	"strconv"
 
 	"github.com/telltale-dev/telltale/pkg/anomaly"
@@ -416,19 +415,7 @@ func poisson(m, n, u, scale float64) float64 {
 // indexAnomalies turns the anomalies' slots into indices of the points
 // actually written (slots of missing samples have none).
 func (s *spec) indexAnomalies(pts []anomaly.Point) []Anomaly {
-	idx := func(slot int) int {
-		t := int64(start + slot*Step)
-		i, _ := slices.BinarySearchFunc(pts, t, func(p anomaly.Point, t int64) int {
-			switch {
-			case p.T < t:
-				return -1
-			case p.T > t:
-				return 1
-			}
-			return 0
-		})
-		return i
-	}
+	idx := func(slot int) int { return indexAt(pts, int64(start+slot*Step)) }
 	var out []Anomaly
 	for _, a := range s.anoms {
 		b := a

@@ -31,27 +31,21 @@ func TestSlowClientsAreCut(t *testing.T) {
 			}
 		}
 	}
-	partial, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer partial.Close()
-	if _, err := io.WriteString(partial, "GET / HTTP/1.1\r\nHost: x\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	if !closedWithin(partial, 3*time.Second) {
-		t.Error("a client with a partial header was still connected after 3s")
-	}
-	idle, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer idle.Close()
-	if _, err := io.WriteString(idle, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	if !closedWithin(idle, 3*time.Second) {
-		t.Error("an idle keep-alive connection was still open after 3s")
+	for _, c := range []struct{ what, send string }{
+		{"a client with a partial header", "GET / HTTP/1.1\r\nHost: x\r\n"},
+		{"an idle keep-alive connection", "GET / HTTP/1.1\r\nHost: x\r\n\r\n"},
+	} {
+		conn, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := io.WriteString(conn, c.send); err != nil {
+			t.Fatal(err)
+		}
+		if !closedWithin(conn, 3*time.Second) {
+			t.Errorf("%s was still connected after 3s", c.what)
+		}
 	}
 }
 
