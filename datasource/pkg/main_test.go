@@ -409,12 +409,24 @@ scrape_configs:
 		if wins.Rows() < 1 || causes.Rows() < 1 {
 			t.Fatalf("%d windows, %d causes; want the breach after the deploy and its causes", wins.Rows(), causes.Rows())
 		}
-		kind, svc := column(t, causes, "kind"), column(t, causes, "service")
-		for i, e := range column(t, causes, "evidence") {
-			t.Logf("cause %d: %s", i+1, e)
+		// The window of the deploy: the last one (the KPI may also have
+		// been low while the app started, before it).
+		ids := column(t, wins, "window")
+		last := ids[len(ids)-1]
+		win, rank := column(t, causes, "window"), column(t, causes, "rank")
+		kind, svc, ev := column(t, causes, "kind"), column(t, causes, "service"), column(t, causes, "evidence")
+		top := -1
+		for i := range ev {
+			t.Logf("window %v cause %v: %s", win[i], rank[i], ev[i])
+			if win[i] == last && rank[i] == int64(1) {
+				top = i
+			}
 		}
-		if kind[0] != "deploy" || svc[0] != appName {
-			t.Errorf("top cause %v of %v, want the deploy of %s; evidence: %v", kind[0], svc[0], appName, column(t, causes, "evidence")[0])
+		if top < 0 {
+			t.Fatalf("no cause for window %v, the deploy's", last)
+		}
+		if kind[top] != "deploy" || svc[top] != appName {
+			t.Errorf("top cause of the deploy's window: %v of %v, want the deploy of %s; evidence: %v", kind[top], svc[top], appName, ev[top])
 		}
 	})
 

@@ -339,7 +339,7 @@ func rankCauses(in rankInput) []cause {
 				c.Timing = deployTiming(c.Lead, in.Step)
 			}
 			c.Hops, c.Proximity = proximity(in.Hops, c.Service)
-			if c.Service == hog {
+			if c.Service == hog && c.Kind == CauseSignal && c.Signal == signalCPU {
 				// It shares the host's CPUs with the services it slowed,
 				// whatever the calls between them.
 				c.Proximity, c.Contends = 1, victims
@@ -454,7 +454,7 @@ func signalCause(w insightWindow, s signalSeries, searchFrom time.Time) (cause, 
 	if peakAt < 0 || peak < causeMinAnomaly {
 		// The scores say nothing (a series too young to be scored, or a
 		// detector holding an earlier alarm): judge the values themselves.
-		onsetAt = rawOnset(b, w, searchFrom)
+		onsetAt = rawOnset(b, w, searchFrom, s.Kind == CauseSignal)
 		if onsetAt < 0 {
 			return cause{}, false
 		}
@@ -515,10 +515,12 @@ func signalCause(w insightWindow, s signalSeries, searchFrom time.Time) (cause, 
 // median of the last moveRecent points is off the level before searchFrom
 // (moveRefSpan of it, at least moveRefMin points, the query's warm-up
 // included) by a quarter and by four spreads of that level's own medians
-// (see shifted); or the first point of a series that appeared then, with
-// no values before (a new process, a new connection). It returns -1 when
+// (see shifted); or, when appear is set, the first point of a series that
+// appeared within deploySteps steps of the window's start, with no values
+// before and not all zeros (a new process: a service signal; connections
+// come and go all the time and are not counted so). It returns -1 when
 // there is no such change.
-func rawOnset(b *bandSeries, w insightWindow, searchFrom time.Time) int {
+func rawOnset(b *bandSeries, w insightWindow, searchFrom time.Time, appear bool) int {
 	n := moveRefMin
 	if len(b.Times) > 1 {
 		n = max(n, int(moveRefSpan/b.Times[1].Sub(b.Times[0])))
@@ -540,6 +542,18 @@ func rawOnset(b *bandSeries, w insightWindow, searchFrom time.Time) int {
 		return -1
 	}
 	if len(ref) == 0 {
+		// A series that appeared: a new process, if it came within
+		// deploySteps steps of the KPI going wrong (as a deploy must) and
+		// is not all zeros.
+		var after []float64
+		for i := first; i < len(b.Times) && !b.Times[i].After(w.End); i++ {
+			if v := b.Value[i]; !math.IsNaN(v) {
+				after = append(after, v)
+			}
+		}
+		if !appear || len(b.Times) < 2 || median(after) == 0 || deployTiming(w.Start.Sub(b.Times[first]), b.Times[1].Sub(b.Times[0])) == 0 {
+			return -1
+		}
 		return first
 	}
 	ref = ref[max(0, len(ref)-n):]
