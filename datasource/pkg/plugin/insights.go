@@ -395,17 +395,20 @@ func compareCauses(a, b cause) int {
 // contention finds host-wide CPU contention among a window's causes: when
 // the run-queue wait of some services rose (they waited for a CPU), the
 // service whose CPU rose the most (in cores, another one's or one that
-// appeared) took the CPUs from them. It returns that service, the onset of
-// its rise and the services that waited; "" when no service's run-queue
-// wait rose or no other service's CPU did. (Services are taken to share
+// appeared) took the CPUs from them — provided it gained at least as many
+// cores as they waited for more (seconds of wait per second). It returns
+// that service, the onset of its rise and the services that waited; ""
+// when there is no such service. (Services are taken to share
 // the host; signals are per service, summed over hosts.)
 func contention(cs []cause) (hog string, onset time.Time, victims []string) {
 	rose := func(c cause) bool {
 		return c.Kind == CauseSignal && !math.IsNaN(c.After) && (math.IsNaN(c.Before) || c.After > c.Before) && c.Size >= 0.5
 	}
+	waited := map[string]float64{}
 	for _, c := range cs {
 		if c.Signal == signalRunqueue && rose(c) && !slices.Contains(victims, c.Service) {
 			victims = append(victims, c.Service)
+			waited[c.Service] = c.After - nanTo(c.Before, 0)
 		}
 	}
 	if len(victims) == 0 {
@@ -422,7 +425,13 @@ func contention(cs []cause) (hog string, onset time.Time, victims []string) {
 		}
 	}
 	victims = slices.DeleteFunc(victims, func(v string) bool { return v == hog })
-	if hog == "" || len(victims) == 0 {
+	// The CPU time the others waited for more (seconds per second) went
+	// to someone: a service that gained less than that did not take it.
+	var lost float64
+	for _, v := range victims {
+		lost += waited[v]
+	}
+	if hog == "" || len(victims) == 0 || best < lost {
 		return "", time.Time{}, nil
 	}
 	slices.Sort(victims)

@@ -247,6 +247,34 @@ func TestRankContention(t *testing.T) {
 			t.Errorf("checkout's run-queue wait explained by %q, want the CPU hog", c.ExplainedBy)
 		}
 	}
+	// A service whose CPU rose by less than the others waited for more
+	// took nothing from them.
+	small := newBandSeries(nil, 121)
+	for i := range small.Times {
+		small.Times[i] = hog.Times[i]
+		small.Value[i] = 0.01
+		if !small.Times[i].Before(at("11:29")) {
+			small.Value[i] = 0.02
+		}
+	}
+	if hog, _, _ := contention(rankCauses(rankInput{
+		Windows: win,
+		Signals: []signalSeries{
+			{Kind: CauseSignal, Signal: signalRunqueue, Service: "checkout", Band: stepBand(at("11:29"), 0.001, 0.2)},
+			{Kind: CauseSignal, Signal: signalCPU, Service: "exporter", Band: unscoredCopy(small)},
+		},
+		Step: time.Minute,
+	})); hog != "" {
+		t.Errorf("contention blames %s for 0.01 cores more, while checkout waited 0.2 s/s more", hog)
+	}
+}
+
+// unscoredCopy is b with no scores.
+func unscoredCopy(b *bandSeries) *bandSeries {
+	for i := range b.Score {
+		b.Score[i] = math.NaN()
+	}
+	return b
 }
 
 // TestRankColdStart: no signal has a score yet (detectors not warm, the
