@@ -260,11 +260,47 @@ func (r *Runner) firstWindow(ctx context.Context, kpis []string, from, since tim
 	return bestKPI, best, nil
 }
 
-// One runs a scenario: healthy traffic, the fault, the ranking, the fault
-// cleared and a recovery.
+// waitHealthy waits, at most Detect, until no KPI has a window that was
+// still open in the last 10 seconds: a fault starts from healthy traffic,
+// not inside the end of the last incident.
+func (r *Runner) waitHealthy(ctx context.Context, kpis []string) error {
+	deadline := time.Now().Add(Detect)
+	for {
+		now := time.Now()
+		open := ""
+		for _, k := range kpis {
+			wins, _, err := r.DS.Insights(ctx, k, now.Add(-2*time.Minute), now, Step)
+			if err != nil {
+				return fmt.Errorf("insights of %s: %w", k, err)
+			}
+			for _, w := range wins {
+				if w.End.After(now.Add(-10 * time.Second)) {
+					open = k
+				}
+			}
+		}
+		if open == "" {
+			return nil
+		}
+		if now.After(deadline) {
+			r.logf("%s still has a window open after %s; going on", open, Detect)
+			return nil
+		}
+		if err := sleep(ctx, 2*time.Second); err != nil {
+			return err
+		}
+	}
+}
+
+// One runs a scenario: healthy traffic (until no KPI is wrong), the
+// fault, the ranking, the fault cleared and a recovery.
 func (r *Runner) One(ctx context.Context, sc Scenario, kpis []string) Outcome {
 	o := Outcome{Scenario: sc.Name, Culprit: sc.Culprit}
 	if err := sleep(ctx, Healthy); err != nil {
+		o.Err = err.Error()
+		return o
+	}
+	if err := r.waitHealthy(ctx, kpis); err != nil {
 		o.Err = err.Error()
 		return o
 	}
