@@ -246,9 +246,9 @@ try {
         const radio = l.htmlFor && document.getElementById(l.htmlFor)?.type === 'radio';
         return l.textContent.trim() !== '' && !radio && !l.querySelector('input[type="radio"]');
       });
-      const controls = [...document.querySelectorAll('main input, main textarea, main button, main [role="combobox"]')].filter(
-        (c) => c.type !== 'radio' && c.type !== 'checkbox' && c.type !== 'hidden'
-      );
+      const controls = [
+        ...document.querySelectorAll('main input, main textarea, main button, main [role="combobox"]'),
+      ].filter((c) => c.type !== 'radio' && c.type !== 'checkbox' && c.type !== 'hidden');
       for (const l of labels) {
         const a = l.getBoundingClientRect();
         if (!visible(a)) {
@@ -262,7 +262,9 @@ try {
           const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
           const h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
           if (visible(b) && w > 2 && h > 2) {
-            out.push(`"${l.textContent.trim()}" under ${c.tagName.toLowerCase()}${c.id ? '#' + c.id : ''} (${Math.round(w)}×${Math.round(h)} px)`);
+            out.push(
+              `"${l.textContent.trim()}" under ${c.tagName.toLowerCase()}${c.id ? '#' + c.id : ''} (${Math.round(w)}×${Math.round(h)} px)`
+            );
             break;
           }
         }
