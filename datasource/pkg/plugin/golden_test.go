@@ -476,15 +476,21 @@ func incidentFixtures(f *fakeProm) {
 	}
 }
 
-func TestGoldenInsights(t *testing.T) {
-	f := newFakeProm(t)
+// insightsFixtures are what an insights query over the shop day reads: the
+// KPIs, the map over the range and its warm-up, the signals and the 11:30
+// incident.
+func insightsFixtures(f *fakeProm) {
 	kpiFixtures(f)
-	// insights looks at the map over the range and its warm-up.
 	q := Query{From: shopFrom, To: shopTo, Step: shopStep}
 	graphFixtures(f, shopTo.Sub(q.warmStart()))
 	signalFixtures(f)
-	deployFixtures(f)
 	incidentFixtures(f)
+}
+
+func TestGoldenInsights(t *testing.T) {
+	f := newFakeProm(t)
+	insightsFixtures(f)
+	deployFixtures(f)
 	d := newTestDatasource(t, f, "")
 
 	dr := runGolden(t, d, "insights", false, map[string]any{"queryType": "insights", "kpi": "checkout_latency"})
@@ -535,11 +541,7 @@ func TestGoldenInsights(t *testing.T) {
 // a service whose memory jumped as the KPI went wrong is among the causes.
 func TestInsightsManyServices(t *testing.T) {
 	f := newFakeProm(t)
-	kpiFixtures(f)
-	q := Query{From: shopFrom, To: shopTo, Step: shopStep}
-	graphFixtures(f, shopTo.Sub(q.warmStart()))
-	signalFixtures(f)
-	incidentFixtures(f)
+	insightsFixtures(f)
 	var many []fakeSeries
 	for i := range 2000 {
 		name := fmt.Sprintf("svc-%04d", i)

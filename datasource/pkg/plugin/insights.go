@@ -169,31 +169,45 @@ func moved(k KPI, v []float64, i int, step time.Duration) bool {
 	}
 	recent := finiteCopy(v[i+1-moveRecent : i+1])
 	ref := finiteCopy(v[max(0, i+1-moveRecent-n) : i+1-moveRecent])
-	m, l, ok := shifted(ref, recent)
-	return ok && badSide(k, m, l)
+	r := newRefLevel(ref)
+	m, ok := r.shifted(recent)
+	return ok && badSide(k, m, r.l)
 }
 
-// shifted reports whether the median m of recent (moveRecent values) is
-// clearly off the median l of ref (at least moveRefMin values): by
-// moveRatio of l and by moveZ spreads of ref's own medians of moveRecent
-// consecutive values (see moved).
-func shifted(ref, recent []float64) (m, l float64, ok bool) {
-	if len(recent) < moveRecent || len(ref) < moveRefMin {
-		return 0, 0, false
+// refLevel is a reference stretch of values: its median l and the spread
+// of its own medians of moveRecent consecutive values (see moved).
+type refLevel struct {
+	l, spread float64
+	ok        bool // at least moveRefMin values
+}
+
+func newRefLevel(ref []float64) refLevel {
+	if len(ref) < moveRefMin {
+		return refLevel{}
 	}
-	m = median(slices.Clone(recent))
 	meds := make([]float64, 0, len(ref)-moveRecent+1)
 	buf := make([]float64, moveRecent)
 	for j := 0; j+moveRecent <= len(ref); j++ {
 		copy(buf, ref[j:j+moveRecent])
 		meds = append(meds, median(buf))
 	}
-	l = median(slices.Clone(ref))
+	l := median(slices.Clone(ref))
 	for j := range meds {
 		meds[j] = math.Abs(meds[j] - l)
 	}
-	d := math.Abs(m - l)
-	return m, l, d >= moveRatio*math.Abs(l) && d >= moveZ*1.4826*median(meds)
+	return refLevel{l: l, spread: 1.4826 * median(meds), ok: true}
+}
+
+// shifted reports whether the median m of recent (moveRecent values) is
+// clearly off the reference level: by moveRatio of it and by moveZ of its
+// spreads.
+func (r refLevel) shifted(recent []float64) (m float64, ok bool) {
+	if !r.ok || len(recent) < moveRecent {
+		return 0, false
+	}
+	m = median(slices.Clone(recent))
+	d := math.Abs(m - r.l)
+	return m, d >= moveRatio*math.Abs(r.l) && d >= moveZ*r.spread
 }
 
 // finiteCopy copies the finite values of v.
@@ -565,7 +579,10 @@ func rawOnset(b *bandSeries, w insightWindow, searchFrom time.Time, appear bool)
 		}
 		return first
 	}
-	ref = ref[max(0, len(ref)-n):]
+	level := newRefLevel(ref[max(0, len(ref)-n):])
+	if !level.ok {
+		return -1
+	}
 	var recent []float64
 	for i := first; i < len(b.Times) && !b.Times[i].After(w.End); i++ {
 		if v := b.Value[i]; !math.IsNaN(v) {
@@ -573,7 +590,7 @@ func rawOnset(b *bandSeries, w insightWindow, searchFrom time.Time, appear bool)
 			if len(recent) > moveRecent {
 				recent = recent[1:]
 			}
-			if _, _, ok := shifted(ref, recent); ok {
+			if _, ok := level.shifted(recent); ok {
 				return i
 			}
 		}
