@@ -109,6 +109,10 @@ type Faults struct {
 	stormErrs prometheus.Counter
 }
 
+// FaultMetricsPrefix begins the names of the metrics the fault injector
+// keeps about itself.
+const FaultMetricsPrefix = "shop_fault_"
+
 // newFaults returns a service's faults, none active, with their metrics
 // registered on reg.
 func newFaults(reg prometheus.Registerer, servesRequests bool, peers []string) (*Faults, error) {
@@ -116,16 +120,16 @@ func newFaults(reg prometheus.Registerer, servesRequests bool, peers []string) (
 		servesRequests: servesRequests,
 		peers:          peers,
 		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "shop_fault_active", Help: "Faults this service has been told to have, by kind: their size (latency in seconds, error share, CPU cores, new connections per second), 0 when off.",
+			Name: FaultMetricsPrefix + "active", Help: "Faults this service has been told to have, by kind: their size (latency in seconds, error share, CPU cores, new connections per second), 0 when off.",
 		}, []string{"kind"}),
 		injected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "shop_fault_injected_total", Help: "Requests a fault acted on: delayed (latency) or failed (errors).",
+			Name: FaultMetricsPrefix + "injected_total", Help: "Requests a fault acted on: delayed (latency) or failed (errors).",
 		}, []string{"kind"}),
 		stormOpen: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "shop_fault_connstorm_open_connections", Help: "Connections the connection storm holds open now.",
+			Name: FaultMetricsPrefix + "connstorm_open_connections", Help: "Connections the connection storm holds open now.",
 		}),
 		stormErrs: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "shop_fault_connstorm_dial_errors_total", Help: "Connections the connection storm could not open.",
+			Name: FaultMetricsPrefix + "connstorm_dial_errors_total", Help: "Connections the connection storm could not open.",
 		}),
 	}
 	for _, k := range FaultKinds {

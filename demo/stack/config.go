@@ -88,7 +88,12 @@ func (s *Stack) startPrometheus(ctx context.Context, addr func(string) string, p
 	if !s.opts.NoDetector {
 		fmt.Fprintf(&b, "  - job_name: telltale-detector\n    honor_labels: true\n    static_configs: [{targets: [%q]}]\n", addr("detector"))
 	}
-	fmt.Fprintf(&b, "  - job_name: shop\n    static_configs: [{targets: [%s]}]\n", strings.Join(shopTargets, ", "))
+	// The fault injector's own bookkeeping (which fault is on, how many
+	// requests it hit) is no application signal: no real service says
+	// what is wrong with it. It is not stored, so insights cannot read the
+	// answer off it.
+	fmt.Fprintf(&b, "  - job_name: shop\n    static_configs: [{targets: [%s]}]\n    metric_relabel_configs: [{source_labels: [__name__], regex: %q, action: drop}]\n",
+		strings.Join(shopTargets, ", "), shop.FaultMetricsPrefix+".*")
 	fmt.Fprintf(&b, "  - job_name: prometheus\n    static_configs: [{targets: [%q]}]\n", addr("prometheus"))
 
 	cfg := filepath.Join(s.Dir, "prometheus.yml")

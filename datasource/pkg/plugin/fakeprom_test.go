@@ -42,8 +42,10 @@ type fakeProm struct {
 	// raw are the series remote read serves, sampled every rawStep.
 	raw     []fakeSeries
 	rawStep time.Duration
-	// metadata maps a metric family to its type.
+	// metadata maps a metric family to its type; targets lists the
+	// families each target exposes (target metadata).
 	metadata map[string]string
+	targets  []targetFamily
 	// labelValues maps a label name to its values.
 	labelValues map[string][]string
 
@@ -62,6 +64,9 @@ type fakeProm struct {
 	unknown []string
 }
 
+// targetFamily is a metric family a scrape target exposes.
+type targetFamily struct{ Instance, Job, Family, Type string }
+
 func newFakeProm(tb testing.TB) *fakeProm {
 	tb.Helper()
 	f := &fakeProm{
@@ -79,6 +84,13 @@ func newFakeProm(tb testing.TB) *fakeProm {
 	mux.HandleFunc("/api/v1/query_range", f.handleQueryRange)
 	mux.HandleFunc("/api/v1/read", f.handleRead)
 	mux.HandleFunc("/api/v1/metadata", f.handleMetadata)
+	mux.HandleFunc("/api/v1/targets/metadata", func(w http.ResponseWriter, r *http.Request) {
+		out := []map[string]any{}
+		for _, t := range f.targets {
+			out = append(out, map[string]any{"target": map[string]string{"instance": t.Instance, "job": t.Job}, "metric": t.Family, "type": t.Type, "help": "fake", "unit": ""})
+		}
+		f.answer(w, out)
+	})
 	mux.HandleFunc("/api/v1/status/buildinfo", func(w http.ResponseWriter, r *http.Request) {
 		f.answer(w, map[string]string{"version": "2.42.0-fake", "revision": "fake"})
 	})

@@ -570,3 +570,80 @@ func TestInsightsManyServices(t *testing.T) {
 		t.Errorf("svc-1234's memory jump is not among the causes")
 	}
 }
+
+// appFixtures: the 11:30 incident as only the services' own metrics show
+// it. Payments answers 500s from 11:29 (a series that appears), checkout
+// 502s from 11:30; nothing the exporter measures points at payments. The
+// targets' metadata lists, besides those, the KPI's own histogram, a
+// gauge, a storefront counter (storefront is not on the KPI's call path)
+// and a target no service listens at: none of them is a signal.
+func appFixtures(f *fakeProm) {
+	flat := func(m model.Metric, v float64, seed float64) fakeSeries {
+		return fakeSeries{Metric: m, F: always(func(t time.Time) float64 { return v * (1 + 0.02*wave(t, seed)) })}
+	}
+	f.ranged[`sum by (service) (rate(telltale_service_cpu_seconds_total[75s]))`] = []fakeSeries{
+		flat(model.Metric{"service": "checkout"}, 0.3, 3), flat(model.Metric{"service": "payments"}, 0.1, 5),
+	}
+	f.ranged[`max by (client, server, server_address, port) (telltale_edge_rtt_seconds)`] = []fakeSeries{
+		flat(model.Metric{"client": "checkout", "server": "payments", "port": "10183"}, 0.0004, 21),
+	}
+	const (
+		storefront = "10.0.0.1:10181"
+		checkout   = "10.0.0.1:10182"
+		payments   = "10.0.0.1:10183"
+	)
+	f.targets = []targetFamily{
+		{payments, "shop", "shop_http_requests_total", "counter"},
+		{payments, "shop", "shop_http_request_duration_seconds", "histogram"},
+		{payments, "shop", "go_goroutines", "gauge"},
+		{checkout, "shop", "shop_http_requests_total", "counter"},
+		{checkout, "shop", "shop_checkout_duration_seconds", "histogram"},
+		{storefront, "shop", "shop_http_requests_total", "counter"},
+		{"10.0.0.1:9999", "other", "other_requests_total", "counter"},
+	}
+	req := func(inst, handler, code string) model.Metric {
+		return model.Metric{"instance": model.LabelValue(inst), "job": "shop", "handler": model.LabelValue(handler), "code": model.LabelValue(code)}
+	}
+	from := func(hhmm string, v, seed float64) func(time.Time) (float64, bool) {
+		return func(t time.Time) (float64, bool) { return v * (1 + 0.05*wave(t, seed)), !t.Before(at(hhmm)) }
+	}
+	f.ranged[`rate({__name__=~"shop_http_requests_total", instance=~"10\\.0\\.0\\.1:10182|10\\.0\\.0\\.1:10183"}[75s])`] = []fakeSeries{
+		flat(req(payments, "charge", "200"), 5, 31),
+		{Metric: req(payments, "charge", "500"), F: from("11:29", 1.5, 32)},
+		flat(req(checkout, "checkout", "200"), 5, 33),
+		{Metric: req(checkout, "checkout", "502"), F: from("11:30", 1.5, 34)},
+	}
+	dur := model.Metric{"instance": payments, "job": "shop", "handler": "charge"}
+	f.ranged[`histogram_quantile(0.9, rate({__name__=~"shop_http_request_duration_seconds_bucket", instance=~"10\\.0\\.0\\.1:10183"}[75s]))`] = []fakeSeries{flat(dur, 0.01, 35)}
+	f.ranged[`rate({__name__=~"shop_http_request_duration_seconds_count", instance=~"10\\.0\\.0\\.1:10183"}[75s])`] = []fakeSeries{flat(dur, 5, 36)}
+}
+
+// TestGoldenInsightsAppSignals: the services' own metrics are candidate
+// signals of the services whose ports their targets are, found by type
+// with no configuration; payments' errors rank first, checkout's are
+// explained by them.
+func TestGoldenInsightsAppSignals(t *testing.T) {
+	f := newFakeProm(t)
+	insightsFixtures(f)
+	appFixtures(f)
+	d := newTestDatasource(t, f, "")
+	dr := runGolden(t, d, "insights_app", false, map[string]any{"queryType": "insights", "kpi": "checkout_latency"})
+	f.checkAllUsed(`sum(rate(shop_orders_total[75s]))`)
+	causes := dr.Frames[1]
+	if causes.Rows() < 2 {
+		t.Fatalf("%d causes, want at least 2", causes.Rows())
+	}
+	top := fmt.Sprint(causes.Fields[4].At(0), " ", causes.Fields[5].At(0))
+	if want := `payments shop_http_requests_total{code="500",handler="charge"}`; top != want {
+		t.Errorf("top cause %q, want %q", top, want)
+	}
+	for i := 0; i < causes.Rows(); i++ {
+		svc, sig, by := causes.Fields[4].At(i).(string), causes.Fields[5].At(i).(string), causes.Fields[18].At(i).(string)
+		if svc == "storefront" || svc == "" {
+			t.Errorf("cause %d is of %q (%s): not on the KPI's call path, or of no service", i+1, svc, sig)
+		}
+		if svc == "checkout" && by != "anomaly in payments, which checkout calls" {
+			t.Errorf("checkout's %s: explained by %q, want payments", sig, by)
+		}
+	}
+}

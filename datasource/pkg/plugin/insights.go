@@ -518,6 +518,10 @@ func signalCause(w insightWindow, s signalSeries, searchFrom time.Time) (cause, 
 		subject = s.Signal + " of " + s.Edge
 	}
 	dir := "changed"
+	if math.IsNaN(c.Before) && !math.IsNaN(c.After) {
+		c.Evidence = fmt.Sprintf("%s appeared at %s", subject, formatValue(c.After, s.Unit))
+		return c, true
+	}
 	if !math.IsNaN(c.Before) && !math.IsNaN(c.After) {
 		switch {
 		case c.After > c.Before:

@@ -239,7 +239,7 @@ func TestRankContention(t *testing.T) {
 	if len(causes) == 0 || causes[0].Service != "cpuhog" || causes[0].Signal != signalCPU {
 		t.Fatalf("causes %+v, want cpuhog's CPU first", causes)
 	}
-	if !strings.Contains(causes[0].Evidence, "changed from nothing to 1.9 cores") || !strings.Contains(causes[0].Evidence, "competes for the host's CPUs with checkout") {
+	if !strings.Contains(causes[0].Evidence, "appeared at 1.9 cores") || !strings.Contains(causes[0].Evidence, "competes for the host's CPUs with checkout") {
 		t.Errorf("evidence %q", causes[0].Evidence)
 	}
 	for _, c := range causes[1:] {

@@ -241,3 +241,13 @@ func badQuery(format string, args ...any) error {
 
 // quote returns s as a PromQL string literal (PromQL uses Go's escapes).
 func quote(s string) string { return strconv.Quote(s) }
+
+// targetsMetadata returns the metric families every scrape target exposes,
+// with their types, as Prometheus last scraped them.
+func (p *prometheus) targetsMetadata(ctx context.Context) ([]promv1.MetricMetadata, error) {
+	md, err := p.api.TargetsMetadata(ctx, "", "", "")
+	if err != nil {
+		return nil, p.downstream("targets metadata", err)
+	}
+	return md, nil
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/data"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
@@ -22,8 +23,11 @@ import (
 type candidateSignal struct {
 	Kind, Name, Unit string
 	// Expr groups by service (signals) or by client, server,
-	// server_address and port (edges).
-	Expr string
+	// server_address and port (edges); or, for a service's own metrics
+	// (see appSignals), gives the series of scrape targets, which Owners
+	// maps to their services by instance.
+	Expr   string
+	Owners map[string]string
 }
 
 // edgeBy is the grouping of edge signals: an edge as its client's host
@@ -40,22 +44,22 @@ const (
 // syscall ones exist only where the exporter's eBPF collector runs; a query
 // for a missing metric simply returns nothing.
 var candidateSignals = []candidateSignal{
-	{CauseSignal, signalCPU, "cores", "sum by (service) (rate(telltale_service_cpu_seconds_total[$__rate_interval]))"},
-	{CauseSignal, "memory", "bytes", "sum by (service) (telltale_service_resident_memory_bytes)"},
-	{CauseSignal, "threads", "", "sum by (service) (telltale_service_threads)"},
-	{CauseSignal, "open files", "", "sum by (service) (telltale_service_open_fds)"},
-	{CauseSignal, "restarts", "", "sum by (service) (increase(telltale_service_restarts_total[$__rate_interval]))"},
-	{CauseSignal, "read syscalls", "/s", "sum by (service) (rate(telltale_service_read_syscalls_total[$__rate_interval]))"},
-	{CauseSignal, "write syscalls", "/s", "sum by (service) (rate(telltale_service_write_syscalls_total[$__rate_interval]))"},
-	{CauseSignal, "context switches", "/s", "sum by (service) (rate(telltale_service_context_switches_total[$__rate_interval]))"},
-	{CauseSignal, signalRunqueue, "s/s", "sum by (service) (rate(telltale_service_runqueue_wait_seconds_total[$__rate_interval]))"},
-	{CauseSignal, "disk reads", "B/s", "sum by (service) (rate(telltale_service_disk_read_bytes_total[$__rate_interval]))"},
-	{CauseSignal, "disk writes", "B/s", "sum by (service) (rate(telltale_service_disk_written_bytes_total[$__rate_interval]))"},
-	{CauseSignal, "syscall errors", "/s", "sum by (service) (rate(telltale_service_syscall_errors_total[$__rate_interval]))"},
-	{CauseSignal, "syscall latency", "s", "sum by (service) (rate(telltale_service_syscall_duration_seconds_sum[$__rate_interval])) / sum by (service) (rate(telltale_service_syscall_duration_seconds_count[$__rate_interval]))"},
-	{CauseEdge, "round-trip time", "s", "max by (" + edgeBy + ") (telltale_edge_rtt_seconds)"},
-	{CauseEdge, "retransmits", "/s", "sum by (" + edgeBy + ") (rate(telltale_edge_retransmits_total[$__rate_interval]))"},
-	{CauseEdge, "connections", "", "sum by (" + edgeBy + ") (telltale_edge_connections)"},
+	{Kind: CauseSignal, Name: signalCPU, Unit: "cores", Expr: "sum by (service) (rate(telltale_service_cpu_seconds_total[$__rate_interval]))"},
+	{Kind: CauseSignal, Name: "memory", Unit: "bytes", Expr: "sum by (service) (telltale_service_resident_memory_bytes)"},
+	{Kind: CauseSignal, Name: "threads", Unit: "", Expr: "sum by (service) (telltale_service_threads)"},
+	{Kind: CauseSignal, Name: "open files", Unit: "", Expr: "sum by (service) (telltale_service_open_fds)"},
+	{Kind: CauseSignal, Name: "restarts", Unit: "", Expr: "sum by (service) (increase(telltale_service_restarts_total[$__rate_interval]))"},
+	{Kind: CauseSignal, Name: "read syscalls", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_read_syscalls_total[$__rate_interval]))"},
+	{Kind: CauseSignal, Name: "write syscalls", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_write_syscalls_total[$__rate_interval]))"},
+	{Kind: CauseSignal, Name: "context switches", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_context_switches_total[$__rate_interval]))"},
+	{Kind: CauseSignal, Name: signalRunqueue, Unit: "s/s", Expr: "sum by (service) (rate(telltale_service_runqueue_wait_seconds_total[$__rate_interval]))"},
+	{Kind: CauseSignal, Name: "disk reads", Unit: "B/s", Expr: "sum by (service) (rate(telltale_service_disk_read_bytes_total[$__rate_interval]))"},
+	{Kind: CauseSignal, Name: "disk writes", Unit: "B/s", Expr: "sum by (service) (rate(telltale_service_disk_written_bytes_total[$__rate_interval]))"},
+	{Kind: CauseSignal, Name: "syscall errors", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_syscall_errors_total[$__rate_interval]))"},
+	{Kind: CauseSignal, Name: "syscall latency", Unit: "s", Expr: "sum by (service) (rate(telltale_service_syscall_duration_seconds_sum[$__rate_interval])) / sum by (service) (rate(telltale_service_syscall_duration_seconds_count[$__rate_interval]))"},
+	{Kind: CauseEdge, Name: "round-trip time", Unit: "s", Expr: "max by (" + edgeBy + ") (telltale_edge_rtt_seconds)"},
+	{Kind: CauseEdge, Name: "retransmits", Unit: "/s", Expr: "sum by (" + edgeBy + ") (rate(telltale_edge_retransmits_total[$__rate_interval]))"},
+	{Kind: CauseEdge, Name: "connections", Unit: "", Expr: "sum by (" + edgeBy + ") (telltale_edge_connections)"},
 }
 
 // queryInsights answers an insights query: the windows of the range where
@@ -85,7 +89,9 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 	in := rankInput{KPI: k, Windows: windows, Step: q.Step}
 	var (
 		graph     *serviceGraph
+		hosts     hostIndex
 		hostnames model.Vector
+		metadata  []promv1.MetricMetadata
 	)
 	eg, gctx := errgroup.WithContext(ctx)
 	// Prometheus runs 20 queries at once by default; leave room for others.
@@ -95,7 +101,7 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 		if err != nil {
 			return err
 		}
-		graph, hostnames = buildGraph(gi, nil), gi.Hostnames
+		graph, hosts, hostnames = buildGraph(gi, nil), newHostIndex(gi), gi.Hostnames
 		kpiSvcs, err := d.kpiServices(gctx, expr, q, gi)
 		if err != nil {
 			return err
@@ -111,31 +117,64 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 		in.Deploys, err = d.deployEvents(gctx, deployFrom, q.To, q.Step, "")
 		return err
 	})
-	signals := make([][]signalSeries, len(candidateSignals))
-	pick := func(g grid, s []*stepSeries) []int { return mostChanged(g, s, windows, maxCandidates) }
-	for i, cs := range candidateSignals {
-		eg.Go(func() error {
-			// The warm-up stays: a change is judged against it when the
-			// scores say nothing (see rawOnset).
-			series, _, _, err := d.scoreExprPick(gctx, cs.Expr, q, pick)
-			if err != nil {
-				return fmt.Errorf("signal %s: %w", cs.Name, err)
-			}
-			for _, s := range series {
-				signals[i] = append(signals[i], toSignalSeries(cs, s))
-			}
-			return nil
-		})
-	}
+	var mdErr error
+	eg.Go(func() error {
+		// Without it (a store that does not scrape, such as Thanos's
+		// query API) insights still ranks the exporter's signals.
+		metadata, mdErr = d.prom.targetsMetadata(gctx)
+		return nil
+	})
+	signals := d.querySignals(gctx, eg, candidateSignals, q, windows)
 	if err := eg.Wait(); err != nil {
 		return nil, err
 	}
-	for _, s := range signals {
+	// The services' own metrics: of the services the KPI's service
+	// reaches on the map (all, when it is not known).
+	keep := func(svc string) bool {
+		_, ok := in.Hops[svc]
+		return in.Hops == nil || ok
+	}
+	eg, gctx = errgroup.WithContext(ctx)
+	eg.SetLimit(4)
+	appSigs := d.querySignals(gctx, eg, appSignals(metadata, hosts, keep, exprMetrics(expr)), q, windows)
+	if err := eg.Wait(); err != nil {
+		return nil, err
+	}
+	for _, s := range append(signals, appSigs...) {
 		in.Signals = append(in.Signals, s...)
 	}
 	resolveEdgeServices(in.Signals, graph)
 	nameHosts(in.Deploys, hostnames)
-	return insightFrames(k, windows, rankCauses(in), false, q.FromAlert), nil
+	frames := insightFrames(k, windows, rankCauses(in), false, q.FromAlert)
+	if mdErr != nil && !q.FromAlert {
+		frames[0].AppendNotices(data.Notice{Severity: data.NoticeSeverityWarning,
+			Text: fmt.Sprintf("The services' own metrics are not among the causes: %v. Prometheus's /api/v1/targets/metadata tells which families its targets expose.", mdErr)})
+	}
+	return frames, nil
+}
+
+// querySignals queries and scores the candidate signals in eg, each into
+// its slot of the result, which is complete once eg is done.
+func (d *Datasource) querySignals(ctx context.Context, eg *errgroup.Group, cands []candidateSignal, q Query, windows []insightWindow) [][]signalSeries {
+	signals := make([][]signalSeries, len(cands))
+	pick := func(g grid, s []*stepSeries) []int { return mostChanged(g, s, windows, maxCandidates) }
+	for i, cs := range cands {
+		eg.Go(func() error {
+			// The warm-up stays: a change is judged against it when the
+			// scores say nothing (see rawOnset).
+			series, _, _, err := d.scoreExprPick(ctx, cs.Expr, q, pick)
+			if err != nil {
+				return fmt.Errorf("signal %s: %w", cs.Name, err)
+			}
+			for _, s := range series {
+				if ss := toSignalSeries(cs, s); ss.Service != "" {
+					signals[i] = append(signals[i], ss)
+				}
+			}
+			return nil
+		})
+	}
+	return signals
 }
 
 // maxCandidates is how many series of one signal family insights scores:
@@ -187,6 +226,11 @@ func mostChanged(g grid, s []*stepSeries, windows []insightWindow, n int) []int 
 func toSignalSeries(cs candidateSignal, b *bandSeries) signalSeries {
 	s := signalSeries{Kind: cs.Kind, Signal: cs.Name, Unit: cs.Unit, Band: b}
 	m := b.Labels
+	if cs.Owners != nil {
+		s.Service = cs.Owners[string(m[model.InstanceLabel])]
+		s.Signal = appSeriesName(cs.Name, m)
+		return s
+	}
 	if cs.Kind == CauseSignal {
 		s.Service = string(m["service"])
 		return s
@@ -270,40 +314,12 @@ func matchersString(ms []*labels.Matcher) string {
 }
 
 // servicesAt maps scrape targets (host:port) to the services listening
-// there: on the monitored host that owns the address (or whose hostname it
-// is), or, when no host owns it, the only service anywhere on that port.
+// there (see listenersAt).
 func servicesAt(instances map[string]bool, gi graphInput) []string {
 	h := newHostIndex(gi)
 	found := map[string]bool{}
 	for inst := range instances {
-		host, port, err := net.SplitHostPort(inst)
-		if err != nil {
-			continue
-		}
-		if host == "localhost" {
-			host = "127.0.0.1"
-		}
-		var owners []string
-		for _, o := range h.byAddress[host] {
-			owners = appendUnique(owners, o)
-		}
-		for o, name := range h.hostname {
-			if name == host {
-				owners = appendUnique(owners, o)
-			}
-		}
-		var svcs []string
-		for _, o := range owners {
-			svcs = append(svcs, h.listeners[o+"|"+port]...)
-		}
-		if len(owners) == 0 {
-			for k, ls := range h.listeners {
-				if strings.HasSuffix(k, "|"+port) {
-					svcs = append(svcs, ls...)
-				}
-			}
-		}
-		for _, s := range svcs {
+		for _, s := range h.listenersAt(inst) {
 			found[s] = true
 		}
 	}
@@ -313,6 +329,46 @@ func servicesAt(instances map[string]bool, gi graphInput) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// listenersAt returns the services listening at a scrape target's address
+// (host:port): on the monitored host that owns the address (or whose
+// hostname it is), or, when no host owns it, any service anywhere on that
+// port.
+func (h hostIndex) listenersAt(inst string) []string {
+	host, port, err := net.SplitHostPort(inst)
+	if err != nil {
+		return nil
+	}
+	if host == "localhost" {
+		host = "127.0.0.1"
+	}
+	var owners []string
+	for _, o := range h.byAddress[host] {
+		owners = appendUnique(owners, o)
+	}
+	for o, name := range h.hostname {
+		if name == host {
+			owners = appendUnique(owners, o)
+		}
+	}
+	var svcs []string
+	for _, o := range owners {
+		for _, s := range h.listeners[o+"|"+port] {
+			svcs = appendUnique(svcs, s)
+		}
+	}
+	if len(owners) == 0 {
+		for k, ls := range h.listeners {
+			if strings.HasSuffix(k, "|"+port) {
+				for _, s := range ls {
+					svcs = appendUnique(svcs, s)
+				}
+			}
+		}
+	}
+	sort.Strings(svcs)
+	return svcs
 }
 
 // insightFrames builds the insights answer: a windows table and a causes

@@ -1,0 +1,184 @@
+package plugin
+
+import (
+	"cmp"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/promql/parser"
+)
+
+// A service's own metrics as candidate signals, with no configuration: a
+// Prometheus scrape target whose address is a port a service listens on
+// (as the exporter reports it) belongs to that service, and so do the
+// series it exposes. Which families there are, and their types, come from
+// Prometheus's target metadata; the type alone says how a family is read:
+//
+//   - a counter as its per-second rate, one signal per label set (a new
+//     status code is a new series: errors that start show as a series that
+//     appears);
+//   - a histogram as its appQuantile quantile and as its rate of
+//     observations (requests per second);
+//   - a summary as its mean (sum over count of the rates).
+//
+// Gauges are left out: their type does not say whether a level, a
+// capacity or an info series is measured, and the levels that matter most
+// (memory, threads, open files) the exporter measures for every service.
+// No metric name is written here.
+
+// appQuantile is the quantile a histogram is read at: high enough to show
+// a slow part of the requests, low enough not to be one request's noise.
+const appQuantile = 0.9
+
+// maxAppQueries bounds how many queries the application signals add to an
+// insights query; families past it (histograms first, then counters, then
+// summaries, each by name) are left out.
+const maxAppQueries = 24
+
+// appSignals returns the candidate signals of the scrape targets' own
+// metric families: those of targets that belong to exactly one service
+// that keep accepts, except the families skip names (the KPI's own: a KPI
+// does not explain itself). Each signal's Owners maps a target's instance
+// to its service.
+func appSignals(md []promv1.MetricMetadata, h hostIndex, keep func(service string) bool, skip func(family string) bool) []candidateSignal {
+	type family struct {
+		name string
+		typ  model.MetricType
+	}
+	owners := map[string]string{}
+	instances := map[family][]string{}
+	for _, m := range md {
+		inst := m.Target["instance"]
+		f := family{m.Metric, model.MetricType(m.Type)}
+		if f.typ != model.MetricTypeCounter && f.typ != model.MetricTypeHistogram && f.typ != model.MetricTypeSummary {
+			continue
+		}
+		if skip(f.name) {
+			continue
+		}
+		svc, ok := owners[inst]
+		if !ok {
+			if ls := h.listenersAt(inst); len(ls) == 1 && keep(ls[0]) {
+				svc = ls[0]
+			}
+			owners[inst] = svc
+		}
+		if svc != "" && !slices.Contains(instances[f], inst) {
+			instances[f] = append(instances[f], inst)
+		}
+	}
+	for inst, svc := range owners {
+		if svc == "" {
+			delete(owners, inst)
+		}
+	}
+	fams := make([]family, 0, len(instances))
+	for f := range instances {
+		fams = append(fams, f)
+	}
+	order := map[model.MetricType]int{model.MetricTypeHistogram: 0, model.MetricTypeCounter: 1, model.MetricTypeSummary: 2}
+	slices.SortFunc(fams, func(a, b family) int {
+		return cmp.Or(cmp.Compare(order[a.typ], order[b.typ]), cmp.Compare(a.name, b.name))
+	})
+	var out []candidateSignal
+	for _, f := range fams {
+		insts := instances[f]
+		slices.Sort(insts)
+		for i := range insts {
+			insts[i] = regexp.QuoteMeta(insts[i])
+		}
+		sel := func(names ...string) string {
+			for i := range names {
+				names[i] = regexp.QuoteMeta(names[i])
+			}
+			return "{__name__=~" + quote(strings.Join(names, "|")) + ", instance=~" + quote(strings.Join(insts, "|")) + "}"
+		}
+		rate := func(names ...string) string { return "rate(" + sel(names...) + "[$__rate_interval])" }
+		var add []candidateSignal
+		switch f.typ {
+		case model.MetricTypeCounter:
+			// OpenMetrics names the family without the _total its
+			// samples carry; the text format names it with.
+			names := []string{f.name}
+			if !strings.HasSuffix(f.name, "_total") {
+				names = append(names, f.name+"_total")
+			}
+			add = append(add, candidateSignal{Name: f.name, Unit: "/s", Expr: rate(names...)})
+		case model.MetricTypeHistogram:
+			add = append(add,
+				candidateSignal{Name: fmt.Sprintf("p%g %s", 100*appQuantile, f.name), Unit: unitOf(f.name),
+					Expr: fmt.Sprintf("histogram_quantile(%g, %s)", appQuantile, rate(f.name+"_bucket"))},
+				candidateSignal{Name: f.name + "_count", Unit: "/s", Expr: rate(f.name + "_count")})
+		case model.MetricTypeSummary:
+			add = append(add, candidateSignal{Name: "mean " + f.name, Unit: unitOf(f.name), Expr: rate(f.name+"_sum") + " / " + rate(f.name+"_count")})
+		}
+		if len(out)+len(add) > maxAppQueries {
+			break
+		}
+		for _, cs := range add {
+			cs.Kind, cs.Owners = CauseSignal, owners
+			out = append(out, cs)
+		}
+	}
+	return out
+}
+
+// unitOf is the unit of a family by Prometheus's naming conventions (the
+// base unit is the name's last word).
+func unitOf(name string) string {
+	switch {
+	case strings.HasSuffix(name, "_seconds"):
+		return "s"
+	case strings.HasSuffix(name, "_bytes"):
+		return "bytes"
+	}
+	return ""
+}
+
+// appSeriesName names one series of an application signal: the signal and
+// the labels that tell it from the others of its family (not the target's).
+func appSeriesName(signal string, m model.Metric) string {
+	var parts []string
+	for k, v := range m {
+		if k == model.MetricNameLabel || k == model.InstanceLabel || k == model.JobLabel {
+			continue
+		}
+		parts = append(parts, string(k)+"="+quote(string(v)))
+	}
+	if len(parts) == 0 {
+		return signal
+	}
+	slices.Sort(parts)
+	return signal + "{" + strings.Join(parts, ",") + "}"
+}
+
+// exprMetrics returns a skip function for appSignals: whether a family is
+// one of those the expression reads (by the names its selectors give,
+// with a histogram's or summary's series suffixes).
+func exprMetrics(expr string) func(family string) bool {
+	names := map[string]bool{}
+	if e, err := parser.ParseExpr(expr); err == nil {
+		parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+			if vs, ok := n.(*parser.VectorSelector); ok {
+				for _, m := range vs.LabelMatchers {
+					if m.Name == model.MetricNameLabel {
+						names[m.Value] = true
+					}
+				}
+			}
+			return nil
+		})
+	}
+	return func(f string) bool {
+		for _, suffix := range []string{"", "_total", "_bucket", "_count", "_sum"} {
+			if names[f+suffix] {
+				return true
+			}
+		}
+		return false
+	}
+}
