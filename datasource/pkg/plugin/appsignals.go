@@ -9,6 +9,7 @@ import (
 
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 )
 
@@ -157,15 +158,19 @@ func appSeriesName(signal string, m model.Metric) string {
 }
 
 // exprMetrics returns a skip function for appSignals: whether a family is
-// one of those the expression reads (by the names its selectors give,
+// one of those the expressions read (by the names their selectors give,
 // with a histogram's or summary's series suffixes).
-func exprMetrics(expr string) func(family string) bool {
+func exprMetrics(exprs ...string) func(family string) bool {
 	names := map[string]bool{}
-	if e, err := parser.ParseExpr(expr); err == nil {
+	for _, expr := range exprs {
+		e, err := parser.ParseExpr(expr)
+		if err != nil {
+			continue
+		}
 		parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
 			if vs, ok := n.(*parser.VectorSelector); ok {
 				for _, m := range vs.LabelMatchers {
-					if m.Name == model.MetricNameLabel {
+					if m.Name == model.MetricNameLabel && m.Type == labels.MatchEqual {
 						names[m.Value] = true
 					}
 				}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -574,7 +575,7 @@ func TestInsightsManyServices(t *testing.T) {
 // appFixtures: the 11:30 incident as only the services' own metrics show
 // it. Payments answers 500s from 11:29 (a series that appears), checkout
 // 502s from 11:30; nothing the exporter measures points at payments. The
-// targets' metadata lists, besides those, the KPI's own histogram, a
+// targets' metadata lists, besides those, the KPIs' own families, a
 // gauge, a storefront counter (storefront is not on the KPI's call path)
 // and a target no service listens at: none of them is a signal.
 func appFixtures(f *fakeProm) {
@@ -598,6 +599,7 @@ func appFixtures(f *fakeProm) {
 		{payments, "shop", "go_goroutines", "gauge"},
 		{checkout, "shop", "shop_http_requests_total", "counter"},
 		{checkout, "shop", "shop_checkout_duration_seconds", "histogram"},
+		{checkout, "shop", "shop_orders_total", "counter"},
 		{storefront, "shop", "shop_http_requests_total", "counter"},
 		{"10.0.0.1:9999", "other", "other_requests_total", "counter"},
 	}
@@ -629,6 +631,11 @@ func TestGoldenInsightsAppSignals(t *testing.T) {
 	d := newTestDatasource(t, f, "")
 	dr := runGolden(t, d, "insights_app", false, map[string]any{"queryType": "insights", "kpi": "checkout_latency"})
 	f.checkAllUsed(`sum(rate(shop_orders_total[75s]))`)
+	for _, e := range f.unknown {
+		if strings.Contains(e, "shop_orders_total") || strings.Contains(e, "shop_checkout_duration_seconds") {
+			t.Errorf("a KPI's family was queried as a signal: %s", e)
+		}
+	}
 	causes := dr.Frames[1]
 	if causes.Rows() < 2 {
 		t.Fatalf("%d causes, want at least 2", causes.Rows())

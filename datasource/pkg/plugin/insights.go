@@ -336,15 +336,18 @@ func rankCauses(in rankInput) []cause {
 				cs = append(cs, c)
 			}
 		}
-		// Services with a clear change of their own in this window (an
-		// alerting score and a change of 7% or more), for the
-		// "explained by a dependency" factor.
-		anomalous := map[string]bool{}
+		// Services where something clearly rose in this window (an
+		// alerting score, a change of 7% or more, upwards or a series
+		// that appeared), for the "explained" factor: a service that
+		// got slower, failed more, or burnt more. One where things only
+		// fell got less work, which explains nothing downstream of it.
+		rose := map[string]bool{}
 		for _, c := range cs {
-			if c.Kind != CauseDeploy && c.Anomaly >= AlertThreshold && c.Size >= 0.5 {
-				anomalous[c.Service] = true
+			if c.Kind != CauseDeploy && c.Anomaly >= AlertThreshold && c.Size >= 0.5 && c.rose() {
+				rose[c.Service] = true
 			}
 		}
+		callers := invert(in.Callees)
 		hog, hogOnset, victims := contention(cs)
 		for i := range cs {
 			c := &cs[i]
@@ -363,8 +366,10 @@ func rankCauses(in rankInput) []cause {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "deploy of "+d.Service
 				} else if hog != "" && c.Service != hog && slices.Contains(victims, c.Service) && !c.Onset.Before(hogOnset.Add(-tol)) {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "CPU taken by "+hog
-				} else if dep := firstAnomalousCallee(in.Callees[c.Service], anomalous, c.Service); dep != "" {
+				} else if dep := firstAnomalous(in.Callees[c.Service], rose, c.Service); dep != "" {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "anomaly in "+dep+", which "+c.Service+" calls"
+				} else if up := firstAnomalous(callers[c.Service], rose, c.Service); up != "" && c.fell() {
+					c.Unexplained, c.ExplainedBy = explainedFactor, "anomaly in "+up+", which calls "+c.Service+" (less work came in)"
 				}
 			}
 			c.Score = c.Anomaly * c.Size * c.Timing * c.Proximity * c.Unexplained
@@ -415,9 +420,7 @@ func compareCauses(a, b cause) int {
 // when there is no such service. (Services are taken to share
 // the host; signals are per service, summed over hosts.)
 func contention(cs []cause) (hog string, onset time.Time, victims []string) {
-	rose := func(c cause) bool {
-		return c.Kind == CauseSignal && !math.IsNaN(c.After) && (math.IsNaN(c.Before) || c.After > c.Before) && c.Size >= 0.5
-	}
+	rose := func(c cause) bool { return c.Kind == CauseSignal && c.rose() && c.Size >= 0.5 }
 	waited := map[string]float64{}
 	for _, c := range cs {
 		if c.Signal == signalRunqueue && rose(c) && !slices.Contains(victims, c.Service) {
@@ -642,10 +645,32 @@ func proximity(hops map[string]int, service string) (int, float64) {
 	return h, 1 / (1 + float64(h)/4)
 }
 
-// firstAnomalousCallee returns a service that svc calls and that has an
-// anomaly of its own, or "".
-func firstAnomalousCallee(callees []string, anomalous map[string]bool, svc string) string {
-	cs := slices.Clone(callees)
+// rose reports whether the cause is a rise, or a series that appeared;
+// fell whether it is a fall.
+func (c cause) rose() bool {
+	return !math.IsNaN(c.After) && (math.IsNaN(c.Before) || c.After > c.Before)
+}
+
+func (c cause) fell() bool {
+	return !math.IsNaN(c.After) && !math.IsNaN(c.Before) && c.After < c.Before
+}
+
+// invert turns the services each service calls into the services each is
+// called by.
+func invert(callees map[string][]string) map[string][]string {
+	out := map[string][]string{}
+	for caller, cs := range callees {
+		for _, c := range cs {
+			out[c] = appendUnique(out[c], caller)
+		}
+	}
+	return out
+}
+
+// firstAnomalous returns the first of the peers (by name) other than svc
+// that has an anomaly of its own, or "".
+func firstAnomalous(peers []string, anomalous map[string]bool, svc string) string {
+	cs := slices.Clone(peers)
 	sort.Strings(cs)
 	for _, c := range cs {
 		if c != svc && anomalous[c] {

@@ -93,6 +93,37 @@ func TestRankCausesChain(t *testing.T) {
 	}
 }
 
+// TestRankCallerFailing: a service that fails on its own sends its callees
+// less work, and everything of theirs falls. A fall explains nothing
+// upstream (the caller is not "explained by" its quieter callees), and is
+// itself explained by the caller whose errors rose.
+func TestRankCallerFailing(t *testing.T) {
+	in := rankInput{
+		KPI:     KPI{Name: "checkout_success_ratio", Direction: DirectionHigher},
+		Windows: []insightWindow{{ID: 1, Start: at("11:30"), End: at("11:40")}},
+		Signals: []signalSeries{
+			{Kind: CauseSignal, Signal: `requests_total{code="500"}`, Unit: "/s", Service: "checkout", Band: stepBand(at("11:30"), 0.5, 3)},
+			{Kind: CauseSignal, Signal: `requests_total{code="200"}`, Unit: "/s", Service: "payments", Band: stepBand(at("11:30"), 10, 7)},
+			{Kind: CauseSignal, Signal: signalCPU, Unit: "cores", Service: "payments", Band: stepBand(at("11:30"), 0.2, 0.14)},
+		},
+		Hops:    map[string]int{"checkout": 0, "payments": 1},
+		Callees: map[string][]string{"checkout": {"payments"}},
+		Step:    time.Minute,
+	}
+	causes := rankCauses(in)
+	if len(causes) != 3 {
+		t.Fatalf("%d causes, want 3: %+v", len(causes), causes)
+	}
+	if c := causes[0]; c.Service != "checkout" || c.ExplainedBy != "" {
+		t.Errorf("first cause %s %s (explained by %q), want checkout's errors, unexplained", c.Service, c.Signal, c.ExplainedBy)
+	}
+	for _, c := range causes[1:] {
+		if want := "anomaly in checkout, which calls payments (less work came in)"; c.ExplainedBy != want {
+			t.Errorf("payments' %s explained by %q, want %q", c.Signal, c.ExplainedBy, want)
+		}
+	}
+}
+
 func TestTiming(t *testing.T) {
 	tol := 2 * time.Minute
 	for _, tc := range []struct {

@@ -206,6 +206,12 @@ func (d *Datasource) kpi(ctx context.Context, name string, t time.Time, lookback
 	if err != nil {
 		return KPI{}, err
 	}
+	return findKPI(all, name)
+}
+
+// findKPI returns the KPI called name, or a query error listing the known
+// ones.
+func findKPI(all []KPI, name string) (KPI, error) {
 	names := make([]string, 0, len(all))
 	for _, k := range all {
 		if k.Name == name {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/data"
-	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
@@ -66,7 +65,11 @@ var candidateSignals = []candidateSignal{
 // the KPI went wrong, and for each a ranked table of likely causes with their
 // evidence.
 func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, error) {
-	k, err := d.kpi(ctx, q.KPI, q.To, q.To.Sub(q.From))
+	allKPIs, err := d.kpis(ctx, q.To, q.To.Sub(q.From))
+	if err != nil {
+		return nil, err
+	}
+	k, err := findKPI(allKPIs, q.KPI)
 	if err != nil {
 		return nil, err
 	}
@@ -89,9 +92,9 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 	in := rankInput{KPI: k, Windows: windows, Step: q.Step}
 	var (
 		graph     *serviceGraph
-		hosts     hostIndex
 		hostnames model.Vector
-		metadata  []promv1.MetricMetadata
+		appSigs   [][]signalSeries
+		mdErr     error
 	)
 	eg, gctx := errgroup.WithContext(ctx)
 	// Prometheus runs 20 queries at once by default; leave room for others.
@@ -101,7 +104,7 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 		if err != nil {
 			return err
 		}
-		graph, hosts, hostnames = buildGraph(gi, nil), newHostIndex(gi), gi.Hostnames
+		graph, hostnames = buildGraph(gi, nil), gi.Hostnames
 		kpiSvcs, err := d.kpiServices(gctx, expr, q, gi)
 		if err != nil {
 			return err
@@ -110,6 +113,21 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 			in.Hops = graph.hops(kpiSvcs)
 		}
 		in.Callees = graph.callees()
+		// The services' own metrics, queried beside the others: of the
+		// services the KPI's service reaches on the map (all, when it
+		// is not known). Without the targets' metadata (a store that
+		// does not scrape, such as Thanos's query API) insights still
+		// ranks the exporter's signals.
+		md, err := d.prom.targetsMetadata(gctx)
+		if err != nil {
+			mdErr = err
+			return nil
+		}
+		keep := func(svc string) bool {
+			_, ok := in.Hops[svc]
+			return in.Hops == nil || ok
+		}
+		appSigs = d.querySignals(gctx, eg, appSignals(md, newHostIndex(gi), keep, kpiFamilies(allKPIs, q)), q, windows)
 		return nil
 	})
 	eg.Go(func() (err error) {
@@ -117,26 +135,7 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 		in.Deploys, err = d.deployEvents(gctx, deployFrom, q.To, q.Step, "")
 		return err
 	})
-	var mdErr error
-	eg.Go(func() error {
-		// Without it (a store that does not scrape, such as Thanos's
-		// query API) insights still ranks the exporter's signals.
-		metadata, mdErr = d.prom.targetsMetadata(gctx)
-		return nil
-	})
 	signals := d.querySignals(gctx, eg, candidateSignals, q, windows)
-	if err := eg.Wait(); err != nil {
-		return nil, err
-	}
-	// The services' own metrics: of the services the KPI's service
-	// reaches on the map (all, when it is not known).
-	keep := func(svc string) bool {
-		_, ok := in.Hops[svc]
-		return in.Hops == nil || ok
-	}
-	eg, gctx = errgroup.WithContext(ctx)
-	eg.SetLimit(4)
-	appSigs := d.querySignals(gctx, eg, appSignals(metadata, hosts, keep, exprMetrics(expr)), q, windows)
 	if err := eg.Wait(); err != nil {
 		return nil, err
 	}
@@ -153,8 +152,21 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 	return frames, nil
 }
 
+// kpiFamilies returns a skip function for appSignals: every KPI is an
+// outcome, not a cause, so the families they read are no signals.
+func kpiFamilies(kpis []KPI, q Query) func(string) bool {
+	var exprs []string
+	for _, k := range kpis {
+		if e, err := interpolate(k.Expr, templateScope{From: q.From, To: q.To, Interval: q.Step}); err == nil {
+			exprs = append(exprs, e)
+		}
+	}
+	return exprMetrics(exprs...)
+}
+
 // querySignals queries and scores the candidate signals in eg, each into
-// its slot of the result, which is complete once eg is done.
+// its slot of the result, which is complete once eg is done. It may be
+// called from a goroutine of eg.
 func (d *Datasource) querySignals(ctx context.Context, eg *errgroup.Group, cands []candidateSignal, q Query, windows []insightWindow) [][]signalSeries {
 	signals := make([][]signalSeries, len(cands))
 	pick := func(g grid, s []*stepSeries) []int { return mostChanged(g, s, windows, maxCandidates) }
