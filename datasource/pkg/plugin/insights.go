@@ -477,14 +477,16 @@ func signalCause(w insightWindow, s signalSeries, searchFrom time.Time) (cause, 
 			onsetAt = i
 		}
 	}
-	if peakAt < 0 || peak < causeMinAnomaly {
-		// The scores say nothing (a series too young to be scored, or a
-		// detector holding an earlier alarm): judge the values themselves.
-		onsetAt = rawOnset(b, w, searchFrom, s.Kind == CauseSignal)
-		if onsetAt < 0 {
+	if peakAt < 0 || peak < AlertThreshold {
+		// The scores say nothing clear (a series too young to be scored
+		// well, or a detector holding an earlier alarm): judge the values
+		// themselves. A clear change of the values, or a series that
+		// appeared, is a change at the alerting level.
+		if raw := rawOnset(b, w, searchFrom, s.Kind == CauseSignal); raw >= 0 {
+			onsetAt, peak = raw, AlertThreshold
+		} else if peakAt < 0 || peak < causeMinAnomaly {
 			return cause{}, false
 		}
-		peak = AlertThreshold
 	}
 	if onsetAt < 0 {
 		onsetAt = peakAt

@@ -110,18 +110,32 @@ func TestRankCallerFailing(t *testing.T) {
 		Callees: map[string][]string{"checkout": {"payments"}},
 		Step:    time.Minute,
 	}
-	causes := rankCauses(in)
-	if len(causes) != 3 {
-		t.Fatalf("%d causes, want 3: %+v", len(causes), causes)
-	}
-	if c := causes[0]; c.Service != "checkout" || c.ExplainedBy != "" {
-		t.Errorf("first cause %s %s (explained by %q), want checkout's errors, unexplained", c.Service, c.Signal, c.ExplainedBy)
-	}
-	for _, c := range causes[1:] {
-		if want := "anomaly in checkout, which calls payments (less work came in)"; c.ExplainedBy != want {
-			t.Errorf("payments' %s explained by %q, want %q", c.Signal, c.ExplainedBy, want)
+	check := func(name string) {
+		t.Helper()
+		causes := rankCauses(in)
+		if len(causes) != 3 {
+			t.Fatalf("%s: %d causes, want 3: %+v", name, len(causes), causes)
+		}
+		if c := causes[0]; c.Service != "checkout" || c.ExplainedBy != "" || c.Anomaly < AlertThreshold {
+			t.Errorf("%s: first cause %s %s (anomaly %.2f, explained by %q), want checkout's errors, alerting, unexplained", name, c.Service, c.Signal, c.Anomaly, c.ExplainedBy)
+		}
+		for _, c := range causes[1:] {
+			if want := "anomaly in checkout, which calls payments (less work came in)"; c.ExplainedBy != want {
+				t.Errorf("%s: payments' %s explained by %q, want %q", name, c.Signal, c.ExplainedBy, want)
+			}
 		}
 	}
+	check("errors that rose")
+	// The same errors as a series that appears as they start: young, so
+	// its anomaly score is low, but a new series is a change by itself.
+	appeared := stepBand(at("11:30"), math.NaN(), 3)
+	for i, tm := range appeared.Times {
+		if !tm.Before(at("11:30")) {
+			appeared.Score[i] = 0.8
+		}
+	}
+	in.Signals[0].Band = appeared
+	check("errors that appeared")
 }
 
 func TestTiming(t *testing.T) {
