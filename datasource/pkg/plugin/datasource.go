@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"sync"
+	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/backend/datasource"
@@ -37,6 +39,35 @@ type Datasource struct {
 	mux         *datasource.QueryTypeMux
 	resources   backend.CallResourceHandler
 	logger      log.Logger
+
+	// scrape caches Prometheus's scrape interval (see scrapeInterval).
+	scrape struct {
+		sync.Mutex
+		v  time.Duration
+		at time.Time
+	}
+}
+
+// scrapeRefresh is how long a scrape interval read from Prometheus is
+// trusted: a reloaded configuration shows within it.
+const scrapeRefresh = 5 * time.Minute
+
+// scrapeInterval returns Prometheus's global scrape interval, read from
+// its configuration (/api/v1/status/config) at most every scrapeRefresh;
+// 0 when it cannot be read (a store that does not scrape, such as Thanos
+// or Cortex): then $__rate_interval assumes Grafana's default.
+func (d *Datasource) scrapeInterval(ctx context.Context) time.Duration {
+	d.scrape.Lock()
+	defer d.scrape.Unlock()
+	if !d.scrape.at.IsZero() && time.Since(d.scrape.at) < scrapeRefresh {
+		return d.scrape.v
+	}
+	v, err := d.prom.scrapeInterval(ctx)
+	if err != nil {
+		d.logger.Debug("Scrape interval unknown; $__rate_interval assumes the default", "default", assumedScrapeInterval, "error", err)
+	}
+	d.scrape.v, d.scrape.at = v, time.Now()
+	return v
 }
 
 var (
@@ -143,6 +174,7 @@ func (d *Datasource) runOne(ctx context.Context, dq backend.DataQuery, fromAlert
 		// fallback for a type that has no handler.
 		return backend.ErrDataResponse(backend.StatusBadRequest, fmt.Sprintf("queryType %q has no handler", dq.QueryType))
 	}
+	q.Scrape = d.scrapeInterval(ctx)
 	frames, err := run(ctx, q)
 	if err != nil {
 		dr = backend.ErrorResponseWithErrorSource(fmt.Errorf("%s query: %w", q.QueryType, err))

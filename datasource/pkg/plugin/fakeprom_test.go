@@ -46,6 +46,9 @@ type fakeProm struct {
 	// families each target exposes (target metadata).
 	metadata map[string]string
 	targets  []targetFamily
+	// config is Prometheus's configuration as /api/v1/status/config
+	// gives it; empty answers 404, as a store that does not scrape.
+	config string
 	// labelValues maps a label name to its values.
 	labelValues map[string][]string
 
@@ -84,6 +87,13 @@ func newFakeProm(tb testing.TB) *fakeProm {
 	mux.HandleFunc("/api/v1/query_range", f.handleQueryRange)
 	mux.HandleFunc("/api/v1/read", f.handleRead)
 	mux.HandleFunc("/api/v1/metadata", f.handleMetadata)
+	mux.HandleFunc("/api/v1/status/config", func(w http.ResponseWriter, r *http.Request) {
+		if f.config == "" {
+			http.NotFound(w, r)
+			return
+		}
+		f.answer(w, map[string]string{"yaml": f.config})
+	})
 	mux.HandleFunc("/api/v1/targets/metadata", func(w http.ResponseWriter, r *http.Request) {
 		out := []map[string]any{}
 		for _, t := range f.targets {

@@ -654,3 +654,20 @@ func TestGoldenInsightsAppSignals(t *testing.T) {
 		}
 	}
 }
+
+// TestScrapeIntervalFromPrometheus: $__rate_interval follows the scrape
+// interval Prometheus's configuration gives (four scrapes, or the step
+// plus one), not Grafana's assumed 15 s: at a 1 s scrape and a 1 m step,
+// 61 s.
+func TestScrapeIntervalFromPrometheus(t *testing.T) {
+	f := newFakeProm(t)
+	kpiFixtures(f)
+	delete(f.ranged, `sum(rate(shop_orders_total[75s]))`)
+	f.ranged[`sum(rate(shop_orders_total[61s]))`] = []fakeSeries{{Metric: model.Metric{}, F: constant(5)}}
+	f.config = "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs: []\n"
+	d := newTestDatasource(t, f, "")
+	if dr := query(t, d, map[string]any{"queryType": "kpi", "kpi": "orders"}); dr.Error != nil {
+		t.Fatalf("kpi query: %v", dr.Error)
+	}
+	f.checkAllUsed(`histogram_quantile(0.95, sum by (le) (rate(shop_checkout_duration_seconds_bucket[75s])))`)
+}

@@ -26,9 +26,11 @@ import (
 //     model can be sure of a change too small to matter; this keeps those
 //     below the changes that do. 1 when the value rose from zero, and for
 //     deploys.
-//   - timing: 1 when the change started within a couple of steps of the
-//     window's start, decaying exponentially (time constant timingDecay)
-//     the longer before the window it started, and halved when it started
+//   - timing: 1 when the change started within two steps (at least
+//     timingTolerance) of the window's start, decaying exponentially the
+//     longer before the window it started — with a time constant of
+//     timingDecaySteps steps, so "long before" is judged at the
+//     resolution the range is looked at — and halved when it started
 //     after the window did (then it is more likely an effect than a cause).
 //     A deploy is a cause only when the KPI changed with it (see
 //     deployTiming).
@@ -49,6 +51,8 @@ const (
 	causeMinAnomaly      = 0.75
 	changeScale          = 0.1
 	timingDecay          = 30 * time.Minute
+	timingDecaySteps     = 30
+	timingTolerance      = 30 * time.Second
 	unreachableProximity = 0.3
 	explainedFactor      = 0.5
 	maxWindows           = 10
@@ -311,7 +315,8 @@ func rankCauses(in rankInput) []cause {
 	var out []cause
 	for _, w := range in.Windows {
 		var cs []cause
-		tol := max(2*in.Step, 2*time.Minute)
+		tol := max(2*in.Step, timingTolerance)
+		decay := timingDecaySteps * in.Step
 		searchFrom := w.Start.Add(-max(5*in.Step, 10*time.Minute))
 		deployFrom := w.Start.Add(-max(10*in.Step, timingDecay))
 		deployed := map[string]deployEvent{}
@@ -336,14 +341,23 @@ func rankCauses(in rankInput) []cause {
 				cs = append(cs, c)
 			}
 		}
-		// Services where something clearly rose in this window (an
-		// alerting score, a change of 7% or more, upwards or a series
-		// that appeared), for the "explained" factor: a service that
-		// got slower, failed more, or burnt more. One where things only
-		// fell got less work, which explains nothing downstream of it.
+		for i := range cs {
+			c := &cs[i]
+			c.Timing = timing(c.Lead, tol, decay)
+			if c.Kind == CauseDeploy {
+				c.Timing = deployTiming(c.Lead, in.Step)
+			}
+		}
+		// Services where something clearly rose as the KPI went wrong
+		// (an alerting score, a change of 7% or more, upwards or a
+		// series that appeared, starting within the timing tolerance of
+		// the window), for the "explained" factor: a service that got
+		// slower, failed more, or burnt more. One where things only fell
+		// got less work, which explains nothing downstream of it; one
+		// that changed long before did not change with the KPI.
 		rose := map[string]bool{}
 		for _, c := range cs {
-			if c.Kind != CauseDeploy && c.Anomaly >= AlertThreshold && c.Size >= 0.5 && c.rose() {
+			if c.Kind != CauseDeploy && c.Anomaly >= AlertThreshold && c.Size >= 0.5 && c.rose() && c.Timing == 1 {
 				rose[c.Service] = true
 			}
 		}
@@ -351,10 +365,6 @@ func rankCauses(in rankInput) []cause {
 		hog, hogOnset, victims := contention(cs)
 		for i := range cs {
 			c := &cs[i]
-			c.Timing = timing(c.Lead, tol)
-			if c.Kind == CauseDeploy {
-				c.Timing = deployTiming(c.Lead, in.Step)
-			}
 			c.Hops, c.Proximity = proximity(in.Hops, c.Service)
 			if c.Service == hog && c.Kind == CauseSignal && c.Signal == signalCPU {
 				// It shares the host's CPUs with the services it slowed,
@@ -609,11 +619,11 @@ func rawOnset(b *bandSeries, w insightWindow, searchFrom time.Time, appear bool)
 
 // timing weighs when a change started against the window's start; see the
 // file comment.
-func timing(lead, tol time.Duration) float64 {
+func timing(lead, tol, decay time.Duration) float64 {
 	if lead >= -tol {
-		return math.Exp(-float64(max(lead-tol, 0)) / float64(timingDecay))
+		return math.Exp(-float64(max(lead-tol, 0)) / float64(decay))
 	}
-	return 0.5 * math.Exp(-float64(-lead-tol)/float64(timingDecay))
+	return 0.5 * math.Exp(-float64(-lead-tol)/float64(decay))
 }
 
 // deploySteps is how many steps after a deploy the KPI has to go wrong for

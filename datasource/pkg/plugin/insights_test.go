@@ -138,8 +138,32 @@ func TestRankCallerFailing(t *testing.T) {
 	check("errors that appeared")
 }
 
+// TestRankOldChangeExplainsNothing: a callee whose traffic rose ten
+// minutes (60 steps) before the KPI went wrong (with the KPI healthy since) did not
+// change with it, and does not explain the caller's errors that did.
+func TestRankOldChangeExplainsNothing(t *testing.T) {
+	in := rankInput{
+		KPI:     KPI{Name: "checkout_success_ratio", Direction: DirectionHigher},
+		Windows: []insightWindow{{ID: 1, Start: at("11:30"), End: at("11:40")}},
+		Signals: []signalSeries{
+			{Kind: CauseSignal, Signal: `requests_total{code="500"}`, Unit: "/s", Service: "checkout", Band: stepBand(at("11:30"), 0.5, 3)},
+			{Kind: CauseSignal, Signal: `requests_total{code="200"}`, Unit: "/s", Service: "payments", Band: stepBand(at("11:20"), 10, 17)},
+		},
+		Hops:    map[string]int{"checkout": 0, "payments": 1},
+		Callees: map[string][]string{"checkout": {"payments"}},
+		Step:    10 * time.Second,
+	}
+	causes := rankCauses(in)
+	if len(causes) == 0 || causes[0].Service != "checkout" || causes[0].ExplainedBy != "" {
+		t.Fatalf("causes %+v, want checkout's errors first, unexplained", causes)
+	}
+	if want := math.Exp(-(600.0 - 30) / 300); len(causes) < 2 || math.Abs(causes[1].Timing-want) > 1e-3 {
+		t.Errorf("payments' rise 60 steps before: causes %+v, want timing %.3f (decaying over 30 steps)", causes, want)
+	}
+}
+
 func TestTiming(t *testing.T) {
-	tol := 2 * time.Minute
+	tol, decay := 2*time.Minute, 30*time.Minute
 	for _, tc := range []struct {
 		lead time.Duration
 		want float64
@@ -147,10 +171,10 @@ func TestTiming(t *testing.T) {
 		{0, 1},
 		{tol, 1},
 		{-tol, 1},
-		{tol + timingDecay, math.Exp(-1)},
-		{-tol - timingDecay, 0.5 * math.Exp(-1)},
+		{tol + decay, math.Exp(-1)},
+		{-tol - decay, 0.5 * math.Exp(-1)},
 	} {
-		if got := timing(tc.lead, tol); math.Abs(got-tc.want) > 1e-12 {
+		if got := timing(tc.lead, tol, decay); math.Abs(got-tc.want) > 1e-12 {
 			t.Errorf("timing(%s) = %v, want %v", tc.lead, got, tc.want)
 		}
 	}

@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-// assumedScrapeInterval is the scrape interval $__rate_interval assumes,
-// Grafana's own default for a Prometheus datasource.
+// assumedScrapeInterval is the scrape interval $__rate_interval assumes
+// when Prometheus does not say its own (see Datasource.scrapeInterval):
+// Grafana's default for a Prometheus datasource.
 const assumedScrapeInterval = 15 * time.Second
 
 // templateVarRE matches the three spellings Grafana uses for a template
@@ -33,12 +34,24 @@ var BackendVariables = []string{
 type templateScope struct {
 	From, To time.Time
 	Interval time.Duration
+	// Scrape is Prometheus's scrape interval; 0 for assumedScrapeInterval.
+	Scrape time.Duration
+}
+
+// rateInterval is Grafana's $__rate_interval: the step plus a scrape, at
+// least four scrapes, so that a rate always spans two samples or more.
+func (s templateScope) rateInterval() time.Duration {
+	scrape := s.Scrape
+	if scrape <= 0 {
+		scrape = assumedScrapeInterval
+	}
+	return max(s.Interval+scrape, 4*scrape)
 }
 
 // values returns the value of each backend variable in this scope.
 func (s templateScope) values() map[string]string {
 	rng := s.To.Sub(s.From)
-	rate := max(s.Interval+assumedScrapeInterval, 4*assumedScrapeInterval)
+	rate := s.rateInterval()
 	return map[string]string{
 		"__interval":      promDuration(s.Interval),
 		"__interval_ms":   strconv.FormatInt(s.Interval.Milliseconds(), 10),

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/telltale-dev/telltale/pkg/remoteread"
+	"gopkg.in/yaml.v3"
 )
 
 // prometheus talks to the Prometheus server behind the datasource: its HTTP
@@ -250,4 +251,25 @@ func (p *prometheus) targetsMetadata(ctx context.Context) ([]promv1.MetricMetada
 		return nil, p.downstream("targets metadata", err)
 	}
 	return md, nil
+}
+
+// scrapeInterval returns the global scrape interval of Prometheus's
+// configuration (its default, 1m, when the configuration names none).
+func (p *prometheus) scrapeInterval(ctx context.Context) (time.Duration, error) {
+	cfg, err := p.api.Config(ctx)
+	if err != nil {
+		return 0, p.downstream("configuration", err)
+	}
+	var c struct {
+		Global struct {
+			ScrapeInterval model.Duration `yaml:"scrape_interval"`
+		} `yaml:"global"`
+	}
+	if err := yaml.Unmarshal([]byte(cfg.YAML), &c); err != nil {
+		return 0, fmt.Errorf("prometheus configuration: %w", err)
+	}
+	if c.Global.ScrapeInterval <= 0 {
+		return time.Minute, nil
+	}
+	return time.Duration(c.Global.ScrapeInterval), nil
 }

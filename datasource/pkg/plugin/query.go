@@ -67,6 +67,13 @@ type Query struct {
 	FromAlert bool
 	// Matchers are the parsed Selector.
 	Matchers []*labels.Matcher
+	// Scrape is Prometheus's scrape interval, when known.
+	Scrape time.Duration
+}
+
+// scope is what template variables in the query's expressions stand for.
+func (q Query) scope() templateScope {
+	return templateScope{From: q.From, To: q.To, Interval: q.Step, Scrape: q.Scrape}
 }
 
 // ParseQuery reads and checks one query. Its error says what is wrong in

@@ -104,7 +104,7 @@ func (d *Datasource) scoreExprWarm(ctx context.Context, expr string, q Query) ([
 // without it, too many series are an error.
 func (d *Datasource) scoreExprPick(ctx context.Context, expr string, q Query, pick func(g grid, s []*stepSeries) []int) ([]*bandSeries, int, string, error) {
 	start := q.warmStart()
-	expr, err := interpolate(expr, templateScope{From: q.From, To: q.To, Interval: q.Step})
+	expr, err := interpolate(expr, q.scope())
 	if err != nil {
 		return nil, 0, expr, badQuery("%v", err)
 	}
@@ -170,7 +170,7 @@ func (d *Datasource) detectorAnomalies(ctx context.Context, q Query) (*anomalyRe
 	valueExpr := q.Selector
 	name := metricName(q.Matchers)
 	if name != "" && counter(model.Metric{model.MetricNameLabel: model.LabelValue(name)}) {
-		valueExpr = fmt.Sprintf("rate(%s[%s])", q.Selector, promDuration(max(q.Step+assumedScrapeInterval, 4*assumedScrapeInterval)))
+		valueExpr = fmt.Sprintf("rate(%s[%s])", q.Selector, promDuration(q.scope().rateInterval()))
 	}
 	exprs := []string{
 		"telltale_anomaly_expected{" + sel + "}",

@@ -157,7 +157,7 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 func kpiFamilies(kpis []KPI, q Query) func(string) bool {
 	var exprs []string
 	for _, k := range kpis {
-		if e, err := interpolate(k.Expr, templateScope{From: q.From, To: q.To, Interval: q.Step}); err == nil {
+		if e, err := interpolate(k.Expr, q.scope()); err == nil {
 			exprs = append(exprs, e)
 		}
 	}

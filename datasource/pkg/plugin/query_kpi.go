@@ -53,7 +53,7 @@ func (d *Datasource) evalKPIs(ctx context.Context, kpis []KPI, q Query) ([]kpiRe
 	results := make([]kpiResult, len(kpis))
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
-	scope := templateScope{From: q.From, To: q.To, Interval: q.Step}
+	scope := q.scope()
 	for i, k := range kpis {
 		g.Go(func() error {
 			expr, err := interpolate(k.Expr, scope)
