@@ -36,22 +36,24 @@ import (
 const appQuantile = 0.9
 
 // maxAppQueries bounds how many queries the application signals add to an
-// insights query; families past it (histograms first, then counters, then
-// summaries, each by name) are left out.
+// insights query; families past it are left out: those of the services
+// closest to the KPI's come first, then histograms, counters and
+// summaries, each by name.
 const maxAppQueries = 24
 
 // appSignals returns the candidate signals of the scrape targets' own
 // metric families: those of targets that belong to exactly one service
-// that keep accepts, except the families skip names (the KPI's own: a KPI
-// does not explain itself). Each signal's Owners maps a target's instance
-// to its service.
-func appSignals(md []promv1.MetricMetadata, h hostIndex, keep func(service string) bool, skip func(family string) bool) []candidateSignal {
+// dist knows (with its distance from the KPI's services), except the
+// families skip names (the KPIs' own: an outcome does not explain
+// itself). Each signal's Owners maps a target's instance to its service.
+func appSignals(md []promv1.MetricMetadata, h hostIndex, dist func(service string) (int, bool), skip func(family string) bool) []candidateSignal {
 	type family struct {
 		name string
 		typ  model.MetricType
 	}
 	owners := map[string]string{}
 	instances := map[family][]string{}
+	near := map[family]int{} // the distance of the closest service exposing it
 	for _, m := range md {
 		inst := m.Target["instance"]
 		f := family{m.Metric, model.MetricType(m.Type)}
@@ -63,13 +65,22 @@ func appSignals(md []promv1.MetricMetadata, h hostIndex, keep func(service strin
 		}
 		svc, ok := owners[inst]
 		if !ok {
-			if ls := h.listenersAt(inst); len(ls) == 1 && keep(ls[0]) {
-				svc = ls[0]
+			if ls := h.listenersAt(inst); len(ls) == 1 {
+				if _, known := dist(ls[0]); known {
+					svc = ls[0]
+				}
 			}
 			owners[inst] = svc
 		}
-		if svc != "" && !slices.Contains(instances[f], inst) {
+		if svc == "" {
+			continue
+		}
+		if !slices.Contains(instances[f], inst) {
 			instances[f] = append(instances[f], inst)
+		}
+		d, _ := dist(svc)
+		if n, seen := near[f]; !seen || d < n {
+			near[f] = d
 		}
 	}
 	for inst, svc := range owners {
@@ -83,7 +94,7 @@ func appSignals(md []promv1.MetricMetadata, h hostIndex, keep func(service strin
 	}
 	order := map[model.MetricType]int{model.MetricTypeHistogram: 0, model.MetricTypeCounter: 1, model.MetricTypeSummary: 2}
 	slices.SortFunc(fams, func(a, b family) int {
-		return cmp.Or(cmp.Compare(order[a.typ], order[b.typ]), cmp.Compare(a.name, b.name))
+		return cmp.Or(cmp.Compare(near[a], near[b]), cmp.Compare(order[a.typ], order[b.typ]), cmp.Compare(a.name, b.name))
 	})
 	var out []candidateSignal
 	for _, f := range fams {

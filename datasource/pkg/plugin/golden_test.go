@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -576,8 +577,9 @@ func TestInsightsManyServices(t *testing.T) {
 // it. Payments answers 500s from 11:29 (a series that appears), checkout
 // 502s from 11:30; nothing the exporter measures points at payments. The
 // targets' metadata lists, besides those, the KPIs' own families, a
-// gauge, a storefront counter (storefront is not on the KPI's call path)
-// and a target no service listens at: none of them is a signal.
+// gauge and a target no service listens at: none of them is a signal.
+// Storefront, which calls checkout, exposes the same counter: its series
+// are read with the others.
 func appFixtures(f *fakeProm) {
 	flat := func(m model.Metric, v float64, seed float64) fakeSeries {
 		return fakeSeries{Metric: m, F: always(func(t time.Time) float64 { return v * (1 + 0.02*wave(t, seed)) })}
@@ -609,7 +611,8 @@ func appFixtures(f *fakeProm) {
 	from := func(hhmm string, v, seed float64) func(time.Time) (float64, bool) {
 		return func(t time.Time) (float64, bool) { return v * (1 + 0.05*wave(t, seed)), !t.Before(at(hhmm)) }
 	}
-	f.ranged[`rate({__name__=~"shop_http_requests_total", instance=~"10\\.0\\.0\\.1:10182|10\\.0\\.0\\.1:10183"}[75s])`] = []fakeSeries{
+	f.ranged[`rate({__name__=~"shop_http_requests_total", instance=~"10\\.0\\.0\\.1:10181|10\\.0\\.0\\.1:10182|10\\.0\\.0\\.1:10183"}[75s])`] = []fakeSeries{
+		flat(req(storefront, "buy", "200"), 5, 30),
 		flat(req(payments, "charge", "200"), 5, 31),
 		{Metric: req(payments, "charge", "500"), F: from("11:29", 1.5, 32)},
 		flat(req(checkout, "checkout", "200"), 5, 33),
@@ -646,8 +649,8 @@ func TestGoldenInsightsAppSignals(t *testing.T) {
 	}
 	for i := 0; i < causes.Rows(); i++ {
 		svc, sig, by := causes.Fields[4].At(i).(string), causes.Fields[5].At(i).(string), causes.Fields[18].At(i).(string)
-		if svc == "storefront" || svc == "" {
-			t.Errorf("cause %d is of %q (%s): not on the KPI's call path, or of no service", i+1, svc, sig)
+		if svc == "" {
+			t.Errorf("cause %d (%s) is of no service", i+1, sig)
 		}
 		if svc == "checkout" && by != "anomaly in payments, which checkout calls" {
 			t.Errorf("checkout's %s: explained by %q, want payments", sig, by)
@@ -670,4 +673,51 @@ func TestScrapeIntervalFromPrometheus(t *testing.T) {
 		t.Fatalf("kpi query: %v", dr.Error)
 	}
 	f.checkAllUsed(`histogram_quantile(0.95, sum by (le) (rate(shop_checkout_duration_seconds_bucket[75s])))`)
+}
+
+// TestInsightsLeaveOutObserver: the Prometheus the datasource reads runs
+// on a monitored host, scrapes checkout and its CPU jumps as the KPI goes
+// wrong (it answers the queries): neither it nor its scrape edge is a
+// cause.
+func TestInsightsLeaveOutObserver(t *testing.T) {
+	f := newFakeProm(t)
+	insightsFixtures(f)
+	u, err := url.Parse(f.srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := graphExprs(shopTo.Sub(Query{From: shopFrom, To: shopTo, Step: shopStep}.warmStart()), "")
+	f.instant[e["ports"]] = append(f.instant[e["ports"]], sample(model.Metric{"instance": shop1, "service": "prometheus", "protocol": "tcp", "port": model.LabelValue(u.Port())}, 1))
+	f.instant[e["connections"]] = append(f.instant[e["connections"]], sample(model.Metric{"instance": shop1, "client": "prometheus", "server": "checkout", "port": "10182"}, 1))
+	cpu := `sum by (service) (rate(telltale_service_cpu_seconds_total[75s]))`
+	f.ranged[cpu] = append(f.ranged[cpu], fakeSeries{Metric: model.Metric{"service": "prometheus"}, F: always(func(t time.Time) float64 {
+		if !t.Before(at("11:30")) {
+			return 1.5 + 0.01*wave(t, 40)
+		}
+		return 0.1 + 0.01*wave(t, 40)
+	})})
+	rtt := `max by (client, server, server_address, port) (telltale_edge_rtt_seconds)`
+	f.ranged[rtt] = append(f.ranged[rtt], fakeSeries{Metric: model.Metric{"client": "prometheus", "server": "checkout", "port": "10182"}, F: always(func(t time.Time) float64 {
+		if !t.Before(at("11:30")) {
+			return 0.01 + 0.0001*wave(t, 41)
+		}
+		return 0.001 + 0.0001*wave(t, 41)
+	})})
+	d := newTestDatasource(t, f, "")
+	dr := query(t, d, map[string]any{"queryType": "insights", "kpi": "checkout_latency"})
+	if dr.Error != nil {
+		t.Fatal(dr.Error)
+	}
+	causes := dr.Frames[1]
+	if causes.Rows() == 0 {
+		t.Fatal("no causes")
+	}
+	for i := 0; i < causes.Rows(); i++ {
+		if ev := causes.Fields[6].At(i).(string); strings.Contains(ev, "prometheus") {
+			t.Errorf("cause %d is the observer's: %s", i+1, ev)
+		}
+	}
+	if s := causes.Fields[4].At(0).(string); s != "payments" {
+		t.Errorf("first cause is of %s, want payments", s)
+	}
 }

@@ -306,6 +306,28 @@ func (g *serviceGraph) hops(from []string) map[string]int {
 	return dist
 }
 
+// without returns the graph without the edges the services leave out
+// start from.
+func (g *serviceGraph) without(leave []string) *serviceGraph {
+	out := &serviceGraph{Nodes: g.Nodes}
+	for _, e := range g.Edges {
+		if !slices.Contains(leave, e.Source) {
+			out.Edges = append(out.Edges, e)
+		}
+	}
+	return out
+}
+
+// upstream returns, for each service that calls one of from (directly or
+// through others), how many calls separate it from them.
+func (g *serviceGraph) upstream(from []string) map[string]int {
+	rev := &serviceGraph{}
+	for _, e := range g.Edges {
+		rev.Edges = append(rev.Edges, &graphEdge{Source: e.Target, Target: e.Source})
+	}
+	return rev.hops(from)
+}
+
 // callees returns the services each service calls.
 func (g *serviceGraph) callees() map[string][]string {
 	out := map[string][]string{}

@@ -47,6 +47,9 @@ func TestHops(t *testing.T) {
 	if diff := cmp.Diff(want, g.hops([]string{"checkout"})); diff != "" {
 		t.Errorf("hops from checkout (-want +got):\n%s", diff)
 	}
+	if diff := cmp.Diff(map[string]int{"checkout": 0, "storefront": 1}, g.upstream([]string{"checkout"})); diff != "" {
+		t.Errorf("callers of checkout (-want +got):\n%s", diff)
+	}
 }
 
 func TestGraphExprsHostFilter(t *testing.T) {

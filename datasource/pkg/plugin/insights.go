@@ -361,6 +361,7 @@ func rankCauses(in rankInput) []cause {
 				rose[c.Service] = true
 			}
 		}
+		roseIn := func(svc string) bool { return rose[svc] }
 		callers := invert(in.Callees)
 		hog, hogOnset, victims := contention(cs)
 		for i := range cs {
@@ -376,10 +377,10 @@ func rankCauses(in rankInput) []cause {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "deploy of "+d.Service
 				} else if hog != "" && c.Service != hog && slices.Contains(victims, c.Service) && !c.Onset.Before(hogOnset.Add(-tol)) {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "CPU taken by "+hog
-				} else if dep := firstAnomalous(in.Callees[c.Service], rose, c.Service); dep != "" {
+				} else if dep := firstAnomalous(in.Callees[c.Service], roseIn, c.Service); dep != "" {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "anomaly in "+dep+", which "+c.Service+" calls"
-				} else if up := firstAnomalous(callers[c.Service], rose, c.Service); up != "" && c.fell() {
-					c.Unexplained, c.ExplainedBy = explainedFactor, "anomaly in "+up+", which calls "+c.Service+" (less work came in)"
+				} else if up := firstAnomalousUpstream(callers, roseIn, c.Service); up != "" && c.fell() {
+					c.Unexplained, c.ExplainedBy = explainedFactor, "anomaly in "+up+", upstream of "+c.Service+" (less work came in)"
 				}
 			}
 			c.Score = c.Anomaly * c.Size * c.Timing * c.Proximity * c.Unexplained
@@ -679,13 +680,37 @@ func invert(callees map[string][]string) map[string][]string {
 	return out
 }
 
+// firstAnomalousUpstream returns the closest service upstream of svc (one
+// that calls it, directly or through others) that has an anomaly of its
+// own, the first by name among equally close ones; or "".
+func firstAnomalousUpstream(callers map[string][]string, anomalous func(string) bool, svc string) string {
+	seen := map[string]bool{svc: true}
+	level := []string{svc}
+	for len(level) > 0 {
+		var next []string
+		for _, s := range level {
+			for _, c := range callers[s] {
+				if !seen[c] {
+					seen[c] = true
+					next = append(next, c)
+				}
+			}
+		}
+		if a := firstAnomalous(next, anomalous, svc); a != "" {
+			return a
+		}
+		level = next
+	}
+	return ""
+}
+
 // firstAnomalous returns the first of the peers (by name) other than svc
 // that has an anomaly of its own, or "".
-func firstAnomalous(peers []string, anomalous map[string]bool, svc string) string {
+func firstAnomalous(peers []string, anomalous func(string) bool, svc string) string {
 	cs := slices.Clone(peers)
 	sort.Strings(cs)
 	for _, c := range cs {
-		if c != svc && anomalous[c] {
+		if c != svc && anomalous(c) {
 			return c
 		}
 	}

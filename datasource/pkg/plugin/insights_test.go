@@ -120,7 +120,7 @@ func TestRankCallerFailing(t *testing.T) {
 			t.Errorf("%s: first cause %s %s (anomaly %.2f, explained by %q), want checkout's errors, alerting, unexplained", name, c.Service, c.Signal, c.Anomaly, c.ExplainedBy)
 		}
 		for _, c := range causes[1:] {
-			if want := "anomaly in checkout, which calls payments (less work came in)"; c.ExplainedBy != want {
+			if want := "anomaly in checkout, upstream of payments (less work came in)"; c.ExplainedBy != want {
 				t.Errorf("%s: payments' %s explained by %q, want %q", name, c.Signal, c.ExplainedBy, want)
 			}
 		}
@@ -136,6 +136,34 @@ func TestRankCallerFailing(t *testing.T) {
 	}
 	in.Signals[0].Band = appeared
 	check("errors that appeared")
+}
+
+// TestRankEntranceFailing: errors at the shop's entrance (storefront,
+// which calls the KPI's service) lose work before it arrives: everything
+// downstream falls, and those falls are explained by the service
+// upstream where the errors rose — two calls up as well as one.
+func TestRankEntranceFailing(t *testing.T) {
+	in := rankInput{
+		KPI:     KPI{Name: "orders", Direction: DirectionHigher},
+		Windows: []insightWindow{{ID: 1, Start: at("11:30"), End: at("11:40")}},
+		Signals: []signalSeries{
+			{Kind: CauseSignal, Signal: `requests_total{code="500"}`, Unit: "/s", Service: "storefront", Band: stepBand(at("11:30"), 0.5, 6)},
+			{Kind: CauseSignal, Signal: `requests_total{code="200"}`, Unit: "/s", Service: "checkout", Band: stepBand(at("11:30"), 20, 14)},
+			{Kind: CauseSignal, Signal: `requests_total{code="200"}`, Unit: "/s", Service: "payments", Band: stepBand(at("11:30"), 20, 14)},
+		},
+		Hops:    map[string]int{"checkout": 0, "payments": 1, "storefront": 1},
+		Callees: map[string][]string{"storefront": {"checkout"}, "checkout": {"payments"}},
+		Step:    time.Minute,
+	}
+	causes := rankCauses(in)
+	if len(causes) != 3 || causes[0].Service != "storefront" {
+		t.Fatalf("causes %+v, want storefront's errors first", causes)
+	}
+	for _, c := range causes[1:] {
+		if want := "anomaly in storefront, upstream of " + c.Service + " (less work came in)"; c.ExplainedBy != want {
+			t.Errorf("%s's fall explained by %q, want %q", c.Service, c.ExplainedBy, want)
+		}
+	}
 }
 
 // TestRankOldChangeExplainsNothing: a callee whose traffic rose ten

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -95,6 +96,7 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 		hostnames model.Vector
 		appSigs   [][]signalSeries
 		mdErr     error
+		observer  []string
 	)
 	eg, gctx := errgroup.WithContext(ctx)
 	// Prometheus runs 20 queries at once by default; leave room for others.
@@ -105,14 +107,24 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 			return err
 		}
 		graph, hostnames = buildGraph(gi, nil), gi.Hostnames
+		observer = d.observer(newHostIndex(gi))
+		paths := graph.without(observer)
 		kpiSvcs, err := d.kpiServices(gctx, expr, q, gi)
 		if err != nil {
 			return err
 		}
 		if len(kpiSvcs) > 0 {
-			in.Hops = graph.hops(kpiSvcs)
+			// Its callees, and its callers (through which the work
+			// comes in: failing there loses it before it arrives), each
+			// by how many calls away.
+			in.Hops = paths.hops(kpiSvcs)
+			for svc, h := range paths.upstream(kpiSvcs) {
+				if _, ok := in.Hops[svc]; !ok {
+					in.Hops[svc] = h
+				}
+			}
 		}
-		in.Callees = graph.callees()
+		in.Callees = paths.callees()
 		// The services' own metrics, queried beside the others: of the
 		// services the KPI's service reaches on the map (all, when it
 		// is not known). Without the targets' metadata (a store that
@@ -123,11 +135,14 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 			mdErr = err
 			return nil
 		}
-		keep := func(svc string) bool {
-			_, ok := in.Hops[svc]
-			return in.Hops == nil || ok
+		dist := func(svc string) (int, bool) {
+			if in.Hops == nil {
+				return 0, true
+			}
+			h, ok := in.Hops[svc]
+			return h, ok
 		}
-		appSigs = d.querySignals(gctx, eg, appSignals(md, newHostIndex(gi), keep, kpiFamilies(allKPIs, q)), q, windows)
+		appSigs = d.querySignals(gctx, eg, appSignals(md, newHostIndex(gi), dist, kpiFamilies(allKPIs, q)), q, windows)
 		return nil
 	})
 	eg.Go(func() (err error) {
@@ -142,6 +157,11 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 	for _, s := range append(signals, appSigs...) {
 		in.Signals = append(in.Signals, s...)
 	}
+	// The Prometheus these queries read watches everything; its load and
+	// its scrapes move with the queries, not with the KPI.
+	in.Signals = slices.DeleteFunc(in.Signals, func(s signalSeries) bool {
+		return slices.Contains(observer, s.Service) || (s.Kind == CauseEdge && slices.Contains(observer, string(s.Band.Labels["client"])))
+	})
 	resolveEdgeServices(in.Signals, graph)
 	nameHosts(in.Deploys, hostnames)
 	frames := insightFrames(k, windows, rankCauses(in), false, q.FromAlert)
@@ -150,6 +170,22 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 			Text: fmt.Sprintf("The services' own metrics are not among the causes: %v. Prometheus's /api/v1/targets/metadata tells which families its targets expose.", mdErr)})
 	}
 	return frames, nil
+}
+
+// observer returns the services listening where the Prometheus this
+// datasource reads listens (on a monitored host): the monitoring itself.
+// It scrapes every service, so on the service map it calls them all, and
+// its own load follows the queries made to it; insights leaves it out.
+func (d *Datasource) observer(h hostIndex) []string {
+	u, err := url.Parse(d.prom.url)
+	if err != nil || u.Hostname() == "" {
+		return nil
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return h.listenersAt(net.JoinHostPort(u.Hostname(), port))
 }
 
 // kpiFamilies returns a skip function for appSignals: every KPI is an
