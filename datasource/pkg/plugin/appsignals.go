@@ -3,6 +3,7 @@ package plugin
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -110,6 +111,12 @@ func appSignals(md []promv1.MetricMetadata, h hostIndex, dist func(service strin
 			return "{__name__=~" + quote(strings.Join(names, "|")) + ", instance=~" + quote(strings.Join(insts, "|")) + "}"
 		}
 		rate := func(names ...string) string { return "rate(" + sel(names...) + "[$__rate_interval])" }
+		// A quantile or a mean is read only where the rate window holds
+		// the observations it needs: a p90 does not exist below 10, and
+		// a mean of a handful (a few garbage collections) is noise.
+		enough := func(fam string) string {
+			return fmt.Sprintf("increase(%s[$__rate_interval]) >= %g", sel(fam+"_count"), math.Ceil(1/(1-appQuantile)))
+		}
 		var add []candidateSignal
 		switch f.typ {
 		case model.MetricTypeCounter:
@@ -123,10 +130,11 @@ func appSignals(md []promv1.MetricMetadata, h hostIndex, dist func(service strin
 		case model.MetricTypeHistogram:
 			add = append(add,
 				candidateSignal{Name: fmt.Sprintf("p%g %s", 100*appQuantile, f.name), Unit: unitOf(f.name),
-					Expr: fmt.Sprintf("histogram_quantile(%g, %s)", appQuantile, rate(f.name+"_bucket"))},
+					Expr: fmt.Sprintf("histogram_quantile(%g, %s) and %s", appQuantile, rate(f.name+"_bucket"), enough(f.name))},
 				candidateSignal{Name: f.name + "_count", Unit: "/s", Expr: rate(f.name + "_count")})
 		case model.MetricTypeSummary:
-			add = append(add, candidateSignal{Name: "mean " + f.name, Unit: unitOf(f.name), Expr: rate(f.name+"_sum") + " / " + rate(f.name+"_count")})
+			add = append(add, candidateSignal{Name: "mean " + f.name, Unit: unitOf(f.name),
+				Expr: "(" + rate(f.name+"_sum") + " / " + rate(f.name+"_count") + ") and " + enough(f.name)})
 		}
 		if len(out)+len(add) > maxAppQueries {
 			break

@@ -619,7 +619,7 @@ func appFixtures(f *fakeProm) {
 		{Metric: req(checkout, "checkout", "502"), F: from("11:30", 1.5, 34)},
 	}
 	dur := model.Metric{"instance": payments, "job": "shop", "handler": "charge"}
-	f.ranged[`histogram_quantile(0.9, rate({__name__=~"shop_http_request_duration_seconds_bucket", instance=~"10\\.0\\.0\\.1:10183"}[75s]))`] = []fakeSeries{flat(dur, 0.01, 35)}
+	f.ranged[`histogram_quantile(0.9, rate({__name__=~"shop_http_request_duration_seconds_bucket", instance=~"10\\.0\\.0\\.1:10183"}[75s])) and increase({__name__=~"shop_http_request_duration_seconds_count", instance=~"10\\.0\\.0\\.1:10183"}[75s]) >= 10`] = []fakeSeries{flat(dur, 0.01, 35)}
 	f.ranged[`rate({__name__=~"shop_http_request_duration_seconds_count", instance=~"10\\.0\\.0\\.1:10183"}[75s])`] = []fakeSeries{flat(dur, 5, 36)}
 }
 

@@ -30,7 +30,9 @@ import (
 //     timingTolerance) of the window's start, decaying exponentially the
 //     longer before the window it started — with a time constant of
 //     timingDecaySteps steps, so "long before" is judged at the
-//     resolution the range is looked at — and halved when it started
+//     resolution the range is looked at, and at least timingDecayMin (a
+//     cause such as CPU contention can take a minute or two to move a
+//     KPI clearly) — and halved when it started
 //     after the window did (then it is more likely an effect than a cause).
 //     A deploy is a cause only when the KPI changed with it (see
 //     deployTiming).
@@ -52,6 +54,7 @@ const (
 	changeScale          = 0.1
 	timingDecay          = 30 * time.Minute
 	timingDecaySteps     = 30
+	timingDecayMin       = 2 * time.Minute
 	timingTolerance      = 30 * time.Second
 	unreachableProximity = 0.3
 	explainedFactor      = 0.5
@@ -316,7 +319,7 @@ func rankCauses(in rankInput) []cause {
 	for _, w := range in.Windows {
 		var cs []cause
 		tol := max(2*in.Step, timingTolerance)
-		decay := timingDecaySteps * in.Step
+		decay := max(timingDecaySteps*in.Step, timingDecayMin)
 		searchFrom := w.Start.Add(-max(5*in.Step, 10*time.Minute))
 		deployFrom := w.Start.Add(-max(10*in.Step, timingDecay))
 		deployed := map[string]deployEvent{}

@@ -188,6 +188,12 @@ func TestRankOldChangeExplainsNothing(t *testing.T) {
 	if want := math.Exp(-(600.0 - 30) / 300); len(causes) < 2 || math.Abs(causes[1].Timing-want) > 1e-3 {
 		t.Errorf("payments' rise 60 steps before: causes %+v, want timing %.3f (decaying over 30 steps)", causes, want)
 	}
+	// At a 1 s step the decay is two minutes, not 30 s.
+	in.Step = time.Second
+	causes = rankCauses(in)
+	if want := math.Exp(-(600.0 - 30) / 120); len(causes) < 2 || math.Abs(causes[1].Timing-want) > 1e-3 {
+		t.Errorf("payments' rise 10 minutes before at a 1 s step: causes %+v, want timing %.3f (decaying over 2 minutes)", causes, want)
+	}
 }
 
 func TestTiming(t *testing.T) {
