@@ -527,6 +527,11 @@ func signalCause(w insightWindow, s signalSeries, searchFrom time.Time) (cause, 
 		Onset: onset, Lead: w.Start.Sub(onset), Anomaly: peak, Unexplained: 1,
 		Before: median(before), After: median(after), Change: math.NaN(),
 	}
+	if c.Before == c.After {
+		// A blip, not a change: the level after the onset is the level
+		// before it.
+		return cause{}, false
+	}
 	c.Size = 1
 	if c.Before != 0 && !math.IsNaN(c.Before) && !math.IsNaN(c.After) {
 		c.Change = (c.After - c.Before) / math.Abs(c.Before)

@@ -166,6 +166,27 @@ func TestRankEntranceFailing(t *testing.T) {
 	}
 }
 
+// TestRankBlipIsNoCause: a series that jumps for a few points and comes
+// back (one failed request, a restart counted over a rate window) did not
+// change its level: it is no cause.
+func TestRankBlipIsNoCause(t *testing.T) {
+	blip := stepBand(at("11:30"), 0, 0)
+	for i, tm := range blip.Times {
+		if !tm.Before(at("11:30")) && tm.Before(at("11:32")) {
+			blip.Value[i], blip.Score[i] = 1, 0.99
+		}
+	}
+	causes := rankCauses(rankInput{
+		KPI:     KPI{Name: "orders", Direction: DirectionHigher},
+		Windows: []insightWindow{{ID: 1, Start: at("11:30"), End: at("11:40")}},
+		Signals: []signalSeries{{Kind: CauseSignal, Signal: `requests_total{code="502"}`, Service: "storefront", Band: blip}},
+		Step:    time.Minute,
+	})
+	if len(causes) != 0 {
+		t.Errorf("causes %+v, want none", causes)
+	}
+}
+
 // TestRankOldChangeExplainsNothing: a callee whose traffic rose ten
 // minutes (60 steps) before the KPI went wrong (with the KPI healthy since) did not
 // change with it, and does not explain the caller's errors that did.

@@ -48,7 +48,7 @@ var candidateSignals = []candidateSignal{
 	{Kind: CauseSignal, Name: "memory", Unit: "bytes", Expr: "sum by (service) (telltale_service_resident_memory_bytes)"},
 	{Kind: CauseSignal, Name: "threads", Unit: "", Expr: "sum by (service) (telltale_service_threads)"},
 	{Kind: CauseSignal, Name: "open files", Unit: "", Expr: "sum by (service) (telltale_service_open_fds)"},
-	{Kind: CauseSignal, Name: "restarts", Unit: "", Expr: "sum by (service) (increase(telltale_service_restarts_total[$__rate_interval]))"},
+	{Kind: CauseSignal, Name: "restarts", Unit: "", Expr: "sum by (service) (telltale_service_restarts_total)"},
 	{Kind: CauseSignal, Name: "read syscalls", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_read_syscalls_total[$__rate_interval]))"},
 	{Kind: CauseSignal, Name: "write syscalls", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_write_syscalls_total[$__rate_interval]))"},
 	{Kind: CauseSignal, Name: "context switches", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_context_switches_total[$__rate_interval]))"},
