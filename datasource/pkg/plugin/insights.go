@@ -320,7 +320,7 @@ func rankCauses(in rankInput) []cause {
 		var cs []cause
 		tol := max(2*in.Step, timingTolerance)
 		decay := max(timingDecaySteps*in.Step, timingDecayMin)
-		searchFrom := w.Start.Add(-max(5*in.Step, 10*time.Minute))
+		searchFrom := w.Start.Add(-searchSpan(in.Step))
 		deployFrom := w.Start.Add(-max(10*in.Step, timingDecay))
 		deployed := map[string]deployEvent{}
 		for _, d := range in.Deploys {
@@ -625,6 +625,10 @@ func rawOnset(b *bandSeries, w insightWindow, searchFrom time.Time, appear bool)
 	}
 	return -1
 }
+
+// searchSpan is how long before a window insights looks for the onset of
+// a change; the level before an onset is read over as long again.
+func searchSpan(step time.Duration) time.Duration { return max(5*step, 10*time.Minute) }
 
 // timing weighs when a change started against the window's start; see the
 // file comment.

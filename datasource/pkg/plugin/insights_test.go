@@ -426,3 +426,33 @@ func TestRankColdStart(t *testing.T) {
 		t.Fatalf("causes %+v, want payments' CPU alone, judged from its values", causes)
 	}
 }
+
+// TestVaries: only series that move where a cause is read are scored.
+func TestVaries(t *testing.T) {
+	g := newGrid(shopFrom, shopTo, time.Minute)
+	wins := []insightWindow{{ID: 1, Start: at("11:30"), End: at("11:40")}}
+	mk := func(f func(t time.Time) (float64, bool)) *stepSeries {
+		s := newStepSeries(nil, g.n)
+		for i := range g.n {
+			tm := time.UnixMilli(g.start + int64(i)*g.step)
+			if v, ok := f(tm); ok {
+				s.t[i], s.v[i] = tm.UnixMilli(), v
+			}
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		name string
+		f    func(t time.Time) (float64, bool)
+		want bool
+	}{
+		{"flat", constant(8), false},
+		{"flat in the window, moved long before", func(t time.Time) (float64, bool) { return map[bool]float64{true: 1, false: 2}[t.Before(at("10:30"))], true }, false},
+		{"step", func(t time.Time) (float64, bool) { return map[bool]float64{true: 1, false: 2}[t.Before(at("11:29"))], true }, true},
+		{"appears, flat", func(t time.Time) (float64, bool) { return 8, !t.Before(at("11:29")) }, true},
+	} {
+		if got := varies(g, mk(tc.f), wins, time.Minute); got != tc.want {
+			t.Errorf("%s: varies = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

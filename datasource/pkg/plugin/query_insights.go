@@ -205,7 +205,22 @@ func kpiFamilies(kpis []KPI, q Query) func(string) bool {
 // called from a goroutine of eg.
 func (d *Datasource) querySignals(ctx context.Context, eg *errgroup.Group, cands []candidateSignal, q Query, windows []insightWindow) [][]signalSeries {
 	signals := make([][]signalSeries, len(cands))
-	pick := func(g grid, s []*stepSeries) []int { return mostChanged(g, s, windows, maxCandidates) }
+	pick := func(g grid, s []*stepSeries) []int {
+		// A series that is flat wherever a cause of the windows is read
+		// cannot be one: it is not scored.
+		var moving []*stepSeries
+		var at []int
+		for i, ss := range s {
+			if varies(g, ss, windows, q.Step) {
+				moving, at = append(moving, ss), append(at, i)
+			}
+		}
+		idx := mostChanged(g, moving, windows, maxCandidates)
+		for i := range idx {
+			idx[i] = at[idx[i]]
+		}
+		return idx
+	}
 	for i, cs := range cands {
 		eg.Go(func() error {
 			// The warm-up stays: a change is judged against it when the
@@ -223,6 +238,24 @@ func (d *Datasource) querySignals(ctx context.Context, eg *errgroup.Group, cands
 		})
 	}
 	return signals
+}
+
+// varies reports whether a series has two different values (or a value
+// and a missing sample) anywhere in a window or in the stretch before it
+// that rankCauses reads (twice the search span: the onset's search and
+// the level before it).
+func varies(g grid, s *stepSeries, windows []insightWindow, step time.Duration) bool {
+	for _, w := range windows {
+		a := max(g.bucket(w.Start.Add(-2*searchSpan(step)).UnixMilli()), 0)
+		b := min(g.bucket(w.End.UnixMilli()), len(s.v)-1)
+		for i := a + 1; i <= b; i++ {
+			has, had := s.t[i] != 0, s.t[i-1] != 0
+			if has != had || (has && s.v[i] != s.v[i-1] && !(math.IsNaN(s.v[i]) && math.IsNaN(s.v[i-1]))) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // maxCandidates is how many series of one signal family insights scores:
