@@ -447,8 +447,12 @@ func TestVaries(t *testing.T) {
 		want bool
 	}{
 		{"flat", constant(8), false},
-		{"flat in the window, moved long before", func(t time.Time) (float64, bool) { return map[bool]float64{true: 1, false: 2}[t.Before(at("10:30"))], true }, false},
-		{"step", func(t time.Time) (float64, bool) { return map[bool]float64{true: 1, false: 2}[t.Before(at("11:29"))], true }, true},
+		{"flat in the window, moved long before", func(t time.Time) (float64, bool) {
+			return map[bool]float64{true: 1, false: 2}[t.Before(at("10:30"))], true
+		}, false},
+		{"step", func(t time.Time) (float64, bool) {
+			return map[bool]float64{true: 1, false: 2}[t.Before(at("11:29"))], true
+		}, true},
 		{"appears, flat", func(t time.Time) (float64, bool) { return 8, !t.Before(at("11:29")) }, true},
 	} {
 		if got := varies(g, mk(tc.f), wins, time.Minute); got != tc.want {
