@@ -366,7 +366,7 @@ func rankCauses(in rankInput) []cause {
 		}
 		roseIn := func(svc string) bool { return rose[svc] }
 		callers := invert(in.Callees)
-		hog, hogOnset, victims := contention(cs)
+		hog, hogOnset, victims := contention(cs, cpuUse(in.Signals, w))
 		for i := range cs {
 			c := &cs[i]
 			c.Hops, c.Proximity = proximity(in.Hops, c.Service)
@@ -425,15 +425,39 @@ func compareCauses(a, b cause) int {
 	)
 }
 
+// cpuUse returns the CPU each service used in the window (the median of
+// its cores there).
+func cpuUse(sigs []signalSeries, w insightWindow) map[string]float64 {
+	use := map[string]float64{}
+	for _, s := range sigs {
+		if s.Kind != CauseSignal || s.Signal != signalCPU {
+			continue
+		}
+		var v []float64
+		for i, t := range s.Band.Times {
+			if x := s.Band.Value[i]; !t.Before(w.Start) && !t.After(w.End) && !math.IsNaN(x) {
+				v = append(v, x)
+			}
+		}
+		if len(v) > 0 {
+			use[s.Service] += median(v)
+		}
+	}
+	return use
+}
+
 // contention finds host-wide CPU contention among a window's causes: when
 // the run-queue wait of some services rose (they waited for a CPU), the
 // service whose CPU rose the most (in cores, another one's or one that
 // appeared) took the CPUs from them — provided it gained at least as many
-// cores as they waited for more (seconds of wait per second). It returns
-// that service, the onset of its rise and the services that waited; ""
-// when there is no such service. (Services are taken to share
-// the host; signals are per service, summed over hosts.)
-func contention(cs []cause) (hog string, onset time.Time, victims []string) {
+// cores as they waited for more (seconds of wait per second), and at
+// least as many as all the other services use together (use: cores in
+// the window), so that its demand is what fills the CPUs; a small rise
+// while everyone waits a little more is no hog. It returns that service,
+// the onset of its rise and the services that waited; "" when there is no
+// such service. (Services are taken to share the host; signals are per
+// service, summed over hosts.)
+func contention(cs []cause, use map[string]float64) (hog string, onset time.Time, victims []string) {
 	rose := func(c cause) bool { return c.Kind == CauseSignal && c.rose() && c.Size >= 0.5 }
 	waited := map[string]float64{}
 	for _, c := range cs {
@@ -462,7 +486,13 @@ func contention(cs []cause) (hog string, onset time.Time, victims []string) {
 	for _, v := range victims {
 		lost += waited[v]
 	}
-	if hog == "" || len(victims) == 0 || best < lost {
+	var others float64
+	for svc, u := range use {
+		if svc != hog {
+			others += u
+		}
+	}
+	if hog == "" || len(victims) == 0 || best < lost || best < others {
 		return "", time.Time{}, nil
 	}
 	slices.Sort(victims)

@@ -388,8 +388,37 @@ func TestRankContention(t *testing.T) {
 			{Kind: CauseSignal, Signal: signalCPU, Service: "exporter", Band: unscoredCopy(small)},
 		},
 		Step: time.Minute,
-	})); hog != "" {
+	}), nil); hog != "" {
 		t.Errorf("contention blames %s for 0.01 cores more, while checkout waited 0.2 s/s more", hog)
+	}
+	// A service whose CPU rose by 0.2 cores while the others use 0.6 does
+	// not fill the CPUs: everyone waiting a little more is not its doing.
+	burn := newBandSeries(nil, 121)
+	for i := range burn.Times {
+		burn.Times[i] = hog.Times[i]
+		burn.Value[i] = 0.02
+		if !burn.Times[i].Before(at("11:29")) {
+			burn.Value[i] = 0.22
+		}
+	}
+	sigs := []signalSeries{
+		{Kind: CauseSignal, Signal: signalRunqueue, Service: "checkout", Band: stepBand(at("11:29"), 0.001, 0.01)},
+		{Kind: CauseSignal, Signal: signalCPU, Service: "storefront", Band: unscoredCopy(burn)},
+		{Kind: CauseSignal, Signal: signalCPU, Service: "checkout", Band: stepBand(at("11:29"), 0.3, 0.3)},
+		{Kind: CauseSignal, Signal: signalCPU, Service: "inventory", Band: stepBand(at("11:29"), 0.3, 0.3)},
+	}
+	in := rankInput{Windows: win, Signals: sigs, Step: time.Minute}
+	if hog, _, _ := contention(rankCauses(in), cpuUse(sigs, win[0])); hog != "" {
+		t.Errorf("contention blames %s for 0.2 cores more, while the others use 0.6", hog)
+	}
+	// The same burn of 1.2 cores fills them.
+	for i := range burn.Value {
+		if !burn.Times[i].Before(at("11:29")) {
+			burn.Value[i] = 1.22
+		}
+	}
+	if hog, _, _ := contention(rankCauses(in), cpuUse(sigs, win[0])); hog != "storefront" {
+		t.Errorf("contention blames %q for 1.2 cores more, while the others use 0.6; want storefront", hog)
 	}
 }
 
