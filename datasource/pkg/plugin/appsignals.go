@@ -182,20 +182,13 @@ func appSeriesName(signal string, m model.Metric) string {
 func exprMetrics(exprs ...string) func(family string) bool {
 	names := map[string]bool{}
 	for _, expr := range exprs {
-		e, err := parser.ParseExpr(expr)
-		if err != nil {
-			continue
-		}
-		parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
-			if vs, ok := n.(*parser.VectorSelector); ok {
-				for _, m := range vs.LabelMatchers {
-					if m.Name == model.MetricNameLabel && m.Type == labels.MatchEqual {
-						names[m.Value] = true
-					}
+		for _, vs := range vectorSelectors(expr) {
+			for _, m := range vs.LabelMatchers {
+				if m.Name == model.MetricNameLabel && m.Type == labels.MatchEqual {
+					names[m.Value] = true
 				}
 			}
-			return nil
-		})
+		}
 	}
 	return func(f string) bool {
 		for _, suffix := range []string{"", "_total", "_bucket", "_count", "_sum"} {
@@ -205,4 +198,22 @@ func exprMetrics(exprs ...string) func(family string) bool {
 		}
 		return false
 	}
+}
+
+// vectorSelectors returns the series selectors of a PromQL expression; none
+// when it does not parse (Prometheus accepted it, and a parser version
+// difference is no reason to fail a query).
+func vectorSelectors(expr string) []*parser.VectorSelector {
+	e, err := parser.ParseExpr(expr)
+	if err != nil {
+		return nil
+	}
+	var out []*parser.VectorSelector
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		if vs, ok := n.(*parser.VectorSelector); ok {
+			out = append(out, vs)
+		}
+		return nil
+	})
+	return out
 }

@@ -84,9 +84,10 @@ type insightWindow struct {
 
 // findWindows finds where a KPI went wrong: points that breach its
 // objective, whose anomaly score reaches AlertThreshold while the value is
-// on the KPI's bad side of the expected value, or — for a KPI without an
-// objective — that moved clearly in its bad direction against its own
-// recent level (see moved). Bad points at most two steps apart form one
+// on the KPI's bad side of the expected value, or that moved clearly in its
+// bad direction against its own recent level (see moved) — with or without
+// an objective: a KPI that got a quarter worse while still within its
+// objective has a cause worth knowing before it breaches. Bad points at most two steps apart form one
 // window. Windows are looked for from point from on; the points before are
 // history. At most maxWindows windows are kept, the most anomalous ones, in
 // time order.
@@ -106,7 +107,7 @@ func findWindows(k KPI, s *bandSeries, from int) []insightWindow {
 		}
 		breach := k.Objective != nil && !k.good(v)
 		anomalous := s.Score[i] >= AlertThreshold && badSide(k, v, s.Expected[i])
-		shift := k.Objective == nil && moved(k, s.Value, i, step)
+		shift := moved(k, s.Value, i, step)
 		if !breach && !anomalous && !shift {
 			continue
 		}
@@ -135,7 +136,7 @@ func findWindows(k KPI, s *bandSeries, from int) []insightWindow {
 	return wins
 }
 
-// How a KPI without an objective is judged against its own recent level.
+// How a KPI is judged against its own recent level (see moved).
 const (
 	// moveRatio is the move, relative to the level, that matters to the
 	// business: orders per second down by a quarter.
@@ -164,7 +165,9 @@ const (
 // before (their spread is what m's would be without a move, however much
 // neighbouring points are correlated, as rates over overlapping windows
 // are): a move that is both large for the business and clear of the KPI's
-// own noise. It looks at the values alone, so it works whatever the
+// own noise; and the value at i itself a quarter worse than L, so that the
+// move ends with the first point back near the level, not when the lagging
+// median does. It looks at the values alone, so it works whatever the
 // anomaly detector says or holds.
 func moved(k KPI, v []float64, i int, step time.Duration) bool {
 	n := moveRefMin
@@ -178,7 +181,9 @@ func moved(k KPI, v []float64, i int, step time.Duration) bool {
 	ref := finiteCopy(v[max(0, i+1-moveRecent-n) : i+1-moveRecent])
 	r := newRefLevel(ref)
 	m, ok := r.shifted(recent)
-	return ok && badSide(k, m, r.l)
+	// The point itself must be a quarter worse too: one back near the
+	// level ends the move, though the median still lags.
+	return ok && badSide(k, m, r.l) && badSide(k, v[i], r.l) && math.Abs(v[i]-r.l) >= moveRatio*math.Abs(r.l)
 }
 
 // refLevel is a reference stretch of values: its median l and the spread
@@ -316,10 +321,11 @@ type rankInput struct {
 // rankCauses ranks, for every window, the changes that could explain it.
 func rankCauses(in rankInput) []cause {
 	var out []cause
+	tol := max(2*in.Step, timingTolerance)
+	decay := max(timingDecaySteps*in.Step, timingDecayMin)
+	callers := invert(in.Callees)
 	for _, w := range in.Windows {
 		var cs []cause
-		tol := max(2*in.Step, timingTolerance)
-		decay := max(timingDecaySteps*in.Step, timingDecayMin)
 		searchFrom := w.Start.Add(-searchSpan(in.Step))
 		deployFrom := w.Start.Add(-max(10*in.Step, timingDecay))
 		deployed := map[string]deployEvent{}
@@ -365,12 +371,12 @@ func rankCauses(in rankInput) []cause {
 			}
 		}
 		roseIn := func(svc string) bool { return rose[svc] }
-		callers := invert(in.Callees)
 		hog, hogOnset, victims := contention(cs, cpuUse(in.Signals, w))
 		for i := range cs {
 			c := &cs[i]
 			c.Hops, c.Proximity = proximity(in.Hops, c.Service)
-			if c.Service == hog && c.Kind == CauseSignal && c.Signal == signalCPU {
+			hogCPU := c.Service == hog && c.Kind == CauseSignal && c.Signal == signalCPU
+			if hogCPU {
 				// It shares the host's CPUs with the services it slowed,
 				// whatever the calls between them.
 				c.Proximity, c.Contends = 1, victims
@@ -378,6 +384,9 @@ func rankCauses(in rankInput) []cause {
 			if c.Kind != CauseDeploy {
 				if d, ok := deployed[c.Service]; ok && deployTiming(c.Onset.Sub(d.Time), in.Step) == 1 {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "deploy of "+d.Service
+				} else if hogCPU {
+					// Its own demand took the CPUs: what its callees did
+					// while they waited for them explains nothing of it.
 				} else if hog != "" && c.Service != hog && slices.Contains(victims, c.Service) && !c.Onset.Before(hogOnset.Add(-tol)) {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "CPU taken by "+hog
 				} else if dep := firstAnomalous(in.Callees[c.Service], roseIn, c.Service); dep != "" {

@@ -40,7 +40,7 @@ func TestFindWindows(t *testing.T) {
 		}
 	}
 	got := findWindows(k, s, 0)
-	want := []insightWindow{{ID: 1, Start: at("11:30"), End: at("11:45"), Reason: "objective breached, anomalous", Worst: 0.9, Expected: 0.2, MaxScore: 0.99}}
+	want := []insightWindow{{ID: 1, Start: at("11:30"), End: at("11:45"), Reason: "objective breached, anomalous, moved against its recent level", Worst: 0.9, Expected: 0.2, MaxScore: 0.99}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("windows (-want +got):\n%s", diff)
 	}
@@ -295,8 +295,8 @@ func TestRankTiesAreNotInputOrder(t *testing.T) {
 
 // TestWindowWithoutObjective: orders per second (20/s, with the 10% noise
 // of a rate over a few seconds of a Poisson stream) fall by 30% while the
-// detector says nothing (held, or not warm): a KPI without an objective
-// still gets a window, within a few steps. Steady series rarely do, even
+// detector says nothing (held, or not warm): a KPI without an objective,
+// or one still within it, gets a window, within a few steps. Steady series rarely do, even
 // with wide noise (30%).
 func TestWindowWithoutObjective(t *testing.T) {
 	k := KPI{Name: "orders", Direction: DirectionHigher}
@@ -329,9 +329,11 @@ func TestWindowWithoutObjective(t *testing.T) {
 	if steady > 1 || noisy > 3 {
 		t.Errorf("steady orders: %d windows in 20 series of 400 points with 10%% noise, %d with 30%%; want at most 1 and 3", steady, noisy)
 	}
+	// A KPI with an objective that it still meets gets the same window:
+	// a clear move is worth explaining before it breaches.
 	obj := 10.0
-	if wins := findWindows(KPI{Name: "orders", Direction: DirectionHigher, Objective: &obj}, series(0.1, 0.7, 1), 0); len(wins) != 0 {
-		t.Errorf("orders down 30%% but above their objective: windows %+v, want none", wins)
+	if wins := findWindows(KPI{Name: "orders", Direction: DirectionHigher, Objective: &obj}, series(0.1, 0.7, 1), 0); len(wins) == 0 || wins[0].Reason != "moved against its recent level" {
+		t.Errorf("orders down 30%% but above their objective: windows %+v, want a window, moved against its recent level", wins)
 	}
 }
 
@@ -419,6 +421,31 @@ func TestRankContention(t *testing.T) {
 	}
 	if hog, _, _ := contention(rankCauses(in), cpuUse(sigs, win[0])); hog != "storefront" {
 		t.Errorf("contention blames %q for 1.2 cores more, while the others use 0.6; want storefront", hog)
+	}
+}
+
+// TestRankHogUpstream: the checkout's caller burns 1.2 cores and the
+// checkout waits for a CPU. The caller's CPU is the culprit: its callee's
+// wait, which the burn caused, does not explain it away.
+func TestRankHogUpstream(t *testing.T) {
+	win := []insightWindow{{ID: 1, Start: at("11:30"), End: at("11:40")}}
+	causes := rankCauses(rankInput{
+		KPI:     KPI{Name: "checkout_latency", Direction: DirectionLower},
+		Windows: win,
+		Signals: []signalSeries{
+			{Kind: CauseSignal, Signal: signalRunqueue, Unit: "s/s", Service: "checkout", Band: stepBand(at("11:29"), 0.02, 0.3)},
+			{Kind: CauseSignal, Signal: signalCPU, Unit: "cores", Service: "storefront", Band: stepBand(at("11:29"), 0.02, 1.22)},
+			{Kind: CauseSignal, Signal: signalCPU, Unit: "cores", Service: "checkout", Band: stepBand(at("11:29"), 0.1, 0.1)},
+		},
+		Hops:    map[string]int{"checkout": 0, "storefront": 1},
+		Callees: map[string][]string{"storefront": {"checkout"}},
+		Step:    time.Minute,
+	})
+	if len(causes) == 0 || causes[0].Service != "storefront" || causes[0].Signal != signalCPU {
+		t.Fatalf("causes %+v, want storefront's CPU first", causes)
+	}
+	if causes[0].ExplainedBy != "" {
+		t.Errorf("storefront's CPU explained by %q, want unexplained", causes[0].ExplainedBy)
 	}
 }
 

@@ -15,7 +15,6 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
-	"github.com/prometheus/prometheus/promql/parser"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -208,18 +207,7 @@ func (d *Datasource) querySignals(ctx context.Context, eg *errgroup.Group, cands
 	pick := func(g grid, s []*stepSeries) []int {
 		// A series that is flat wherever a cause of the windows is read
 		// cannot be one: it is not scored.
-		var moving []*stepSeries
-		var at []int
-		for i, ss := range s {
-			if varies(g, ss, windows, q.Step) {
-				moving, at = append(moving, ss), append(at, i)
-			}
-		}
-		idx := mostChanged(g, moving, windows, maxCandidates)
-		for i := range idx {
-			idx[i] = at[idx[i]]
-		}
-		return idx
+		return mostChanged(g, s, windows, maxCandidates, func(ss *stepSeries) bool { return varies(g, ss, windows, q.Step) })
 	}
 	for i, cs := range cands {
 		eg.Go(func() error {
@@ -263,18 +251,20 @@ func varies(g grid, s *stepSeries, windows []insightWindow, step time.Duration) 
 // the windows (see mostChanged).
 const maxCandidates = 100
 
-// mostChanged returns the indices of at most n series, those whose values
-// changed most around the windows, most changed first: for each window,
-// the median of the values in it against the median of as long before it,
-// relative to the latter (a rise from 0 counts as the largest change).
-// Only when there are more than n series is anything left out; a series
-// that did not move around a window cannot explain it.
-func mostChanged(g grid, s []*stepSeries, windows []insightWindow, n int) []int {
-	idx := make([]int, len(s))
-	for i := range idx {
-		idx[i] = i
+// mostChanged returns the indices of at most n of the series that keep
+// accepts, those whose values changed most around the windows, most changed
+// first: for each window, the median of the values in it against the
+// median of as long before it, relative to the latter (a rise from 0 counts
+// as the largest change). Only when more than n are kept is anything left
+// out; a series that did not move around a window cannot explain it.
+func mostChanged(g grid, s []*stepSeries, windows []insightWindow, n int, keep func(*stepSeries) bool) []int {
+	var idx []int
+	for i, ss := range s {
+		if keep(ss) {
+			idx = append(idx, i)
+		}
 	}
-	if len(s) <= n {
+	if len(idx) <= n {
 		return idx
 	}
 	change := make([]float64, len(s))
@@ -282,7 +272,8 @@ func mostChanged(g grid, s []*stepSeries, windows []insightWindow, n int) []int 
 		a, b := g.bucket(w.Start.UnixMilli()), g.bucket(w.End.UnixMilli())
 		span := max(b-a+1, 10)
 		from := max(a-span, 0)
-		for i, ss := range s {
+		for _, i := range idx {
+			ss := s[i]
 			before := ss.values(from, a)
 			after := ss.values(a, b+1)
 			if len(before) == 0 || len(after) == 0 {
@@ -360,17 +351,10 @@ func resolveEdgeServices(sigs []signalSeries, g *serviceGraph) {
 // instance labels of its series are host:port addresses, and the exporter
 // says which service listens on that port of that host.
 func (d *Datasource) kpiServices(ctx context.Context, expr string, q Query, gi graphInput) ([]string, error) {
-	e, err := parser.ParseExpr(expr)
-	if err != nil {
-		return nil, nil // Prometheus accepted it; a parser version difference is no reason to fail
-	}
 	var sels []string
-	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
-		if vs, ok := n.(*parser.VectorSelector); ok {
-			sels = append(sels, matchersString(vs.LabelMatchers))
-		}
-		return nil
-	})
+	for _, vs := range vectorSelectors(expr) {
+		sels = append(sels, matchersString(vs.LabelMatchers))
+	}
 	instances := map[string]bool{}
 	w := promDuration(max(q.To.Sub(q.From), time.Minute))
 	for _, sel := range sels {
