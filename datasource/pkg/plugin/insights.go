@@ -345,7 +345,7 @@ func rankCauses(in rankInput) []cause {
 			cs = append(cs, c)
 		}
 		for _, s := range in.Signals {
-			c, ok := signalCause(w, s, searchFrom)
+			c, ok := signalCause(w, s, searchFrom, tol)
 			if ok {
 				cs = append(cs, c)
 			}
@@ -508,26 +508,37 @@ func contention(cs []cause, use map[string]float64) (hog string, onset time.Time
 	return hog, onset, victims
 }
 
-// signalCause looks for a change of one signal around a window: the highest
-// anomaly score from searchFrom to the window's end, its onset (the first
-// point at the alerting threshold, or the peak if it never got there), and
-// the values before and after the onset.
-func signalCause(w insightWindow, s signalSeries, searchFrom time.Time) (cause, bool) {
+// signalCause looks for a change of one signal around a window: its onset
+// is where the alarm (a score at the alerting threshold) nearest before the
+// window's start (within tol after it) began, or the first alarm after it,
+// and its anomaly the highest score from there to the window's end; with
+// no alarm, the peak score from searchFrom on and where it was. An earlier
+// alarm that ended (a restart, a blip) is not the change that went on
+// into the window. Before and after are the values' medians either side of
+// the onset.
+func signalCause(w insightWindow, s signalSeries, searchFrom time.Time, tol time.Duration) (cause, bool) {
 	b := s.Band
 	peak, peakAt, onsetAt := 0.0, -1, -1
+	by := w.Start.Add(tol)
+	alarmed := false
 	for i, t := range b.Times {
 		if t.Before(searchFrom) || t.After(w.End) {
 			continue
 		}
 		sc := b.Score[i]
 		if math.IsNaN(sc) {
+			alarmed = false
 			continue
 		}
+		alarm := sc >= AlertThreshold
+		if alarm && !alarmed && (onsetAt < 0 || !t.After(by)) {
+			// An alarm begins: the onset, unless one already began
+			// after the window's start.
+			onsetAt, peak, peakAt = i, 0, -1
+		}
+		alarmed = alarm
 		if sc > peak {
 			peak, peakAt = sc, i
-		}
-		if onsetAt < 0 && sc >= AlertThreshold {
-			onsetAt = i
 		}
 	}
 	if peakAt < 0 || peak < AlertThreshold {

@@ -449,6 +449,29 @@ func TestRankHogUpstream(t *testing.T) {
 	}
 }
 
+// TestRankNearestOnset: inventory restarted at 11:20 (an alarm that ended)
+// and its latency rose at 11:30, as the KPI went wrong. The change is the
+// one that went on into the window: its onset is 11:30, on time, not the
+// restart's.
+func TestRankNearestOnset(t *testing.T) {
+	b := stepBand(at("11:30"), 0.008, 0.45)
+	for i, tm := range b.Times {
+		if tm.Equal(at("11:20")) {
+			b.Score[i] = 0.95
+		}
+	}
+	causes := rankCauses(rankInput{
+		KPI:     KPI{Name: "checkout_latency", Direction: DirectionLower},
+		Windows: []insightWindow{{ID: 1, Start: at("11:30"), End: at("11:40")}},
+		Signals: []signalSeries{{Kind: CauseSignal, Signal: "p90 request duration", Unit: "s", Service: "inventory", Band: b}},
+		Hops:    map[string]int{"checkout": 0, "inventory": 1},
+		Step:    time.Minute,
+	})
+	if len(causes) != 1 || !causes[0].Onset.Equal(at("11:30")) || causes[0].Timing != 1 {
+		t.Fatalf("causes %+v, want inventory's rise with its onset at 11:30, timing 1", causes)
+	}
+}
+
 // unscoredCopy is b with no scores.
 func unscoredCopy(b *bandSeries) *bandSeries {
 	for i := range b.Score {
