@@ -69,6 +69,9 @@ type Report struct {
 	ByNoise                       []FamilyResult
 	// NsPerSample is the CPU time per sample scored.
 	NsPerSample float64
+	// Ideal, when set, is the ideal detector's recall on the same corpus,
+	// reported beside the detector's.
+	Ideal *Ideal
 }
 
 // Evaluate scores every series of c with a fresh detector from newDet and
@@ -260,10 +263,15 @@ func (r *Report) JSON() ([]byte, error) {
 		}
 		kinds[k.Kind] = m
 	}
-	return json.Marshal(map[string]any{
+	out := map[string]any{
 		"kinds":                           kinds,
 		"false_alarms_per_10k":            r.FalseAlarmsPer10k,
 		"false_alarms_per_10k_after_day1": r.FalseAlarmsPer10kAfterDay1,
 		"ns_per_sample":                   r.NsPerSample,
-	})
+	}
+	if r.Ideal != nil {
+		out["ideal_recall"] = map[Kind]float64{Spike: r.Ideal.Recall(Spike), Dip: r.Ideal.Recall(Dip)}
+		out["ideal_false_alarms_per_10k"] = r.Ideal.Per10k
+	}
+	return json.Marshal(out)
 }

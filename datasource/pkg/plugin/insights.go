@@ -27,13 +27,15 @@ import (
 //     below the changes that do. 1 when the value rose from zero, and for
 //     deploys.
 //   - timing: 1 when the change started within two steps (at least
-//     timingTolerance) of the window's start, decaying exponentially the
+//     timingTolerance) before the window's start, or after it by no more
+//     than a measurement's lag (a rate's window and one step: see
+//     lagTolerance), decaying exponentially the
 //     longer before the window it started — with a time constant of
 //     timingDecaySteps steps, so "long before" is judged at the
 //     resolution the range is looked at, and at least timingDecayMin (a
 //     cause such as CPU contention can take a minute or two to move a
 //     KPI clearly) — and halved when it started
-//     after the window did (then it is more likely an effect than a cause).
+//     later after the window did (then it is an effect, not a cause).
 //     A deploy is a cause only when the KPI changed with it (see
 //     deployTiming).
 //   - proximity: 1/(1 + hops/4), where hops is how many calls separate the
@@ -43,7 +45,7 @@ import (
 //     service is not known.
 //   - unexplained: explainedFactor when something else accounts for the
 //     change — a deploy of the same service shortly before, or a clear
-//     change in a service this one calls (a slow dependency makes its
+//     change, starting no later, in a service this one calls (a slow dependency makes its
 //     callers look abnormal too, and piles up connections to them); 1
 //     otherwise. This is what puts the root of a chain above the services
 //     it drags along. An edge's change counts for its server.
@@ -316,12 +318,24 @@ type rankInput struct {
 	Hops    map[string]int
 	Callees map[string][]string
 	Step    time.Duration
+	// RateInterval is the query's $__rate_interval: how long a rate
+	// takes to show a change.
+	RateInterval time.Duration
+}
+
+// lagTolerance is how long after the window's start a change may be seen
+// and still count as on time: a rate shows a change only once its window
+// holds it, and is read one step later. A change seen later began after
+// the KPI went wrong: an effect.
+func (in rankInput) lagTolerance() time.Duration {
+	return max(2*in.Step, in.RateInterval+in.Step)
 }
 
 // rankCauses ranks, for every window, the changes that could explain it.
 func rankCauses(in rankInput) []cause {
 	var out []cause
 	tol := max(2*in.Step, timingTolerance)
+	lag := in.lagTolerance()
 	decay := max(timingDecaySteps*in.Step, timingDecayMin)
 	callers := invert(in.Callees)
 	for _, w := range in.Windows {
@@ -345,14 +359,14 @@ func rankCauses(in rankInput) []cause {
 			cs = append(cs, c)
 		}
 		for _, s := range in.Signals {
-			c, ok := signalCause(w, s, searchFrom, tol)
+			c, ok := signalCause(w, s, searchFrom, lag)
 			if ok {
 				cs = append(cs, c)
 			}
 		}
 		for i := range cs {
 			c := &cs[i]
-			c.Timing = timing(c.Lead, tol, decay)
+			c.Timing = timing(c.Lead, tol, lag, decay)
 			if c.Kind == CauseDeploy {
 				c.Timing = deployTiming(c.Lead, in.Step)
 			}
@@ -364,13 +378,14 @@ func rankCauses(in rankInput) []cause {
 		// slower, failed more, or burnt more. One where things only fell
 		// got less work, which explains nothing downstream of it; one
 		// that changed long before did not change with the KPI.
-		rose := map[string]bool{}
+		rose := map[string]time.Time{} // the earliest such rise
 		for _, c := range cs {
 			if c.Kind != CauseDeploy && c.Anomaly >= AlertThreshold && c.Size >= 0.5 && c.rose() && c.Timing == 1 {
-				rose[c.Service] = true
+				if t, ok := rose[c.Service]; !ok || c.Onset.Before(t) {
+					rose[c.Service] = c.Onset
+				}
 			}
 		}
-		roseIn := func(svc string) bool { return rose[svc] }
 		hog, hogOnset, victims := contention(cs, cpuUse(in.Signals, w))
 		for i := range cs {
 			c := &cs[i]
@@ -380,6 +395,12 @@ func rankCauses(in rankInput) []cause {
 				// It shares the host's CPUs with the services it slowed,
 				// whatever the calls between them.
 				c.Proximity, c.Contends = 1, victims
+			}
+			// What rose later than this change (beyond the lag) cannot
+			// have caused it.
+			roseIn := func(svc string) bool {
+				t, ok := rose[svc]
+				return ok && !t.After(c.Onset.Add(lag))
 			}
 			if c.Kind != CauseDeploy {
 				if d, ok := deployed[c.Service]; ok && deployTiming(c.Onset.Sub(d.Time), in.Step) == 1 {
@@ -541,6 +562,19 @@ func signalCause(w insightWindow, s signalSeries, searchFrom time.Time, tol time
 			peak, peakAt = sc, i
 		}
 	}
+	if first := appearedAt(b, w, searchFrom, s.Kind == CauseSignal); first >= 0 && (onsetAt < 0 || first < onsetAt) {
+		// A series that appeared as the KPI went wrong changed when it
+		// appeared, however its first scores read (a young series' are
+		// judged against its own few samples).
+		onsetAt = first
+		peak = AlertThreshold
+		for i := first; i < len(b.Times) && !b.Times[i].After(w.End); i++ {
+			if sc := b.Score[i]; sc > peak {
+				peak = sc
+			}
+		}
+		peakAt = first
+	}
 	if peakAt < 0 || peak < AlertThreshold {
 		// The scores say nothing clear (a series too young to be scored
 		// well, or a detector holding an earlier alarm): judge the values
@@ -616,11 +650,8 @@ func signalCause(w insightWindow, s signalSeries, searchFrom time.Time, tol time
 // median of the last moveRecent points is off the level before searchFrom
 // (moveRefSpan of it, at least moveRefMin points, the query's warm-up
 // included) by a quarter and by four spreads of that level's own medians
-// (see shifted); or, when appear is set, the first point of a series that
-// appeared within deploySteps steps of the window's start, with no values
-// before and not all zeros (a new process: a service signal; connections
-// come and go all the time and are not counted so). It returns -1 when
-// there is no such change.
+// (see shifted); or the first point of a series that appeared (see
+// appearedAt). It returns -1 when there is no such change.
 func rawOnset(b *bandSeries, w insightWindow, searchFrom time.Time, appear bool) int {
 	n := moveRefMin
 	if len(b.Times) > 1 {
@@ -643,19 +674,7 @@ func rawOnset(b *bandSeries, w insightWindow, searchFrom time.Time, appear bool)
 		return -1
 	}
 	if len(ref) == 0 {
-		// A series that appeared: a new process, if it came within
-		// deploySteps steps of the KPI going wrong (as a deploy must) and
-		// is not all zeros.
-		var after []float64
-		for i := first; i < len(b.Times) && !b.Times[i].After(w.End); i++ {
-			if v := b.Value[i]; !math.IsNaN(v) {
-				after = append(after, v)
-			}
-		}
-		if !appear || len(b.Times) < 2 || median(after) == 0 || deployTiming(w.Start.Sub(b.Times[first]), b.Times[1].Sub(b.Times[0])) == 0 {
-			return -1
-		}
-		return first
+		return appearedAt(b, w, searchFrom, appear)
 	}
 	level := newRefLevel(ref[max(0, len(ref)-n):])
 	if !level.ok {
@@ -676,17 +695,49 @@ func rawOnset(b *bandSeries, w insightWindow, searchFrom time.Time, appear bool)
 	return -1
 }
 
+// appearedAt returns the first point of a series that appeared between
+// searchFrom and the window's end — no values before searchFrom — within
+// deploySteps steps of the window's start (as a deploy must), and that is
+// not all zeros: a new process, when appear is set (a service signal;
+// connections come and go all the time and are not counted so). It
+// returns -1 otherwise.
+func appearedAt(b *bandSeries, w insightWindow, searchFrom time.Time, appear bool) int {
+	if !appear || len(b.Times) < 2 {
+		return -1
+	}
+	first := -1
+	var after []float64
+	for i, t := range b.Times {
+		v := b.Value[i]
+		if math.IsNaN(v) || t.After(w.End) {
+			continue
+		}
+		if t.Before(searchFrom) {
+			return -1
+		}
+		if first < 0 {
+			first = i
+		}
+		after = append(after, v)
+	}
+	if first < 0 || median(after) == 0 || deployTiming(w.Start.Sub(b.Times[first]), b.Times[1].Sub(b.Times[0])) == 0 {
+		return -1
+	}
+	return first
+}
+
 // searchSpan is how long before a window insights looks for the onset of
 // a change; the level before an onset is read over as long again.
 func searchSpan(step time.Duration) time.Duration { return max(5*step, 10*time.Minute) }
 
-// timing weighs when a change started against the window's start; see the
-// file comment.
-func timing(lead, tol, decay time.Duration) float64 {
-	if lead >= -tol {
+// timing weighs when a change started against the window's start (lead is
+// how long before it): 1 from tol before to lag after, decaying before
+// that, halved and decaying after; see the file comment.
+func timing(lead, tol, lag, decay time.Duration) float64 {
+	if lead >= -lag {
 		return math.Exp(-float64(max(lead-tol, 0)) / float64(decay))
 	}
-	return 0.5 * math.Exp(-float64(-lead-tol)/float64(decay))
+	return 0.5 * math.Exp(-float64(-lead-lag)/float64(decay))
 }
 
 // deploySteps is how many steps after a deploy the KPI has to go wrong for

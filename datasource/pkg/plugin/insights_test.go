@@ -217,21 +217,65 @@ func TestRankOldChangeExplainsNothing(t *testing.T) {
 	}
 }
 
+// TestTiming: 1 from tol before the window to lag after it, decaying
+// before that, and halved and decaying after: a change seen later than a
+// rate's lag after the KPI went wrong is an effect.
 func TestTiming(t *testing.T) {
-	tol, decay := 2*time.Minute, 30*time.Minute
+	tol, lag, decay := 2*time.Minute, 5*time.Second, 30*time.Minute
 	for _, tc := range []struct {
 		lead time.Duration
 		want float64
 	}{
 		{0, 1},
 		{tol, 1},
-		{-tol, 1},
+		{-lag, 1},
+		{-lag - time.Second, 0.5 * math.Exp(-float64(time.Second)/float64(decay))},
 		{tol + decay, math.Exp(-1)},
-		{-tol - decay, 0.5 * math.Exp(-1)},
+		{-lag - decay, 0.5 * math.Exp(-1)},
 	} {
-		if got := timing(tc.lead, tol, decay); math.Abs(got-tc.want) > 1e-12 {
+		if got := timing(tc.lead, tol, lag, decay); math.Abs(got-tc.want) > 1e-12 {
 			t.Errorf("timing(%s) = %v, want %v", tc.lead, got, tc.want)
 		}
+	}
+}
+
+// TestLagTolerance: at a 1 s scrape and step, a change seen 30 s after the
+// KPI went wrong is an effect (the rate interval is 4 s), and does not
+// explain away the caller's change that came with the KPI; at a 1 min step
+// the tolerance is two steps.
+func TestLagTolerance(t *testing.T) {
+	if got := (rankInput{Step: time.Second, RateInterval: 4 * time.Second}).lagTolerance(); got != 5*time.Second {
+		t.Errorf("lag at 1 s: %s, want 5s", got)
+	}
+	if got := (rankInput{Step: time.Minute, RateInterval: 75 * time.Second}).lagTolerance(); got != 135*time.Second {
+		t.Errorf("lag at 1 min: %s, want 2m15s", got)
+	}
+	start := shopFrom.Add(30 * time.Minute)
+	band := func(at time.Time, before, after float64) *bandSeries {
+		b := newBandSeries(nil, 3600)
+		for i := range b.Times {
+			b.Times[i] = shopFrom.Add(time.Duration(i) * time.Second)
+			b.Value[i], b.Score[i] = before, 0.1
+			if !b.Times[i].Before(at) {
+				b.Value[i], b.Score[i] = after, 0.99
+			}
+		}
+		return b
+	}
+	causes := rankCauses(rankInput{
+		KPI:     KPI{Name: "checkout_latency", Direction: DirectionLower},
+		Windows: []insightWindow{{ID: 1, Start: start, End: start.Add(time.Minute)}},
+		Signals: []signalSeries{
+			{Kind: CauseSignal, Signal: "p90 request duration", Unit: "s", Service: "checkout", Band: band(start, 0.02, 0.4)},
+			{Kind: CauseEdge, Signal: "round-trip time", Unit: "s", Service: "inventory", Edge: "checkout → inventory:1", Band: band(start.Add(30*time.Second), 0.004, 0.0047)},
+		},
+		Hops:         map[string]int{"checkout": 0, "inventory": 1},
+		Callees:      map[string][]string{"checkout": {"inventory"}},
+		Step:         time.Second,
+		RateInterval: 4 * time.Second,
+	})
+	if len(causes) != 2 || causes[0].Service != "checkout" || causes[0].ExplainedBy != "" || causes[1].Timing >= 0.5 {
+		t.Fatalf("causes %+v, want checkout's own change first, unexplained, and the late edge as an effect", causes)
 	}
 }
 

@@ -89,7 +89,7 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 		return insightFrames(k, nil, nil, len(kpiSeries) == 0, q.FromAlert), nil
 	}
 
-	in := rankInput{KPI: k, Windows: windows, Step: q.Step}
+	in := rankInput{KPI: k, Windows: windows, Step: q.Step, RateInterval: q.scope().rateInterval()}
 	var (
 		graph     *serviceGraph
 		hostnames model.Vector
