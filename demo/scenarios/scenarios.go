@@ -368,10 +368,11 @@ func (r *Runner) One(ctx context.Context, sc Scenario, kpis []string) Outcome {
 		}
 	}
 	r.logf("%s: window of %s %s after the fault; culprit rank %d", sc.Name, o.KPI, o.Delay.Round(time.Second), o.Rank)
-	// The evidence of the first causes, for whoever reads the log to
-	// find out why a ranking is what it is.
+	// The evidence of the first causes, and of the culprit's first one
+	// when it ranked below them, for whoever reads the log to find out
+	// why a ranking is what it is.
 	for _, c := range causes {
-		if c.Window == id && c.Rank <= 5 {
+		if c.Window == id && (c.Rank <= 5 || int(c.Rank) == o.Rank) {
 			r.logf("  %d. %s", c.Rank, c.Evidence)
 		}
 	}

@@ -45,7 +45,7 @@ import (
 //     service is not known.
 //   - unexplained: explainedFactor when something else accounts for the
 //     change — a deploy of the same service shortly before, or a clear
-//     change, starting no later, in a service this one calls (a slow dependency makes its
+//     change in a service this one calls (a slow dependency makes its
 //     callers look abnormal too, and piles up connections to them); 1
 //     otherwise. This is what puts the root of a chain above the services
 //     it drags along. An edge's change counts for its server.
@@ -378,14 +378,13 @@ func rankCauses(in rankInput) []cause {
 		// slower, failed more, or burnt more. One where things only fell
 		// got less work, which explains nothing downstream of it; one
 		// that changed long before did not change with the KPI.
-		rose := map[string]time.Time{} // the earliest such rise
+		rose := map[string]bool{}
 		for _, c := range cs {
 			if c.Kind != CauseDeploy && c.Anomaly >= AlertThreshold && c.Size >= 0.5 && c.rose() && c.Timing == 1 {
-				if t, ok := rose[c.Service]; !ok || c.Onset.Before(t) {
-					rose[c.Service] = c.Onset
-				}
+				rose[c.Service] = true
 			}
 		}
+		roseIn := func(svc string) bool { return rose[svc] }
 		hog, hogOnset, victims := contention(cs, cpuUse(in.Signals, w))
 		for i := range cs {
 			c := &cs[i]
@@ -395,12 +394,6 @@ func rankCauses(in rankInput) []cause {
 				// It shares the host's CPUs with the services it slowed,
 				// whatever the calls between them.
 				c.Proximity, c.Contends = 1, victims
-			}
-			// What rose later than this change (beyond the lag) cannot
-			// have caused it.
-			roseIn := func(svc string) bool {
-				t, ok := rose[svc]
-				return ok && !t.After(c.Onset.Add(lag))
 			}
 			if c.Kind != CauseDeploy {
 				if d, ok := deployed[c.Service]; ok && deployTiming(c.Onset.Sub(d.Time), in.Step) == 1 {

@@ -277,6 +277,25 @@ func TestLagTolerance(t *testing.T) {
 	if len(causes) != 2 || causes[0].Service != "checkout" || causes[0].ExplainedBy != "" || causes[1].Timing >= 0.5 {
 		t.Fatalf("causes %+v, want checkout's own change first, unexplained, and the late edge as an effect", causes)
 	}
+	// A callee whose rise is seen with the KPI explains its caller's,
+	// though the caller's scores alarmed 10 s earlier: alarms place an
+	// onset only to within a few steps, so the order inside the window's
+	// tolerance says nothing.
+	causes = rankCauses(rankInput{
+		KPI:     KPI{Name: "checkout_latency", Direction: DirectionLower},
+		Windows: []insightWindow{{ID: 1, Start: start, End: start.Add(time.Minute)}},
+		Signals: []signalSeries{
+			{Kind: CauseSignal, Signal: "p90 request duration", Unit: "s", Service: "checkout", Band: band(start.Add(-10*time.Second), 0.02, 0.4)},
+			{Kind: CauseSignal, Signal: "p90 request duration", Unit: "s", Service: "payments", Band: band(start, 0.02, 0.4)},
+		},
+		Hops:         map[string]int{"checkout": 0, "payments": 1},
+		Callees:      map[string][]string{"checkout": {"payments"}},
+		Step:         time.Second,
+		RateInterval: 4 * time.Second,
+	})
+	if len(causes) != 2 || causes[0].Service != "payments" || causes[1].ExplainedBy != "anomaly in payments, which checkout calls" {
+		t.Fatalf("causes %+v, want payments first, explaining checkout", causes)
+	}
 }
 
 // TestDeployNeedsTheKPIToChangeWithIt: a harmless deploy of checkout twenty
