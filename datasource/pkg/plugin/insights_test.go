@@ -438,19 +438,12 @@ func TestRankContention(t *testing.T) {
 	}
 	// A service whose CPU rose by less than the others waited for more
 	// took nothing from them.
-	small := newBandSeries(nil, 121)
-	for i := range small.Times {
-		small.Times[i] = hog.Times[i]
-		small.Value[i] = 0.01
-		if !small.Times[i].Before(at("11:29")) {
-			small.Value[i] = 0.02
-		}
-	}
+	small := unscoredCopy(stepBand(at("11:29"), 0.01, 0.02))
 	if hog, _, _ := contention(rankCauses(rankInput{
 		Windows: win,
 		Signals: []signalSeries{
 			{Kind: CauseSignal, Signal: signalRunqueue, Service: "checkout", Band: stepBand(at("11:29"), 0.001, 0.2)},
-			{Kind: CauseSignal, Signal: signalCPU, Service: "exporter", Band: unscoredCopy(small)},
+			{Kind: CauseSignal, Signal: signalCPU, Service: "exporter", Band: small},
 		},
 		Step: time.Minute,
 	}), nil); hog != "" {
@@ -458,17 +451,10 @@ func TestRankContention(t *testing.T) {
 	}
 	// A service whose CPU rose by 0.2 cores while the others use 0.6 does
 	// not fill the CPUs: everyone waiting a little more is not its doing.
-	burn := newBandSeries(nil, 121)
-	for i := range burn.Times {
-		burn.Times[i] = hog.Times[i]
-		burn.Value[i] = 0.02
-		if !burn.Times[i].Before(at("11:29")) {
-			burn.Value[i] = 0.22
-		}
-	}
+	burn := unscoredCopy(stepBand(at("11:29"), 0.02, 0.22))
 	sigs := []signalSeries{
 		{Kind: CauseSignal, Signal: signalRunqueue, Service: "checkout", Band: stepBand(at("11:29"), 0.001, 0.01)},
-		{Kind: CauseSignal, Signal: signalCPU, Service: "storefront", Band: unscoredCopy(burn)},
+		{Kind: CauseSignal, Signal: signalCPU, Service: "storefront", Band: burn},
 		{Kind: CauseSignal, Signal: signalCPU, Service: "checkout", Band: stepBand(at("11:29"), 0.3, 0.3)},
 		{Kind: CauseSignal, Signal: signalCPU, Service: "inventory", Band: stepBand(at("11:29"), 0.3, 0.3)},
 	}
