@@ -199,17 +199,28 @@ func newRefLevel(ref []float64) refLevel {
 	if len(ref) < moveRefMin {
 		return refLevel{}
 	}
-	meds := make([]float64, 0, len(ref)-moveRecent+1)
-	buf := make([]float64, moveRecent)
-	for j := 0; j+moveRecent <= len(ref); j++ {
-		copy(buf, ref[j:j+moveRecent])
-		meds = append(meds, median(buf))
+	l, spread := levelOf(ref)
+	return refLevel{l: l, spread: spread, ok: true}
+}
+
+// levelOf returns the median of values and their spread: 1.4826 times the
+// median distance of the medians of every moveRecent consecutive values
+// from it (of the values themselves when there are fewer).
+func levelOf(values []float64) (l, spread float64) {
+	l = median(slices.Clone(values))
+	var devs []float64
+	if len(values) < moveRecent {
+		for _, v := range values {
+			devs = append(devs, math.Abs(v-l))
+		}
+	} else {
+		buf := make([]float64, moveRecent)
+		for j := 0; j+moveRecent <= len(values); j++ {
+			copy(buf, values[j:j+moveRecent])
+			devs = append(devs, math.Abs(median(buf)-l))
+		}
 	}
-	l := median(slices.Clone(ref))
-	for j := range meds {
-		meds[j] = math.Abs(meds[j] - l)
-	}
-	return refLevel{l: l, spread: 1.4826 * median(meds), ok: true}
+	return l, 1.4826 * median(devs)
 }
 
 // shifted reports whether the median m of recent (moveRecent values) is
@@ -522,92 +533,87 @@ func contention(cs []cause, use map[string]float64) (hog string, onset time.Time
 	return hog, onset, victims
 }
 
-// signalCause looks for a change of one signal around a window: its onset
-// is where the alarm (a score at the alerting threshold) nearest before the
-// window's start (within tol after it) began, or the first alarm after it,
-// and its anomaly the highest score from there to the window's end; with
-// no alarm, the peak score from searchFrom on and where it was. An earlier
-// alarm that ended (a restart, a blip) is not the change that went on
-// into the window. Before and after are the values' medians either side of
-// the onset.
+// signalCause looks for a change of one signal around a window, the one
+// that went on into it. Its onset is where the alarm (a score at the
+// alerting threshold) nearest before the window's start (up to tol after
+// it) began, or else the first alarm after that — of the alarms after
+// which the values clearly differ from those before (see changedAt): an
+// alarm the values came back from (an earlier incident, a restart, a
+// blip), or one that marks the return to normal after it, is not the
+// change that went on into the window. A series that appeared as the KPI
+// went wrong changed when it appeared. With no such alarm the values are
+// judged alone (see rawOnset), and a clear change counts at the alerting
+// level; with none either, a score short of the alarm but high still
+// counts, from where it peaked. The anomaly is the highest score from the
+// onset to the window's end; before and after are the values' medians
+// either side of the onset.
 func signalCause(w insightWindow, s signalSeries, searchFrom time.Time, tol time.Duration) (cause, bool) {
 	b := s.Band
-	peak, peakAt, onsetAt := 0.0, -1, -1
 	by := w.Start.Add(tol)
+	span := w.Start.Sub(searchFrom)
+	// The alarms' starts: those up to by, nearest first, then the later
+	// ones in time order.
+	var early, late []int
 	alarmed := false
 	for i, t := range b.Times {
 		if t.Before(searchFrom) || t.After(w.End) {
 			continue
 		}
 		sc := b.Score[i]
-		if math.IsNaN(sc) {
-			alarmed = false
-			continue
-		}
-		alarm := sc >= AlertThreshold
-		if alarm && !alarmed && (onsetAt < 0 || !t.After(by)) {
-			// An alarm begins: the onset, unless one already began
-			// after the window's start.
-			onsetAt, peak, peakAt = i, 0, -1
+		alarm := sc >= AlertThreshold // false for NaN
+		if alarm && !alarmed {
+			if t.After(by) {
+				late = append(late, i)
+			} else {
+				early = append(early, i)
+			}
 		}
 		alarmed = alarm
-		if sc > peak {
-			peak, peakAt = sc, i
+	}
+	slices.Reverse(early)
+	onsetAt, floor := -1, 0.0
+	for _, i := range append(early, late...) {
+		if changedAt(b, i, w.End, span) {
+			onsetAt = i
+			break
 		}
 	}
 	if first := appearedAt(b, w, searchFrom, s.Kind == CauseSignal); first >= 0 && (onsetAt < 0 || first < onsetAt) {
-		// A series that appeared as the KPI went wrong changed when it
-		// appeared, however its first scores read (a young series' are
-		// judged against its own few samples).
-		onsetAt = first
-		peak = AlertThreshold
-		for i := first; i < len(b.Times) && !b.Times[i].After(w.End); i++ {
-			if sc := b.Score[i]; sc > peak {
-				peak = sc
-			}
-		}
-		peakAt = first
+		// A young series' first scores are judged against its own few
+		// samples: it changed when it appeared.
+		onsetAt, floor = first, AlertThreshold
 	}
-	if peakAt < 0 || peak < AlertThreshold {
-		// The scores say nothing clear (a series too young to be scored
-		// well, or a detector holding an earlier alarm): judge the values
-		// themselves. A clear change of the values, or a series that
-		// appeared, is a change at the alerting level.
-		if raw := rawOnset(b, w, searchFrom, s.Kind == CauseSignal); raw >= 0 {
-			onsetAt, peak = raw, AlertThreshold
-		} else if peakAt < 0 || peak < causeMinAnomaly {
-			return cause{}, false
+	if onsetAt < 0 {
+		// The scores say nothing clear: a series too young to be scored
+		// well, a detector holding an earlier alarm, or one that has
+		// seen the same values in an earlier incident.
+		if raw := rawOnset(b, w, searchFrom, by); raw >= 0 && changedAt(b, raw, w.End, span) {
+			onsetAt, floor = raw, AlertThreshold
 		}
 	}
 	if onsetAt < 0 {
-		onsetAt = peakAt
+		peak := 0.0
+		for i, t := range b.Times {
+			if sc := b.Score[i]; !t.Before(searchFrom) && !t.After(w.End) && sc > peak {
+				peak, onsetAt = sc, i
+			}
+		}
+		if onsetAt < 0 || peak < causeMinAnomaly || !changedAt(b, onsetAt, w.End, span) {
+			return cause{}, false
+		}
+	}
+	peak := floor
+	for i := onsetAt; i < len(b.Times) && !b.Times[i].After(w.End); i++ {
+		if sc := b.Score[i]; sc > peak {
+			peak = sc
+		}
 	}
 	onset := b.Times[onsetAt]
-	// Before: the median over as long before the onset as the search
-	// window is wide; after: from the onset to the window's end.
-	span := w.Start.Sub(searchFrom)
-	var before, after []float64
-	for i, t := range b.Times {
-		v := b.Value[i]
-		if math.IsNaN(v) {
-			continue
-		}
-		switch {
-		case !t.Before(onset.Add(-span)) && t.Before(onset):
-			before = append(before, v)
-		case !t.Before(onset) && !t.After(w.End):
-			after = append(after, v)
-		}
-	}
+	before, after := aroundOnset(b, onsetAt, w.End, span)
 	c := cause{
 		Window: w.ID, Kind: s.Kind, Service: s.Service, Signal: s.Signal,
 		Onset: onset, Lead: w.Start.Sub(onset), Anomaly: peak, Unexplained: 1,
 		Before: median(before), After: median(after), Change: math.NaN(),
-	}
-	if c.Before == c.After {
-		// A blip, not a change: the level after the onset is the level
-		// before it.
-		return cause{}, false
 	}
 	c.Size = 1
 	if c.Before != 0 && !math.IsNaN(c.Before) && !math.IsNaN(c.After) {
@@ -638,14 +644,51 @@ func signalCause(w insightWindow, s signalSeries, searchFrom time.Time, tol time
 	return c, true
 }
 
-// rawOnset finds, from a signal's values alone, where it changed clearly
-// between searchFrom and the window's end: the first point at which the
-// median of the last moveRecent points is off the level before searchFrom
-// (moveRefSpan of it, at least moveRefMin points, the query's warm-up
-// included) by a quarter and by four spreads of that level's own medians
-// (see shifted); or the first point of a series that appeared (see
-// appearedAt). It returns -1 when there is no such change.
-func rawOnset(b *bandSeries, w insightWindow, searchFrom time.Time, appear bool) int {
+// aroundOnset returns the finite values of the span before point i, and
+// those from i to end.
+func aroundOnset(b *bandSeries, i int, end time.Time, span time.Duration) (before, after []float64) {
+	onset := b.Times[i]
+	for j, t := range b.Times {
+		v := b.Value[j]
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			continue
+		}
+		switch {
+		case !t.Before(onset.Add(-span)) && t.Before(onset):
+			before = append(before, v)
+		case !t.Before(onset) && !t.After(end):
+			after = append(after, v)
+		}
+	}
+	return before, after
+}
+
+// changedAt reports whether the values clearly changed at point i and
+// stayed changed up to end: the median from i to end is off the median of
+// the span before i by at least moveZ spreads of that stretch (see
+// levelOf), and not equal to it. A series with no values before changed.
+func changedAt(b *bandSeries, i int, end time.Time, span time.Duration) bool {
+	before, after := aroundOnset(b, i, end, span)
+	if len(after) == 0 {
+		return false
+	}
+	if len(before) == 0 {
+		return true
+	}
+	l, spread := levelOf(before)
+	d := math.Abs(median(after) - l)
+	return d > 0 && d >= moveZ*spread
+}
+
+// rawOnset finds, from a signal's values alone, where the change that went
+// on into the window began: points whose last moveRecent values have a
+// median off the level before searchFrom (moveRefSpan of it, at least
+// moveRefMin points, the query's warm-up included) by a quarter and by
+// four spreads of that level's own medians (see shifted) form runs, gaps
+// of up to two points bridged; the onset is the start of the last run that
+// began by the given time and lasted into the window, or else of the first
+// run after. It returns -1 when there is no such run.
+func rawOnset(b *bandSeries, w insightWindow, searchFrom, by time.Time) int {
 	n := moveRefMin
 	if len(b.Times) > 1 {
 		n = max(n, int(moveRefSpan/b.Times[1].Sub(b.Times[0])))
@@ -663,26 +706,45 @@ func rawOnset(b *bandSeries, w insightWindow, searchFrom time.Time, appear bool)
 			first = i
 		}
 	}
-	if first < 0 {
+	if first < 0 || len(ref) == 0 {
 		return -1
-	}
-	if len(ref) == 0 {
-		return appearedAt(b, w, searchFrom, appear)
 	}
 	level := newRefLevel(ref[max(0, len(ref)-n):])
 	if !level.ok {
 		return -1
 	}
+	type run struct{ from, to int }
+	var runs []run
 	var recent []float64
 	for i := first; i < len(b.Times) && !b.Times[i].After(w.End); i++ {
-		if v := b.Value[i]; !math.IsNaN(v) {
-			recent = append(recent, v)
-			if len(recent) > moveRecent {
-				recent = recent[1:]
+		v := b.Value[i]
+		if math.IsNaN(v) {
+			continue
+		}
+		recent = append(recent, v)
+		if len(recent) > moveRecent {
+			recent = recent[1:]
+		}
+		if _, ok := level.shifted(recent); !ok {
+			continue
+		}
+		if len(runs) == 0 || i-runs[len(runs)-1].to > 3 {
+			runs = append(runs, run{i, i})
+		} else {
+			runs[len(runs)-1].to = i
+		}
+	}
+	for k := len(runs) - 1; k >= 0; k-- {
+		if r := runs[k]; !b.Times[r.from].After(by) {
+			if !b.Times[r.to].Before(w.Start) {
+				return r.from
 			}
-			if _, ok := level.shifted(recent); ok {
-				return i
-			}
+			break
+		}
+	}
+	for _, r := range runs {
+		if b.Times[r.from].After(by) {
+			return r.from
 		}
 	}
 	return -1
