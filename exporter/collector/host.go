@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/procfs"
 
 	"github.com/telltale-dev/telltale/pkg/netgraph"
 )
@@ -22,8 +24,8 @@ func init() {
 }
 
 type hostCollector struct {
-	root          string
-	info, address *prometheus.Desc
+	root                string
+	info, address, cpus *prometheus.Desc
 }
 
 func newHostCollector(cfg *Config, _ *slog.Logger) (Collector, error) {
@@ -31,6 +33,7 @@ func newHostCollector(cfg *Config, _ *slog.Logger) (Collector, error) {
 		root:    cfg.ProcRoot,
 		info:    prometheus.NewDesc(namespace+"_host_info", "This host, by the kernel's host name.", []string{"hostname"}, nil),
 		address: prometheus.NewDesc(namespace+"_host_address_info", "An address of this host (loopback and link-local left out): an edge elsewhere whose server_address is this one leads to a service of this host.", []string{"address"}, nil),
+		cpus:    prometheus.NewDesc(namespace+"_host_cpus", "CPUs of this host the kernel schedules on (the per-CPU lines of /proc/stat): the capacity its services' CPU use shares.", nil, nil),
 	}, nil
 }
 
@@ -50,7 +53,19 @@ func (c *hostCollector) Update(_ *Scrape, ch chan<- prometheus.Metric) error {
 		ch <- prometheus.MustNewConstMetric(c.address, prometheus.GaugeValue, 1, a.String())
 	}
 	if err != nil {
-		return fmt.Errorf("read host addresses: %w", err)
+		err = fmt.Errorf("read host addresses: %w", err)
 	}
-	return nil
+	fs, ferr := procfs.NewFS(c.root)
+	var st procfs.Stat
+	if ferr == nil {
+		st, ferr = fs.Stat()
+	}
+	if ferr == nil && len(st.CPU) == 0 {
+		ferr = fmt.Errorf("%s lists no cpuN line: want one per CPU", filepath.Join(c.root, "stat"))
+	}
+	if ferr != nil {
+		return errors.Join(err, fmt.Errorf("count the host's CPUs: %w", ferr))
+	}
+	ch <- prometheus.MustNewConstMetric(c.cpus, prometheus.GaugeValue, float64(len(st.CPU)))
+	return err
 }

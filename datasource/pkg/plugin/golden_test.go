@@ -485,6 +485,7 @@ func insightsFixtures(f *fakeProm) {
 	kpiFixtures(f)
 	q := Query{From: shopFrom, To: shopTo, Step: shopStep}
 	graphFixtures(f, shopTo.Sub(q.warmStart()))
+	f.instant[hostCPUsExpr(shopTo.Sub(q.warmStart()))] = model.Vector{sample(model.Metric{}, 4)}
 	signalFixtures(f)
 	incidentFixtures(f)
 }

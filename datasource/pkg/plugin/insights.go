@@ -62,6 +62,9 @@ const (
 	explainedFactor      = 0.5
 	maxWindows           = 10
 	maxCausesPerWindow   = 10
+	// contendedShare is the least share of the hosts' CPUs in use for a
+	// wait for them to be one service's doing (see contention).
+	contendedShare = 0.5
 )
 
 // Kinds of cause.
@@ -332,6 +335,8 @@ type rankInput struct {
 	// RateInterval is the query's $__rate_interval: how long a rate
 	// takes to show a change.
 	RateInterval time.Duration
+	// HostCPUs is how many CPUs the hosts have together (0: not known).
+	HostCPUs float64
 }
 
 // lagTolerance is how long after the window's start a change may be seen
@@ -396,7 +401,7 @@ func rankCauses(in rankInput) []cause {
 			}
 		}
 		roseIn := func(svc string) bool { return rose[svc] }
-		hog, hogOnset, victims := contention(cs, cpuUse(in.Signals, w))
+		hog, hogOnset, victims := contention(cs, cpuUse(in.Signals, w), in.HostCPUs)
 		for i := range cs {
 			c := &cs[i]
 			c.Hops, c.Proximity = proximity(in.Hops, c.Service)
@@ -486,12 +491,15 @@ func cpuUse(sigs []signalSeries, w insightWindow) map[string]float64 {
 // appeared) took the CPUs from them — provided it gained at least as many
 // cores as they waited for more (seconds of wait per second), and at
 // least as many as all the other services use together (use: cores in
-// the window), so that its demand is what fills the CPUs; a small rise
-// while everyone waits a little more is no hog. It returns that service,
-// the onset of its rise and the services that waited; "" when there is no
-// such service. (Services are taken to share the host; signals are per
-// service, summed over hosts.)
-func contention(cs []cause, use map[string]float64) (hog string, onset time.Time, victims []string) {
+// the window), so that its demand is what fills the CPUs; and, when the
+// hosts' CPUs are known (cpus > 0), provided the services kept at least
+// half of them busy (contendedShare): a queue for CPUs that stand mostly
+// idle is no one's demand filling them. A small rise while everyone waits
+// a little more is no hog. It returns that service, the onset of its rise
+// and the services that waited; "" when there is no such service.
+// (Services are taken to share the host; signals are per service, summed
+// over hosts.)
+func contention(cs []cause, use map[string]float64, cpus float64) (hog string, onset time.Time, victims []string) {
 	rose := func(c cause) bool { return c.Kind == CauseSignal && c.rose() && c.Size >= 0.5 }
 	waited := map[string]float64{}
 	for _, c := range cs {
@@ -520,13 +528,14 @@ func contention(cs []cause, use map[string]float64) (hog string, onset time.Time
 	for _, v := range victims {
 		lost += waited[v]
 	}
-	var others float64
+	var others, busy float64
 	for svc, u := range use {
 		if svc != hog {
 			others += u
 		}
+		busy += u
 	}
-	if hog == "" || len(victims) == 0 || best < lost || best < others {
+	if hog == "" || len(victims) == 0 || best < lost || best < others || (cpus > 0 && busy < contendedShare*cpus) {
 		return "", time.Time{}, nil
 	}
 	slices.Sort(victims)

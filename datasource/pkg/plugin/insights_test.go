@@ -446,7 +446,7 @@ func TestRankContention(t *testing.T) {
 			{Kind: CauseSignal, Signal: signalCPU, Service: "exporter", Band: small},
 		},
 		Step: time.Minute,
-	}), nil); hog != "" {
+	}), nil, 0); hog != "" {
 		t.Errorf("contention blames %s for 0.01 cores more, while checkout waited 0.2 s/s more", hog)
 	}
 	// A service whose CPU rose by 0.2 cores while the others use 0.6 does
@@ -459,7 +459,7 @@ func TestRankContention(t *testing.T) {
 		{Kind: CauseSignal, Signal: signalCPU, Service: "inventory", Band: stepBand(at("11:29"), 0.3, 0.3)},
 	}
 	in := rankInput{Windows: win, Signals: sigs, Step: time.Minute}
-	if hog, _, _ := contention(rankCauses(in), cpuUse(sigs, win[0])); hog != "" {
+	if hog, _, _ := contention(rankCauses(in), cpuUse(sigs, win[0]), 0); hog != "" {
 		t.Errorf("contention blames %s for 0.2 cores more, while the others use 0.6", hog)
 	}
 	// The same burn of 1.2 cores fills them.
@@ -468,8 +468,43 @@ func TestRankContention(t *testing.T) {
 			burn.Value[i] = 1.22
 		}
 	}
-	if hog, _, _ := contention(rankCauses(in), cpuUse(sigs, win[0])); hog != "storefront" {
+	if hog, _, _ := contention(rankCauses(in), cpuUse(sigs, win[0]), 0); hog != "storefront" {
 		t.Errorf("contention blames %q for 1.2 cores more, while the others use 0.6; want storefront", hog)
+	}
+}
+
+// TestRankContentionNeedsBusyCPUs: a burn of 0.2 cores on a quiet host
+// of two CPUs (the others use 0.1) is more than the others use and than
+// checkout waited for, but it leaves the CPUs mostly idle: checkout's
+// wait is not its doing, and its latency stays unexplained by it. A burn
+// of 1.5 cores fills them.
+func TestRankContentionNeedsBusyCPUs(t *testing.T) {
+	win := []insightWindow{{ID: 1, Start: at("11:30"), End: at("11:40")}}
+	burn := unscoredCopy(stepBand(at("11:29"), 0.01, 0.21))
+	sigs := []signalSeries{
+		{Kind: CauseSignal, Signal: signalRunqueue, Service: "checkout", Band: stepBand(at("11:29"), 0.001, 0.01)},
+		{Kind: CauseSignal, Signal: signalCPU, Service: "storefront", Band: burn},
+		{Kind: CauseSignal, Signal: signalCPU, Service: "checkout", Band: stepBand(at("11:29"), 0.1, 0.1)},
+	}
+	in := rankInput{Windows: win, Signals: sigs, Step: time.Minute, HostCPUs: 2}
+	if hog, _, _ := contention(rankCauses(in), cpuUse(sigs, win[0]), in.HostCPUs); hog != "" {
+		t.Errorf("contention blames %s for 0.2 cores more on an idle host of 2 CPUs", hog)
+	}
+	if hog, _, _ := contention(rankCauses(in), cpuUse(sigs, win[0]), 0); hog != "storefront" {
+		t.Errorf("with the CPUs not known, contention blames %q; want storefront (the rule above is what tells them apart)", hog)
+	}
+	for _, c := range rankCauses(in) {
+		if c.ExplainedBy != "" {
+			t.Errorf("%s explained by %s, want unexplained", c.Evidence, c.ExplainedBy)
+		}
+	}
+	for i := range burn.Value {
+		if !burn.Times[i].Before(at("11:29")) {
+			burn.Value[i] = 1.5
+		}
+	}
+	if hog, _, _ := contention(rankCauses(in), cpuUse(sigs, win[0]), in.HostCPUs); hog != "storefront" {
+		t.Errorf("contention blames %q for 1.5 cores more on a host of 2 CPUs; want storefront", hog)
 	}
 }
 

@@ -144,6 +144,13 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 		appSigs = d.querySignals(gctx, eg, appSignals(md, newHostIndex(gi), dist, kpiFamilies(allKPIs, q)), q, windows)
 		return nil
 	})
+	eg.Go(func() error {
+		v, err := d.prom.query(gctx, hostCPUsExpr(q.To.Sub(q.warmStart())), q.To)
+		for _, s := range v {
+			in.HostCPUs += float64(s.Value)
+		}
+		return err
+	})
 	eg.Go(func() (err error) {
 		deployFrom := windows[0].Start.Add(-max(10*q.Step, timingDecay))
 		in.Deploys, err = d.deployEvents(gctx, deployFrom, q.To, q.Step, "")
@@ -169,6 +176,12 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 			Text: fmt.Sprintf("The services' own metrics are not among the causes: %v. Prometheus's /api/v1/targets/metadata tells which families its targets expose.", mdErr)})
 	}
 	return frames, nil
+}
+
+// hostCPUsExpr counts the CPUs of the hosts seen over the window w (see
+// contention): one sample, absent when no exporter reports them.
+func hostCPUsExpr(w time.Duration) string {
+	return fmt.Sprintf("sum(max by (instance) (last_over_time(telltale_host_cpus[%s])))", promDuration(max(w, time.Minute)))
 }
 
 // observer returns the services listening where the Prometheus this
