@@ -40,9 +40,12 @@ import (
 //     deployTiming).
 //   - proximity: 1/(1 + hops/4), where hops is how many calls separate the
 //     KPI's service from the cause's service on the service map (0: the
-//     KPI's own service, 1: a service it calls, …); unreachableProximity
-//     when the map does not connect them; 1 for everything when the KPI's
-//     service is not known.
+//     KPI's own service, 1: a service it calls or that calls it, …);
+//     unreachableProximity when the map does not connect them, and for a
+//     state inside a service upstream of the KPI's (its CPU, memory,
+//     latency, …: a caller reaches its callees only through the work it
+//     sends, its requests and errors, unless it takes the host's CPUs
+//     from them); 1 for everything when the KPI's service is not known.
 //   - unexplained: explainedFactor when something else accounts for the
 //     change — a deploy of the same service shortly before, or a clear
 //     change in a service this one calls (a slow dependency makes its
@@ -292,7 +295,10 @@ type signalSeries struct {
 	// Service is the service the change is in: the service itself, or
 	// the server of an edge. Edge is the edge's "client → server:port".
 	Service, Edge string
-	Band          *bandSeries
+	// Internal is set for a state inside the service (see
+	// candidateSignal).
+	Internal bool
+	Band     *bandSeries
 }
 
 // cause is one likely cause of a window, with its evidence.
@@ -318,6 +324,9 @@ type cause struct {
 	// Contends lists the services whose run-queue wait rose while this
 	// one's CPU did: it took their CPUs.
 	Contends []string
+	// Upstream is set for a state inside a caller of the KPI's service
+	// (see rankCauses).
+	Upstream bool
 	Score    float64
 }
 
@@ -328,10 +337,13 @@ type rankInput struct {
 	Signals []signalSeries
 	Deploys []deployEvent
 	// Hops are the distances from the KPI's services (nil when those are
-	// not known); Callees the services each service calls.
-	Hops    map[string]int
-	Callees map[string][]string
-	Step    time.Duration
+	// not known), Upstream those only reached against the calls (callers
+	// of the KPI's services, theirs, …); Callees the services each
+	// service calls.
+	Hops     map[string]int
+	Upstream map[string]bool
+	Callees  map[string][]string
+	Step     time.Duration
 	// RateInterval is the query's $__rate_interval: how long a rate
 	// takes to show a change.
 	RateInterval time.Duration
@@ -374,9 +386,11 @@ func rankCauses(in rankInput) []cause {
 			c.Evidence = fmt.Sprintf("%s was deployed (%s → %s on %s)", d.Service, shortBuild(d.OldBuild), shortBuild(d.NewBuild), d.host())
 			cs = append(cs, c)
 		}
+		internal := map[int]bool{} // causes that are a state inside their service
 		for _, s := range in.Signals {
 			c, ok := signalCause(w, s, searchFrom, lag)
 			if ok {
+				internal[len(cs)] = s.Internal
 				cs = append(cs, c)
 			}
 		}
@@ -406,10 +420,16 @@ func rankCauses(in rankInput) []cause {
 			c := &cs[i]
 			c.Hops, c.Proximity = proximity(in.Hops, c.Service)
 			hogCPU := c.Service == hog && c.Kind == CauseSignal && c.Signal == signalCPU
-			if hogCPU {
+			switch {
+			case hogCPU:
 				// It shares the host's CPUs with the services it slowed,
 				// whatever the calls between them.
 				c.Proximity, c.Contends = 1, victims
+			case internal[i] && in.Upstream[c.Service]:
+				// A caller's own state reaches the KPI's service only as
+				// the work it sends, which other signals show: it is as
+				// good as unconnected.
+				c.Proximity, c.Upstream = unreachableProximity, true
 			}
 			if c.Kind != CauseDeploy {
 				if d, ok := deployed[c.Service]; ok && deployTiming(c.Onset.Sub(d.Time), in.Step) == 1 {
@@ -906,6 +926,10 @@ func evidenceTail(c cause) string {
 		b.WriteString(", as the KPI went wrong")
 	}
 	switch {
+	case c.Upstream && c.Hops == 1:
+		b.WriteString("; it calls the KPI's service, which its own state reaches only as the work it sends")
+	case c.Upstream:
+		fmt.Fprintf(&b, "; %d calls upstream of the KPI's service, which its own state reaches only as the work it sends", c.Hops)
 	case c.Hops == 0:
 		b.WriteString("; it is the KPI's own service")
 	case c.Hops == 1:

@@ -675,3 +675,42 @@ func TestRankSecondIncident(t *testing.T) {
 		t.Errorf("cause %s (onset %s after the window's start), want the rise into the window, onset within %s of it, at the alerting level", c.Evidence, -c.Lead, in.lagTolerance())
 	}
 }
+
+// TestRankCallerStateDoesNotReachCallee: inventory, which checkout calls,
+// got slow while storefront, which calls checkout, burnt 0.2 cores more
+// (its CPU and its syscalls rose, more than inventory's latency did, and
+// as sure an anomaly). What happens inside a caller reaches the checkout
+// only as the work it sends: inventory's latency comes first, and the
+// caller's requests (the work) still count in full.
+func TestRankCallerStateDoesNotReachCallee(t *testing.T) {
+	in := rankInput{
+		KPI:     KPI{Name: "checkout_latency", Direction: DirectionLower},
+		Windows: []insightWindow{{ID: 1, Start: at("11:30"), End: at("11:40")}},
+		Signals: []signalSeries{
+			{Kind: CauseSignal, Internal: true, Signal: signalCPU, Unit: "cores", Service: "storefront", Band: stepBand(at("11:30"), 0.02, 0.22)},
+			{Kind: CauseSignal, Internal: true, Signal: "write syscalls", Unit: "/s", Service: "storefront", Band: stepBand(at("11:30"), 40, 120)},
+			{Kind: CauseSignal, Signal: "requests_total", Unit: "/s", Service: "storefront", Band: stepBand(at("11:30"), 20, 40)},
+			{Kind: CauseSignal, Internal: true, Signal: "p90 request duration", Unit: "s", Service: "inventory", Band: stepBand(at("11:30"), 0.008, 0.4)},
+		},
+		Hops:     map[string]int{"checkout": 0, "inventory": 1, "storefront": 1},
+		Upstream: map[string]bool{"storefront": true},
+		Callees:  map[string][]string{"storefront": {"checkout"}, "checkout": {"inventory"}},
+		Step:     time.Minute,
+	}
+	causes := rankCauses(in)
+	if len(causes) != 4 || causes[0].Service != "inventory" {
+		t.Fatalf("causes %+v, want inventory's latency first", causes)
+	}
+	for _, c := range causes {
+		wantProx := 0.8
+		if c.Service == "storefront" && c.Signal != "requests_total" {
+			wantProx = unreachableProximity
+			if !strings.Contains(c.Evidence, "it calls the KPI's service, which its own state reaches only as the work it sends") {
+				t.Errorf("evidence %q does not say why", c.Evidence)
+			}
+		}
+		if c.Proximity != wantProx {
+			t.Errorf("%s: proximity %.2f, want %.2f", c.Evidence, c.Proximity, wantProx)
+		}
+	}
+}

@@ -21,6 +21,12 @@ import (
 // candidateSignal is a family of series insights scores as possible causes.
 type candidateSignal struct {
 	Kind, Name, Unit string
+	// Internal is set for a state inside a service — how busy, how
+	// large, how slow it is — as opposed to the work it passes on or
+	// loses (requests, errors, restarts): what reaches a service from
+	// its callers is the work they send, not their state (see
+	// rankCauses).
+	Internal bool
 	// Expr groups by service (signals) or by client, server,
 	// server_address and port (edges); or, for a service's own metrics
 	// (see appSignals), gives the series of scrape targets, which Owners
@@ -43,19 +49,19 @@ const (
 // syscall ones exist only where the exporter's eBPF collector runs; a query
 // for a missing metric simply returns nothing.
 var candidateSignals = []candidateSignal{
-	{Kind: CauseSignal, Name: signalCPU, Unit: "cores", Expr: "sum by (service) (rate(telltale_service_cpu_seconds_total[$__rate_interval]))"},
-	{Kind: CauseSignal, Name: "memory", Unit: "bytes", Expr: "sum by (service) (telltale_service_resident_memory_bytes)"},
-	{Kind: CauseSignal, Name: "threads", Unit: "", Expr: "sum by (service) (telltale_service_threads)"},
-	{Kind: CauseSignal, Name: "open files", Unit: "", Expr: "sum by (service) (telltale_service_open_fds)"},
+	{Kind: CauseSignal, Internal: true, Name: signalCPU, Unit: "cores", Expr: "sum by (service) (rate(telltale_service_cpu_seconds_total[$__rate_interval]))"},
+	{Kind: CauseSignal, Internal: true, Name: "memory", Unit: "bytes", Expr: "sum by (service) (telltale_service_resident_memory_bytes)"},
+	{Kind: CauseSignal, Internal: true, Name: "threads", Unit: "", Expr: "sum by (service) (telltale_service_threads)"},
+	{Kind: CauseSignal, Internal: true, Name: "open files", Unit: "", Expr: "sum by (service) (telltale_service_open_fds)"},
 	{Kind: CauseSignal, Name: "restarts", Unit: "", Expr: "sum by (service) (telltale_service_restarts_total)"},
-	{Kind: CauseSignal, Name: "read syscalls", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_read_syscalls_total[$__rate_interval]))"},
-	{Kind: CauseSignal, Name: "write syscalls", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_write_syscalls_total[$__rate_interval]))"},
-	{Kind: CauseSignal, Name: "context switches", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_context_switches_total[$__rate_interval]))"},
-	{Kind: CauseSignal, Name: signalRunqueue, Unit: "s/s", Expr: "sum by (service) (rate(telltale_service_runqueue_wait_seconds_total[$__rate_interval]))"},
-	{Kind: CauseSignal, Name: "disk reads", Unit: "B/s", Expr: "sum by (service) (rate(telltale_service_disk_read_bytes_total[$__rate_interval]))"},
-	{Kind: CauseSignal, Name: "disk writes", Unit: "B/s", Expr: "sum by (service) (rate(telltale_service_disk_written_bytes_total[$__rate_interval]))"},
+	{Kind: CauseSignal, Internal: true, Name: "read syscalls", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_read_syscalls_total[$__rate_interval]))"},
+	{Kind: CauseSignal, Internal: true, Name: "write syscalls", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_write_syscalls_total[$__rate_interval]))"},
+	{Kind: CauseSignal, Internal: true, Name: "context switches", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_context_switches_total[$__rate_interval]))"},
+	{Kind: CauseSignal, Internal: true, Name: signalRunqueue, Unit: "s/s", Expr: "sum by (service) (rate(telltale_service_runqueue_wait_seconds_total[$__rate_interval]))"},
+	{Kind: CauseSignal, Internal: true, Name: "disk reads", Unit: "B/s", Expr: "sum by (service) (rate(telltale_service_disk_read_bytes_total[$__rate_interval]))"},
+	{Kind: CauseSignal, Internal: true, Name: "disk writes", Unit: "B/s", Expr: "sum by (service) (rate(telltale_service_disk_written_bytes_total[$__rate_interval]))"},
 	{Kind: CauseSignal, Name: "syscall errors", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_syscall_errors_total[$__rate_interval]))"},
-	{Kind: CauseSignal, Name: "syscall latency", Unit: "s", Expr: "sum by (service) (rate(telltale_service_syscall_duration_seconds_sum[$__rate_interval])) / sum by (service) (rate(telltale_service_syscall_duration_seconds_count[$__rate_interval]))"},
+	{Kind: CauseSignal, Internal: true, Name: "syscall latency", Unit: "s", Expr: "sum by (service) (rate(telltale_service_syscall_duration_seconds_sum[$__rate_interval])) / sum by (service) (rate(telltale_service_syscall_duration_seconds_count[$__rate_interval]))"},
 	{Kind: CauseEdge, Name: "round-trip time", Unit: "s", Expr: "max by (" + edgeBy + ") (telltale_edge_rtt_seconds)"},
 	{Kind: CauseEdge, Name: "retransmits", Unit: "/s", Expr: "sum by (" + edgeBy + ") (rate(telltale_edge_retransmits_total[$__rate_interval]))"},
 	{Kind: CauseEdge, Name: "connections", Unit: "", Expr: "sum by (" + edgeBy + ") (telltale_edge_connections)"},
@@ -116,10 +122,10 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 			// Its callees, and its callers (through which the work
 			// comes in: failing there loses it before it arrives), each
 			// by how many calls away.
-			in.Hops = paths.hops(kpiSvcs)
+			in.Hops, in.Upstream = paths.hops(kpiSvcs), map[string]bool{}
 			for svc, h := range paths.upstream(kpiSvcs) {
 				if _, ok := in.Hops[svc]; !ok {
-					in.Hops[svc] = h
+					in.Hops[svc], in.Upstream[svc] = h, true
 				}
 			}
 		}
@@ -309,7 +315,7 @@ func mostChanged(g grid, s []*stepSeries, windows []insightWindow, n int, keep f
 
 // toSignalSeries names a scored candidate series.
 func toSignalSeries(cs candidateSignal, b *bandSeries) signalSeries {
-	s := signalSeries{Kind: cs.Kind, Signal: cs.Name, Unit: cs.Unit, Band: b}
+	s := signalSeries{Kind: cs.Kind, Signal: cs.Name, Unit: cs.Unit, Internal: cs.Internal, Band: b}
 	m := b.Labels
 	if cs.Owners != nil {
 		s.Service = cs.Owners[string(m[model.InstanceLabel])]
