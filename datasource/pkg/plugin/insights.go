@@ -602,7 +602,7 @@ func signalCause(w insightWindow, s signalSeries, searchFrom time.Time, tol time
 	slices.Reverse(early)
 	onsetAt, floor := -1, 0.0
 	for _, i := range append(early, late...) {
-		if changedAt(b, i, w.End, span) {
+		if changedAt(b, i, w, span) {
 			onsetAt = i
 			break
 		}
@@ -616,7 +616,7 @@ func signalCause(w insightWindow, s signalSeries, searchFrom time.Time, tol time
 		// The scores say nothing clear: a series too young to be scored
 		// well, a detector holding an earlier alarm, or one that has
 		// seen the same values in an earlier incident.
-		if raw := rawOnset(b, w, searchFrom, by); raw >= 0 && changedAt(b, raw, w.End, span) {
+		if raw := rawOnset(b, w, searchFrom, by); raw >= 0 && changedAt(b, raw, w, span) {
 			onsetAt, floor = raw, AlertThreshold
 		}
 	}
@@ -627,7 +627,7 @@ func signalCause(w insightWindow, s signalSeries, searchFrom time.Time, tol time
 				peak, onsetAt = sc, i
 			}
 		}
-		if onsetAt < 0 || peak < causeMinAnomaly || !changedAt(b, onsetAt, w.End, span) {
+		if onsetAt < 0 || peak < causeMinAnomaly || !changedAt(b, onsetAt, w, span) {
 			return cause{}, false
 		}
 	}
@@ -693,20 +693,44 @@ func aroundOnset(b *bandSeries, i int, end time.Time, span time.Duration) (befor
 }
 
 // changedAt reports whether the values clearly changed at point i and
-// stayed changed up to end: the median from i to end is off the median of
-// the span before i by at least moveZ spreads of that stretch (see
-// levelOf), and not equal to it. A series with no values before changed.
-func changedAt(b *bandSeries, i int, end time.Time, span time.Duration) bool {
-	before, after := aroundOnset(b, i, end, span)
-	if len(after) == 0 {
+// stayed changed into the window: the median of the values in the window
+// (from i on, when i is later) and, when i is before the window, the
+// median of those from i to the window's start, are each off the median
+// of the span before i by at least moveZ spreads of that stretch (see
+// levelOf), on the same side. An alarm the values came back from before
+// the window — however high they were in it — is no change that went on
+// into the window. A series with no values before changed.
+func changedAt(b *bandSeries, i int, w insightWindow, span time.Duration) bool {
+	onset := b.Times[i]
+	var before, lead, in []float64
+	for j, t := range b.Times {
+		v := b.Value[j]
+		switch {
+		case math.IsNaN(v) || math.IsInf(v, 0) || t.After(w.End):
+		case !t.Before(onset.Add(-span)) && t.Before(onset):
+			before = append(before, v)
+		case !t.Before(onset) && t.Before(w.Start):
+			lead = append(lead, v)
+		case !t.Before(onset):
+			in = append(in, v)
+		}
+	}
+	if len(in) == 0 {
 		return false
 	}
 	if len(before) == 0 {
 		return true
 	}
 	l, spread := levelOf(before)
-	d := math.Abs(median(after) - l)
-	return d > 0 && d >= moveZ*spread
+	d := median(in) - l
+	if d == 0 || math.Abs(d) < moveZ*spread {
+		return false
+	}
+	if len(lead) == 0 {
+		return true
+	}
+	dl := median(lead) - l
+	return math.Signbit(dl) == math.Signbit(d) && dl != 0 && math.Abs(dl) >= moveZ*spread
 }
 
 // rawOnset finds, from a signal's values alone, where the change that went

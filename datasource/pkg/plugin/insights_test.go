@@ -624,55 +624,67 @@ func TestVaries(t *testing.T) {
 	}
 }
 
-// TestRankSecondIncident: inventory's latency went up to the same level it
-// had in an incident four minutes before, so the on-demand scores, which
-// have seen that level, stay short of the alarm in the second incident,
-// and the nearest alarm before it is the return to normal after the first.
-// The change that went on into the window is still found, where it began.
+// TestRankSecondIncident: inventory's latency went up to the level it had
+// in an earlier incident, so the on-demand scores, which have seen that
+// level, stay short of the alarm in the second one; the alarms before it
+// are the first incident's start and its end. Neither is the change that
+// went on into the window — not even when the first incident is so close
+// that more than half the values since its start are high — and the rise
+// into the window is found where it began.
 func TestRankSecondIncident(t *testing.T) {
-	step := time.Second
-	g := newGrid(shopFrom, shopFrom.Add(time.Hour-step), step)
-	w := shopFrom.Add(50 * time.Minute)
-	incident := func(tm time.Time) bool {
-		first := !tm.Before(w.Add(-4*time.Minute)) && tm.Before(w.Add(-150*time.Second))
-		return first || !tm.Before(w)
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	s := newStepSeries(nil, g.n)
-	for i := range g.n {
-		tm := time.UnixMilli(g.at(i))
-		v := 0.008 * (1 + 0.1*rng.NormFloat64())
-		if incident(tm) {
-			v = 0.47 * (1 + 0.02*rng.NormFloat64())
-		}
-		s.add(g, tm.UnixMilli(), v)
-	}
-	b := scoreSteps(g, s, false)
-	win := insightWindow{ID: 1, Start: w, End: w.Add(30 * time.Second)}
-	var peak float64
-	for i, tm := range b.Times {
-		if !tm.Before(w) && !tm.After(win.End) {
-			peak = max(peak, b.Score[i])
-		}
-	}
-	if peak >= AlertThreshold {
-		t.Fatalf("the second incident scored %.2f: the case this test is about (scores short of the alarm) did not arise", peak)
-	}
-	in := rankInput{
-		KPI:          KPI{Name: "checkout_latency", Direction: DirectionLower},
-		Windows:      []insightWindow{win},
-		Signals:      []signalSeries{{Kind: CauseSignal, Signal: "p90 request duration", Unit: "s", Service: "inventory", Band: b}},
-		Hops:         map[string]int{"checkout": 0, "inventory": 1},
-		Step:         step,
-		RateInterval: 4 * step,
-	}
-	causes := rankCauses(in)
-	if len(causes) != 1 {
-		t.Fatalf("causes %+v, want inventory's latency", causes)
-	}
-	c := causes[0]
-	if lead := c.Lead; lead > 0 || -lead > in.lagTolerance() || c.Size < 0.99 || c.Anomaly < AlertThreshold {
-		t.Errorf("cause %s (onset %s after the window's start), want the rise into the window, onset within %s of it, at the alerting level", c.Evidence, -c.Lead, in.lagTolerance())
+	for _, tc := range []struct {
+		name       string
+		first, gap time.Duration // the first incident's length, and the healthy stretch after it
+	}{
+		{"four minutes before", 90 * time.Second, 150 * time.Second},
+		{"a minute before", 32 * time.Second, 61 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			step := time.Second
+			g := newGrid(shopFrom, shopFrom.Add(time.Hour-step), step)
+			w := shopFrom.Add(50 * time.Minute)
+			firstAt := w.Add(-tc.gap - tc.first)
+			incident := func(tm time.Time) bool {
+				return (!tm.Before(firstAt) && tm.Before(w.Add(-tc.gap))) || !tm.Before(w)
+			}
+			rng := rand.New(rand.NewPCG(1, 2))
+			s := newStepSeries(nil, g.n)
+			for i := range g.n {
+				tm := time.UnixMilli(g.at(i))
+				v := 0.008 * (1 + 0.1*rng.NormFloat64())
+				if incident(tm) {
+					v = 0.47 * (1 + 0.02*rng.NormFloat64())
+				}
+				s.add(g, tm.UnixMilli(), v)
+			}
+			b := scoreSteps(g, s, false)
+			win := insightWindow{ID: 1, Start: w, End: w.Add(33 * time.Second)}
+			var peak float64
+			for i, tm := range b.Times {
+				if !tm.Before(w) && !tm.After(win.End) {
+					peak = max(peak, b.Score[i])
+				}
+			}
+			if peak >= AlertThreshold {
+				t.Fatalf("the second incident scored %.2f: the case this test is about (scores short of the alarm) did not arise", peak)
+			}
+			in := rankInput{
+				KPI:          KPI{Name: "checkout_latency", Direction: DirectionLower},
+				Windows:      []insightWindow{win},
+				Signals:      []signalSeries{{Kind: CauseSignal, Signal: "p90 request duration", Unit: "s", Service: "inventory", Band: b}},
+				Hops:         map[string]int{"checkout": 0, "inventory": 1},
+				Step:         step,
+				RateInterval: 4 * step,
+			}
+			causes := rankCauses(in)
+			if len(causes) != 1 {
+				t.Fatalf("causes %+v, want inventory's latency", causes)
+			}
+			c := causes[0]
+			if lead := c.Lead; lead > 0 || -lead > in.lagTolerance() || c.Size < 0.99 || c.Anomaly < AlertThreshold {
+				t.Errorf("cause %s (onset %s after the window's start), want the rise into the window, onset within %s of it, at the alerting level", c.Evidence, -c.Lead, in.lagTolerance())
+			}
+		})
 	}
 }
 
