@@ -11,7 +11,8 @@ import (
 )
 
 // TestSummary checks the figures on outcomes made by hand: a miss without
-// a window counts against both accuracies, delays are in scrape intervals.
+// a window counts against both accuracies, delays are in scrape intervals,
+// a harmless fault's window is a false window and counts nowhere else.
 func TestSummary(t *testing.T) {
 	rep := &Report{
 		Outcomes: []Outcome{
@@ -19,13 +20,15 @@ func TestSummary(t *testing.T) {
 			{Scenario: "b", Found: true, Delay: 4 * time.Second, Rank: 3},
 			{Scenario: "c", Found: true, Delay: 10 * time.Second, Rank: 0},
 			{Scenario: "d", Found: false, Err: "boom"},
+			{Scenario: "e", Harmless: true, Found: true, Delay: time.Second},
+			{Scenario: "f", Harmless: true},
 		},
 		Quiet:           10 * time.Minute,
 		QuietWindows:    map[string]int{"orders": 1},
 		InsightsLatency: 400 * time.Millisecond,
 	}
 	s := rep.Summary()
-	want := Summary{Scenarios: 4, Top1: 0.25, Top3: 0.5, Found: 0.75, MedianDelay: 4, QuietWindows: 1, QuietMinutes: 10, InsightsSeconds: 0.4}
+	want := Summary{Scenarios: 6, Harmful: 4, Top1: 0.25, Top3: 0.5, Found: 0.75, HarmlessWindows: 1, MedianDelay: 4, QuietWindows: 1, QuietMinutes: 10, InsightsSeconds: 0.4}
 	if s != want {
 		t.Errorf("summary %+v, want %+v", s, want)
 	}
@@ -38,7 +41,7 @@ func TestSummary(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &got); err != nil || got != want {
 		t.Errorf("last line %q: %+v, %v; want the summary as JSON", lines[len(lines)-1], got, err)
 	}
-	for _, w := range []string{"payments/cpu 0.80", "error: boom", "top-1 25%, top-3 50%"} {
+	for _, w := range []string{"payments/cpu 0.80", "error: boom", "top-1 25%, top-3 50% of 4 harmful scenarios", "harmless faults: 1 of 2 opened a window"} {
 		if !strings.Contains(b.String(), w) {
 			t.Errorf("table lacks %q:\n%s", w, b.String())
 		}
@@ -69,6 +72,9 @@ func TestScenarioList(t *testing.T) {
 	for _, sc := range Subset() {
 		if !names[sc.Name] {
 			t.Errorf("subset scenario %s is not in the suite", sc.Name)
+		}
+		if sc.Harmless != "" {
+			t.Errorf("subset scenario %s is harmless: the subset measures rankings", sc.Name)
 		}
 		if sc.Name == "slow deploy checkout" || strings.HasPrefix(sc.Name, "latency payments") {
 			t.Errorf("subset scenario %s repeats the end-to-end test", sc.Name)

@@ -42,16 +42,20 @@ import (
 //     KPI's service from the cause's service on the service map (0: the
 //     KPI's own service, 1: a service it calls or that calls it, …);
 //     unreachableProximity when the map does not connect them, and for a
-//     state inside a service upstream of the KPI's (its CPU, memory,
-//     latency, …: a caller reaches its callees only through the work it
-//     sends, its requests and errors, unless it takes the host's CPUs
-//     from them); 1 for everything when the KPI's service is not known.
+//     change in a caller of the KPI's service (or a caller's caller, …)
+//     that cannot reach it: a caller reaches its callees only through
+//     the work it sends — for a cost such as latency, lower is better,
+//     only as the load (connections) it sends; for an output such as
+//     orders also as its failures and requests, not as its state (CPU,
+//     memory, latency) — unless it takes the host's CPUs from them (see
+//     contention); 1 for everything when the KPI's service is not known.
 //   - unexplained: explainedFactor when something else accounts for the
 //     change — a deploy of the same service shortly before, or a clear
 //     change in a service this one calls (a slow dependency makes its
 //     callers look abnormal too, and piles up connections to them); 1
 //     otherwise. This is what puts the root of a chain above the services
-//     it drags along. An edge's change counts for its server.
+//     it drags along. An edge's change counts for its server, its
+//     connections for its client, which opens them.
 
 // Tuning of the ranking; see above.
 const (
@@ -293,12 +297,14 @@ type signalSeries struct {
 	// for the evidence text.
 	Signal, Unit string
 	// Service is the service the change is in: the service itself, or
-	// the server of an edge. Edge is the edge's "client → server:port".
+	// the server of an edge (the client for its connections: see
+	// candidateSignal). Edge is the edge's "client → server:port".
 	Service, Edge string
-	// Internal is set for a state inside the service (see
-	// candidateSignal).
-	Internal bool
-	Band     *bandSeries
+	// Internal is set for a state inside the service; Work for an
+	// edge's connections, the work its client sends, which Service then
+	// is (see candidateSignal).
+	Internal, Work bool
+	Band           *bandSeries
 }
 
 // cause is one likely cause of a window, with its evidence.
@@ -386,11 +392,19 @@ func rankCauses(in rankInput) []cause {
 			c.Evidence = fmt.Sprintf("%s was deployed (%s → %s on %s)", d.Service, shortBuild(d.OldBuild), shortBuild(d.NewBuild), d.host())
 			cs = append(cs, c)
 		}
-		internal := map[int]bool{} // causes that are a state inside their service
+		// How far a change in a caller of the KPI's service reaches it:
+		// only as the work it sends. A cost the KPI's service pays (its
+		// latency, its errors: lower is better) arises in it, in what it
+		// calls or on the CPUs it shares, and a caller adds to it only
+		// the load it sends (its connections); an output (orders: higher
+		// is better) also depends on the work that got to it, which a
+		// caller's failures and requests tell — but not its state (its
+		// CPU, memory, latency, …).
+		reaches := map[int]bool{}
 		for _, s := range in.Signals {
 			c, ok := signalCause(w, s, searchFrom, lag)
 			if ok {
-				internal[len(cs)] = s.Internal
+				reaches[len(cs)] = s.Work || (in.KPI.Direction != DirectionLower && !s.Internal)
 				cs = append(cs, c)
 			}
 		}
@@ -425,10 +439,8 @@ func rankCauses(in rankInput) []cause {
 				// It shares the host's CPUs with the services it slowed,
 				// whatever the calls between them.
 				c.Proximity, c.Contends = 1, victims
-			case internal[i] && in.Upstream[c.Service]:
-				// A caller's own state reaches the KPI's service only as
-				// the work it sends, which other signals show: it is as
-				// good as unconnected.
+			case c.Kind != CauseDeploy && in.Upstream[c.Service] && !reaches[i]:
+				// As good as unconnected (see reaches).
 				c.Proximity, c.Upstream = unreachableProximity, true
 			}
 			if c.Kind != CauseDeploy {
@@ -951,9 +963,9 @@ func evidenceTail(c cause) string {
 	}
 	switch {
 	case c.Upstream && c.Hops == 1:
-		b.WriteString("; it calls the KPI's service, which its own state reaches only as the work it sends")
+		b.WriteString("; it calls the KPI's service, which this reaches only as the work it sends")
 	case c.Upstream:
-		fmt.Fprintf(&b, "; %d calls upstream of the KPI's service, which its own state reaches only as the work it sends", c.Hops)
+		fmt.Fprintf(&b, "; %d calls upstream of the KPI's service, which this reaches only as the work it sends", c.Hops)
 	case c.Hops == 0:
 		b.WriteString("; it is the KPI's own service")
 	case c.Hops == 1:

@@ -3,11 +3,13 @@ package plugin
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/common/model"
 )
 
 // stepBand is a band series on the shop day's minutes from 10:00 to 12:00
@@ -690,39 +692,87 @@ func TestRankSecondIncident(t *testing.T) {
 
 // TestRankCallerStateDoesNotReachCallee: inventory, which checkout calls,
 // got slow while storefront, which calls checkout, burnt 0.2 cores more
-// (its CPU and its syscalls rose, more than inventory's latency did, and
-// as sure an anomaly). What happens inside a caller reaches the checkout
-// only as the work it sends: inventory's latency comes first, and the
-// caller's requests (the work) still count in full.
+// (its CPU, its syscalls and its requests rose, more than inventory's
+// latency did, and as sure an anomaly). A caller reaches the checkout only
+// as the work it sends: for the checkout's latency (a cost) only its
+// connections, the load, count in full, and inventory's latency comes
+// first; for orders (an output) its requests count too, its CPU and
+// syscalls still do not.
 func TestRankCallerStateDoesNotReachCallee(t *testing.T) {
-	in := rankInput{
-		KPI:     KPI{Name: "checkout_latency", Direction: DirectionLower},
-		Windows: []insightWindow{{ID: 1, Start: at("11:30"), End: at("11:40")}},
-		Signals: []signalSeries{
-			{Kind: CauseSignal, Internal: true, Signal: signalCPU, Unit: "cores", Service: "storefront", Band: stepBand(at("11:30"), 0.02, 0.22)},
-			{Kind: CauseSignal, Internal: true, Signal: "write syscalls", Unit: "/s", Service: "storefront", Band: stepBand(at("11:30"), 40, 120)},
-			{Kind: CauseSignal, Signal: "requests_total", Unit: "/s", Service: "storefront", Band: stepBand(at("11:30"), 20, 40)},
-			{Kind: CauseSignal, Internal: true, Signal: "p90 request duration", Unit: "s", Service: "inventory", Band: stepBand(at("11:30"), 0.008, 0.4)},
-		},
-		Hops:     map[string]int{"checkout": 0, "inventory": 1, "storefront": 1},
-		Upstream: map[string]bool{"storefront": true},
-		Callees:  map[string][]string{"storefront": {"checkout"}, "checkout": {"inventory"}},
-		Step:     time.Minute,
-	}
-	causes := rankCauses(in)
-	if len(causes) != 4 || causes[0].Service != "inventory" {
-		t.Fatalf("causes %+v, want inventory's latency first", causes)
-	}
-	for _, c := range causes {
-		wantProx := 0.8
-		if c.Service == "storefront" && c.Signal != "requests_total" {
-			wantProx = unreachableProximity
-			if !strings.Contains(c.Evidence, "it calls the KPI's service, which its own state reaches only as the work it sends") {
-				t.Errorf("evidence %q does not say why", c.Evidence)
+	for _, tc := range []struct {
+		kpi   KPI
+		reach []string // storefront's signals that keep their proximity
+	}{
+		{KPI{Name: "checkout_latency", Direction: DirectionLower}, []string{"connections"}},
+		{KPI{Name: "orders", Direction: DirectionHigher}, []string{"connections", "requests_total"}},
+	} {
+		in := rankInput{
+			KPI:     tc.kpi,
+			Windows: []insightWindow{{ID: 1, Start: at("11:30"), End: at("11:40")}},
+			Signals: []signalSeries{
+				{Kind: CauseSignal, Internal: true, Signal: signalCPU, Unit: "cores", Service: "storefront", Band: stepBand(at("11:30"), 0.02, 0.22)},
+				{Kind: CauseSignal, Internal: true, Signal: "write syscalls", Unit: "/s", Service: "storefront", Band: stepBand(at("11:30"), 40, 120)},
+				{Kind: CauseSignal, Signal: "requests_total", Unit: "/s", Service: "storefront", Band: stepBand(at("11:30"), 20, 40)},
+				{Kind: CauseEdge, Work: true, Signal: "connections", Service: "storefront", Edge: "storefront → checkout:8080", Band: stepBand(at("11:30"), 2, 4)},
+				{Kind: CauseSignal, Internal: true, Signal: "p90 request duration", Unit: "s", Service: "inventory", Band: stepBand(at("11:30"), 0.008, 0.4)},
+			},
+			Hops:     map[string]int{"checkout": 0, "inventory": 1, "storefront": 1},
+			Upstream: map[string]bool{"storefront": true},
+			Callees:  map[string][]string{"storefront": {"checkout"}, "checkout": {"inventory"}},
+			Step:     time.Minute,
+		}
+		causes := rankCauses(in)
+		if len(causes) != 5 {
+			t.Fatalf("%s: causes %+v, want five", tc.kpi.Name, causes)
+		}
+		if tc.kpi.Direction == DirectionLower && causes[0].Service != "inventory" {
+			t.Errorf("%s: first cause %s, want inventory's latency", tc.kpi.Name, causes[0].Evidence)
+		}
+		for _, c := range causes {
+			wantProx := 0.8
+			if c.Service == "storefront" && !slices.Contains(tc.reach, c.Signal) {
+				wantProx = unreachableProximity
+				if !strings.Contains(c.Evidence, "it calls the KPI's service, which this reaches only as the work it sends") {
+					t.Errorf("%s: evidence %q does not say why", tc.kpi.Name, c.Evidence)
+				}
+			}
+			if c.Proximity != wantProx {
+				t.Errorf("%s: %s: proximity %.2f, want %.2f", tc.kpi.Name, c.Evidence, c.Proximity, wantProx)
 			}
 		}
-		if c.Proximity != wantProx {
-			t.Errorf("%s: proximity %.2f, want %.2f", c.Evidence, c.Proximity, wantProx)
+	}
+}
+
+// TestEdgeSignalOwners: an edge's connections are the work its client
+// sends and count for the client (an outside one by its address); its
+// round-trip time is the server's and the network's.
+func TestEdgeSignalOwners(t *testing.T) {
+	var conns, rtt candidateSignal
+	for _, cs := range candidateSignals {
+		switch cs.Name {
+		case "connections":
+			conns = cs
+		case "round-trip time":
+			rtt = cs
+		}
+	}
+	edge := func(client, clientAddr string) *bandSeries {
+		b := newBandSeries(model.Metric{"client": model.LabelValue(client), "client_address": model.LabelValue(clientAddr), "server": "checkout", "port": "8080"}, 1)
+		return b
+	}
+	for _, tc := range []struct {
+		cs                    candidateSignal
+		client, clientAddr    string
+		wantService, wantEdge string
+		wantWork              bool
+	}{
+		{conns, "storefront", "", "storefront", "storefront → checkout:8080", true},
+		{conns, "", "203.0.113.7", externalPrefix + "203.0.113.7", "203.0.113.7 → checkout:8080", true},
+		{rtt, "storefront", "", "checkout", "storefront → checkout:8080", false},
+	} {
+		s := toSignalSeries(tc.cs, edge(tc.client, tc.clientAddr))
+		if s.Service != tc.wantService || s.Edge != tc.wantEdge || s.Work != tc.wantWork {
+			t.Errorf("%s of %s: service %q, edge %q, work %v; want %q, %q, %v", tc.cs.Name, tc.wantEdge, s.Service, s.Edge, s.Work, tc.wantService, tc.wantEdge, tc.wantWork)
 		}
 	}
 }

@@ -27,6 +27,11 @@ type candidateSignal struct {
 	// its callers is the work they send, not their state (see
 	// rankCauses).
 	Internal bool
+	// ByClient is set for an edge signal the client sets — how many
+	// connections it holds open to the server: the work it sends —
+	// which counts for the client; other edge signals count for the
+	// server.
+	ByClient bool
 	// Expr groups by service (signals) or by client, server,
 	// server_address and port (edges); or, for a service's own metrics
 	// (see appSignals), gives the series of scrape targets, which Owners
@@ -64,7 +69,7 @@ var candidateSignals = []candidateSignal{
 	{Kind: CauseSignal, Internal: true, Name: "syscall latency", Unit: "s", Expr: "sum by (service) (rate(telltale_service_syscall_duration_seconds_sum[$__rate_interval])) / sum by (service) (rate(telltale_service_syscall_duration_seconds_count[$__rate_interval]))"},
 	{Kind: CauseEdge, Name: "round-trip time", Unit: "s", Expr: "max by (" + edgeBy + ") (telltale_edge_rtt_seconds)"},
 	{Kind: CauseEdge, Name: "retransmits", Unit: "/s", Expr: "sum by (" + edgeBy + ") (rate(telltale_edge_retransmits_total[$__rate_interval]))"},
-	{Kind: CauseEdge, Name: "connections", Unit: "", Expr: "sum by (" + edgeBy + ") (telltale_edge_connections)"},
+	{Kind: CauseEdge, ByClient: true, Name: "connections", Unit: "", Expr: "sum by (" + edgeBy + ") (telltale_edge_connections)"},
 }
 
 // queryInsights answers an insights query: the windows of the range where
@@ -331,6 +336,13 @@ func toSignalSeries(cs candidateSignal, b *bandSeries) signalSeries {
 		server = externalPrefix + string(m["server_address"])
 	}
 	s.Service = server
+	if cs.ByClient {
+		s.Work = true
+		s.Service = string(m["client"])
+		if s.Service == "" {
+			s.Service = externalPrefix + string(m["client_address"])
+		}
+	}
 	s.Edge = fmt.Sprintf("%s → %s:%s", orAddress(string(m["client"]), string(m["client_address"])), orAddress(string(m["server"]), string(m["server_address"])), m["port"])
 	return s
 }
@@ -352,7 +364,7 @@ func resolveEdgeServices(sigs []signalSeries, g *serviceGraph) {
 	}
 	for i := range sigs {
 		s := &sigs[i]
-		if s.Kind != CauseEdge || !strings.HasPrefix(s.Service, externalPrefix) {
+		if s.Kind != CauseEdge || s.Work || !strings.HasPrefix(s.Service, externalPrefix) {
 			continue
 		}
 		client := string(s.Band.Labels["client"])
