@@ -300,11 +300,12 @@ type signalSeries struct {
 	// the server of an edge (the client for its connections: see
 	// candidateSignal). Edge is the edge's "client → server:port".
 	Service, Edge string
-	// Internal is set for a state inside the service; Work for an
-	// edge's connections, the work its client sends, which Service then
-	// is (see candidateSignal).
-	Internal, Work bool
-	Band           *bandSeries
+	// Internal is set for a state inside the service, Cost for what its
+	// work costs others, Event for a count of events; Work for an edge's
+	// connections, the work its client sends, which Service then is (see
+	// candidateSignal).
+	Internal, Cost, Event, Work bool
+	Band                        *bandSeries
 }
 
 // cause is one likely cause of a window, with its evidence.
@@ -330,10 +331,14 @@ type cause struct {
 	// Contends lists the services whose run-queue wait rose while this
 	// one's CPU did: it took their CPUs.
 	Contends []string
-	// Upstream is set for a state inside a caller of the KPI's service
-	// (see rankCauses).
+	// Upstream is set for a change in a caller of the KPI's service that
+	// does not reach it (see rankCauses).
 	Upstream bool
-	Score    float64
+	// reaches is set for a change that reaches the KPI's service from a
+	// caller; event for a step of a count of events (see
+	// candidateSignal).
+	reaches, event bool
+	Score          float64
 }
 
 // rankInput is what rankCauses weighs.
@@ -400,18 +405,23 @@ func rankCauses(in rankInput) []cause {
 		// is better) also depends on the work that got to it, which a
 		// caller's failures and requests tell — but not its state (its
 		// CPU, memory, latency, …).
-		reaches := map[int]bool{}
 		for _, s := range in.Signals {
 			c, ok := signalCause(w, s, searchFrom, lag)
+			if s.Cost && c.fell() {
+				// A latency, a wait or an error rate that fell got
+				// better: it explains nothing going wrong.
+				continue
+			}
 			if ok {
-				reaches[len(cs)] = s.Work || (in.KPI.Direction != DirectionLower && !s.Internal)
+				c.reaches = s.Work || (in.KPI.Direction != DirectionLower && !s.Internal)
+				c.event = s.Event
 				cs = append(cs, c)
 			}
 		}
 		for i := range cs {
 			c := &cs[i]
 			c.Timing = timing(c.Lead, tol, lag, decay)
-			if c.Kind == CauseDeploy {
+			if c.Kind == CauseDeploy || c.event {
 				c.Timing = deployTiming(c.Lead, in.Step)
 			}
 		}
@@ -439,7 +449,7 @@ func rankCauses(in rankInput) []cause {
 				// It shares the host's CPUs with the services it slowed,
 				// whatever the calls between them.
 				c.Proximity, c.Contends = 1, victims
-			case c.Kind != CauseDeploy && in.Upstream[c.Service] && !reaches[i]:
+			case c.Kind != CauseDeploy && in.Upstream[c.Service] && !c.reaches:
 				// As good as unconnected (see reaches).
 				c.Proximity, c.Upstream = unreachableProximity, true
 			}
@@ -461,8 +471,9 @@ func rankCauses(in rankInput) []cause {
 			c.Evidence += evidenceTail(*c)
 		}
 		slices.SortFunc(cs, compareCauses)
-		// Deploys that did not change the KPI are no candidates.
-		cs = slices.DeleteFunc(cs, func(c cause) bool { return c.Kind == CauseDeploy && c.Timing == 0 })
+		// Deploys and events that did not change the KPI are no
+		// candidates.
+		cs = slices.DeleteFunc(cs, func(c cause) bool { return (c.Kind == CauseDeploy || c.event) && c.Timing == 0 })
 		if len(cs) > maxCausesPerWindow {
 			cs = cs[:maxCausesPerWindow]
 		}

@@ -776,3 +776,59 @@ func TestEdgeSignalOwners(t *testing.T) {
 		}
 	}
 }
+
+// TestRankCostThatFellIsNoCause: as checkout's callers opened new
+// connections to it, the round-trip time measured on them fell from 15 ms
+// to 0.03 ms, a sure anomaly at the KPI's own service. A latency that fell
+// got better: it explains nothing going wrong, while payments' latency,
+// which rose, does.
+func TestRankCostThatFellIsNoCause(t *testing.T) {
+	in := rankInput{
+		KPI:     KPI{Name: "checkout_latency", Direction: DirectionLower},
+		Windows: []insightWindow{{ID: 1, Start: at("11:30"), End: at("11:40")}},
+		Signals: []signalSeries{
+			{Kind: CauseEdge, Cost: true, Signal: "round-trip time", Unit: "s", Service: "checkout", Edge: "storefront → checkout:8080", Band: stepBand(at("11:30"), 0.015, 0.00003)},
+			{Kind: CauseSignal, Internal: true, Cost: true, Signal: "p90 request duration", Unit: "s", Service: "payments", Band: stepBand(at("11:30"), 0.02, 0.3)},
+		},
+		Hops:    map[string]int{"checkout": 0, "payments": 1},
+		Callees: map[string][]string{"checkout": {"payments"}},
+		Step:    time.Minute,
+	}
+	causes := rankCauses(in)
+	if len(causes) != 1 || causes[0].Service != "payments" {
+		t.Fatalf("causes %+v, want payments' latency alone", causes)
+	}
+}
+
+// TestRankOldRestartIsNoCause: like a deploy, a restart is a cause only
+// when the KPI went wrong with it: inventory restarted a minute before (the
+// KPI healthy since), payments as the KPI went wrong.
+func TestRankOldRestartIsNoCause(t *testing.T) {
+	step := time.Second
+	w := shopFrom.Add(50 * time.Minute)
+	restarts := func(at time.Time) *bandSeries {
+		b := newBandSeries(nil, 3600)
+		for i := range b.Times {
+			b.Times[i] = shopFrom.Add(time.Duration(i) * step)
+			b.Value[i], b.Score[i] = 0, 0.1
+			if !b.Times[i].Before(at) {
+				b.Value[i], b.Score[i] = 1, 0.99
+			}
+		}
+		return b
+	}
+	causes := rankCauses(rankInput{
+		KPI:     KPI{Name: "checkout_latency", Direction: DirectionLower},
+		Windows: []insightWindow{{ID: 1, Start: w, End: w.Add(30 * time.Second)}},
+		Signals: []signalSeries{
+			{Kind: CauseSignal, Event: true, Signal: "restarts", Service: "inventory", Band: restarts(w.Add(-time.Minute))},
+			{Kind: CauseSignal, Event: true, Signal: "restarts", Service: "payments", Band: restarts(w.Add(-step))},
+		},
+		Hops:         map[string]int{"checkout": 0, "payments": 1, "inventory": 1},
+		Step:         step,
+		RateInterval: 4 * step,
+	})
+	if len(causes) != 1 || causes[0].Service != "payments" || causes[0].Timing != 1 {
+		t.Fatalf("causes %+v, want payments' restart alone, on time", causes)
+	}
+}

@@ -27,6 +27,15 @@ type candidateSignal struct {
 	// its callers is the work they send, not their state (see
 	// rankCauses).
 	Internal bool
+	// Cost is set for a measure of what a service's work costs others —
+	// its latency, its waiting, its errors, its network's round trips
+	// and retransmits — which explains a KPI going wrong only by
+	// rising: one that fell got better.
+	Cost bool
+	// Event is set for a count of events (restarts) read as its level:
+	// like a deploy, a step of it is a cause only when the KPI went
+	// wrong with it (see deployTiming), not a change whose effect lasts.
+	Event bool
 	// ByClient is set for an edge signal the client sets — how many
 	// connections it holds open to the server: the work it sends —
 	// which counts for the client; other edge signals count for the
@@ -58,17 +67,17 @@ var candidateSignals = []candidateSignal{
 	{Kind: CauseSignal, Internal: true, Name: "memory", Unit: "bytes", Expr: "sum by (service) (telltale_service_resident_memory_bytes)"},
 	{Kind: CauseSignal, Internal: true, Name: "threads", Unit: "", Expr: "sum by (service) (telltale_service_threads)"},
 	{Kind: CauseSignal, Internal: true, Name: "open files", Unit: "", Expr: "sum by (service) (telltale_service_open_fds)"},
-	{Kind: CauseSignal, Name: "restarts", Unit: "", Expr: "sum by (service) (telltale_service_restarts_total)"},
+	{Kind: CauseSignal, Event: true, Name: "restarts", Unit: "", Expr: "sum by (service) (telltale_service_restarts_total)"},
 	{Kind: CauseSignal, Internal: true, Name: "read syscalls", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_read_syscalls_total[$__rate_interval]))"},
 	{Kind: CauseSignal, Internal: true, Name: "write syscalls", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_write_syscalls_total[$__rate_interval]))"},
 	{Kind: CauseSignal, Internal: true, Name: "context switches", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_context_switches_total[$__rate_interval]))"},
-	{Kind: CauseSignal, Internal: true, Name: signalRunqueue, Unit: "s/s", Expr: "sum by (service) (rate(telltale_service_runqueue_wait_seconds_total[$__rate_interval]))"},
+	{Kind: CauseSignal, Internal: true, Cost: true, Name: signalRunqueue, Unit: "s/s", Expr: "sum by (service) (rate(telltale_service_runqueue_wait_seconds_total[$__rate_interval]))"},
 	{Kind: CauseSignal, Internal: true, Name: "disk reads", Unit: "B/s", Expr: "sum by (service) (rate(telltale_service_disk_read_bytes_total[$__rate_interval]))"},
 	{Kind: CauseSignal, Internal: true, Name: "disk writes", Unit: "B/s", Expr: "sum by (service) (rate(telltale_service_disk_written_bytes_total[$__rate_interval]))"},
-	{Kind: CauseSignal, Name: "syscall errors", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_syscall_errors_total[$__rate_interval]))"},
-	{Kind: CauseSignal, Internal: true, Name: "syscall latency", Unit: "s", Expr: "sum by (service) (rate(telltale_service_syscall_duration_seconds_sum[$__rate_interval])) / sum by (service) (rate(telltale_service_syscall_duration_seconds_count[$__rate_interval]))"},
-	{Kind: CauseEdge, Name: "round-trip time", Unit: "s", Expr: "max by (" + edgeBy + ") (telltale_edge_rtt_seconds)"},
-	{Kind: CauseEdge, Name: "retransmits", Unit: "/s", Expr: "sum by (" + edgeBy + ") (rate(telltale_edge_retransmits_total[$__rate_interval]))"},
+	{Kind: CauseSignal, Cost: true, Name: "syscall errors", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_syscall_errors_total[$__rate_interval]))"},
+	{Kind: CauseSignal, Internal: true, Cost: true, Name: "syscall latency", Unit: "s", Expr: "sum by (service) (rate(telltale_service_syscall_duration_seconds_sum[$__rate_interval])) / sum by (service) (rate(telltale_service_syscall_duration_seconds_count[$__rate_interval]))"},
+	{Kind: CauseEdge, Cost: true, Name: "round-trip time", Unit: "s", Expr: "max by (" + edgeBy + ") (telltale_edge_rtt_seconds)"},
+	{Kind: CauseEdge, Cost: true, Name: "retransmits", Unit: "/s", Expr: "sum by (" + edgeBy + ") (rate(telltale_edge_retransmits_total[$__rate_interval]))"},
 	{Kind: CauseEdge, ByClient: true, Name: "connections", Unit: "", Expr: "sum by (" + edgeBy + ") (telltale_edge_connections)"},
 }
 
@@ -320,7 +329,7 @@ func mostChanged(g grid, s []*stepSeries, windows []insightWindow, n int, keep f
 
 // toSignalSeries names a scored candidate series.
 func toSignalSeries(cs candidateSignal, b *bandSeries) signalSeries {
-	s := signalSeries{Kind: cs.Kind, Signal: cs.Name, Unit: cs.Unit, Internal: cs.Internal, Band: b}
+	s := signalSeries{Kind: cs.Kind, Signal: cs.Name, Unit: cs.Unit, Internal: cs.Internal, Cost: cs.Cost, Event: cs.Event, Band: b}
 	m := b.Labels
 	if cs.Owners != nil {
 		s.Service = cs.Owners[string(m[model.InstanceLabel])]
