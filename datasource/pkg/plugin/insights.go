@@ -759,8 +759,9 @@ func changedAt(b *bandSeries, i int, w insightWindow, span time.Duration) bool {
 // rawOnset finds, from a signal's values alone, where the change that went
 // on into the window began: points whose last moveRecent values have a
 // median off the level before searchFrom (moveRefSpan of it, at least
-// moveRefMin points, the query's warm-up included) by a quarter and by
-// four spreads of that level's own medians (see shifted) form runs, gaps
+// moveRefMin points, the query's warm-up included; for a younger series,
+// all its values before the window) by a quarter and by four spreads of
+// that level's own medians (see shifted) form runs, gaps
 // of up to two points bridged; the onset is the start of the last run that
 // began by the given time and lasted into the window, or else of the first
 // run after. It returns -1 when there is no such run.
@@ -769,7 +770,7 @@ func rawOnset(b *bandSeries, w insightWindow, searchFrom, by time.Time) int {
 	if len(b.Times) > 1 {
 		n = max(n, int(moveRefSpan/b.Times[1].Sub(b.Times[0])))
 	}
-	var ref []float64
+	var ref, young []float64
 	first := -1
 	for i, t := range b.Times {
 		v := b.Value[i]
@@ -781,9 +782,18 @@ func rawOnset(b *bandSeries, w insightWindow, searchFrom, by time.Time) int {
 		} else if first < 0 {
 			first = i
 		}
+		if t.Before(w.Start) {
+			young = append(young, v)
+		}
 	}
-	if first < 0 || len(ref) == 0 {
+	if first < 0 {
 		return -1
+	}
+	if len(ref) < moveRefMin {
+		// A young series (a stack that started minutes ago): its level
+		// is that of all its values before the window, an earlier
+		// incident among them outweighed by the healthy stretches.
+		ref = young
 	}
 	level := newRefLevel(ref[max(0, len(ref)-n):])
 	if !level.ok {

@@ -637,9 +637,11 @@ func TestRankSecondIncident(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		first, gap time.Duration // the first incident's length, and the healthy stretch after it
+		history    time.Duration // how long the series has existed at the second incident
 	}{
-		{"four minutes before", 90 * time.Second, 150 * time.Second},
-		{"a minute before", 32 * time.Second, 61 * time.Second},
+		{"four minutes before", 90 * time.Second, 150 * time.Second, 50 * time.Minute},
+		{"a minute before", 32 * time.Second, 61 * time.Second, 50 * time.Minute},
+		{"a young series", 32 * time.Second, 61 * time.Second, 8 * time.Minute},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			step := time.Second
@@ -653,6 +655,9 @@ func TestRankSecondIncident(t *testing.T) {
 			s := newStepSeries(nil, g.n)
 			for i := range g.n {
 				tm := time.UnixMilli(g.at(i))
+				if tm.Before(w.Add(-tc.history)) {
+					continue
+				}
 				v := 0.008 * (1 + 0.1*rng.NormFloat64())
 				if incident(tm) {
 					v = 0.47 * (1 + 0.02*rng.NormFloat64())
