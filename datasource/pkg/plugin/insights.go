@@ -700,19 +700,21 @@ func signalCause(w insightWindow, s signalSeries, searchFrom time.Time, tol time
 // those from i to end.
 func aroundOnset(b *bandSeries, i int, end time.Time, span time.Duration) (before, after []float64) {
 	onset := b.Times[i]
-	for j, t := range b.Times {
-		v := b.Value[j]
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			continue
-		}
-		switch {
-		case !t.Before(onset.Add(-span)) && t.Before(onset):
-			before = append(before, v)
-		case !t.Before(onset) && !t.After(end):
-			after = append(after, v)
+	return b.finiteIn(onset.Add(-span), onset), b.finiteIn(onset, end.Add(1))
+}
+
+// finiteIn returns the finite values at times in [from, to), found by
+// binary search (the times are in order).
+func (b *bandSeries) finiteIn(from, to time.Time) []float64 {
+	lo, _ := slices.BinarySearchFunc(b.Times, from, time.Time.Compare)
+	hi, _ := slices.BinarySearchFunc(b.Times, to, time.Time.Compare)
+	var out []float64
+	for _, v := range b.Value[lo:max(lo, hi)] {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+			out = append(out, v)
 		}
 	}
-	return before, after
+	return out
 }
 
 // changedAt reports whether the values clearly changed at point i and
@@ -725,19 +727,9 @@ func aroundOnset(b *bandSeries, i int, end time.Time, span time.Duration) (befor
 // into the window. A series with no values before changed.
 func changedAt(b *bandSeries, i int, w insightWindow, span time.Duration) bool {
 	onset := b.Times[i]
-	var before, lead, in []float64
-	for j, t := range b.Times {
-		v := b.Value[j]
-		switch {
-		case math.IsNaN(v) || math.IsInf(v, 0) || t.After(w.End):
-		case !t.Before(onset.Add(-span)) && t.Before(onset):
-			before = append(before, v)
-		case !t.Before(onset) && t.Before(w.Start):
-			lead = append(lead, v)
-		case !t.Before(onset):
-			in = append(in, v)
-		}
-	}
+	before := b.finiteIn(onset.Add(-span), onset)
+	lead := b.finiteIn(onset, w.Start)
+	in := b.finiteIn(maxTime(onset, w.Start), w.End.Add(1))
 	if len(in) == 0 {
 		return false
 	}
@@ -754,6 +746,13 @@ func changedAt(b *bandSeries, i int, w insightWindow, span time.Duration) bool {
 	}
 	dl := median(lead) - l
 	return math.Signbit(dl) == math.Signbit(d) && dl != 0 && math.Abs(dl) >= moveZ*spread
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // rawOnset finds, from a signal's values alone, where the change that went
