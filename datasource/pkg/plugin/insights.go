@@ -300,12 +300,8 @@ type signalSeries struct {
 	// the server of an edge (the client for its connections: see
 	// candidateSignal). Edge is the edge's "client → server:port".
 	Service, Edge string
-	// Internal is set for a state inside the service, Cost for what its
-	// work costs others, Event for a count of events; Work for an edge's
-	// connections, the work its client sends, which Service then is (see
-	// candidateSignal).
-	Internal, Cost, Event, Work bool
-	Band                        *bandSeries
+	signalTraits
+	Band *bandSeries
 }
 
 // cause is one likely cause of a window, with its evidence.
@@ -335,10 +331,10 @@ type cause struct {
 	// does not reach it (see rankCauses).
 	Upstream bool
 	// reaches is set for a change that reaches the KPI's service from a
-	// caller; event for a step of a count of events (see
-	// candidateSignal).
-	reaches, event bool
-	Score          float64
+	// caller; traits are its signal's.
+	reaches bool
+	traits  signalTraits
+	Score   float64
 }
 
 // rankInput is what rankCauses weighs.
@@ -414,14 +410,14 @@ func rankCauses(in rankInput) []cause {
 			}
 			if ok {
 				c.reaches = s.Work || (in.KPI.Direction != DirectionLower && !s.Internal)
-				c.event = s.Event
+				c.traits = s.signalTraits
 				cs = append(cs, c)
 			}
 		}
 		for i := range cs {
 			c := &cs[i]
 			c.Timing = timing(c.Lead, tol, lag, decay)
-			if c.Kind == CauseDeploy || c.event {
+			if c.Kind == CauseDeploy || c.traits.Event {
 				c.Timing = deployTiming(c.Lead, in.Step)
 			}
 		}
@@ -473,7 +469,7 @@ func rankCauses(in rankInput) []cause {
 		slices.SortFunc(cs, compareCauses)
 		// Deploys and events that did not change the KPI are no
 		// candidates.
-		cs = slices.DeleteFunc(cs, func(c cause) bool { return (c.Kind == CauseDeploy || c.event) && c.Timing == 0 })
+		cs = slices.DeleteFunc(cs, func(c cause) bool { return (c.Kind == CauseDeploy || c.traits.Event) && c.Timing == 0 })
 		if len(cs) > maxCausesPerWindow {
 			cs = cs[:maxCausesPerWindow]
 		}

@@ -18,14 +18,13 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// candidateSignal is a family of series insights scores as possible causes.
-type candidateSignal struct {
-	Kind, Name, Unit string
+// signalTraits say what a candidate signal measures, for the ranking
+// rules (see rankCauses).
+type signalTraits struct {
 	// Internal is set for a state inside a service — how busy, how
 	// large, how slow it is — as opposed to the work it passes on or
 	// loses (requests, errors, restarts): what reaches a service from
-	// its callers is the work they send, not their state (see
-	// rankCauses).
+	// its callers is the work they send, not their state.
 	Internal bool
 	// Cost is set for a measure of what a service's work costs others —
 	// its latency, its waiting, its errors, its network's round trips
@@ -36,11 +35,17 @@ type candidateSignal struct {
 	// like a deploy, a step of it is a cause only when the KPI went
 	// wrong with it (see deployTiming), not a change whose effect lasts.
 	Event bool
-	// ByClient is set for an edge signal the client sets — how many
+	// Work is set for an edge signal the client sets — how many
 	// connections it holds open to the server: the work it sends —
 	// which counts for the client; other edge signals count for the
 	// server.
-	ByClient bool
+	Work bool
+}
+
+// candidateSignal is a family of series insights scores as possible causes.
+type candidateSignal struct {
+	Kind, Name, Unit string
+	signalTraits
 	// Expr groups by service (signals) or by client, server,
 	// server_address and port (edges); or, for a service's own metrics
 	// (see appSignals), gives the series of scrape targets, which Owners
@@ -63,22 +68,22 @@ const (
 // syscall ones exist only where the exporter's eBPF collector runs; a query
 // for a missing metric simply returns nothing.
 var candidateSignals = []candidateSignal{
-	{Kind: CauseSignal, Internal: true, Name: signalCPU, Unit: "cores", Expr: "sum by (service) (rate(telltale_service_cpu_seconds_total[$__rate_interval]))"},
-	{Kind: CauseSignal, Internal: true, Name: "memory", Unit: "bytes", Expr: "sum by (service) (telltale_service_resident_memory_bytes)"},
-	{Kind: CauseSignal, Internal: true, Name: "threads", Unit: "", Expr: "sum by (service) (telltale_service_threads)"},
-	{Kind: CauseSignal, Internal: true, Name: "open files", Unit: "", Expr: "sum by (service) (telltale_service_open_fds)"},
-	{Kind: CauseSignal, Event: true, Name: "restarts", Unit: "", Expr: "sum by (service) (telltale_service_restarts_total)"},
-	{Kind: CauseSignal, Internal: true, Name: "read syscalls", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_read_syscalls_total[$__rate_interval]))"},
-	{Kind: CauseSignal, Internal: true, Name: "write syscalls", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_write_syscalls_total[$__rate_interval]))"},
-	{Kind: CauseSignal, Internal: true, Name: "context switches", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_context_switches_total[$__rate_interval]))"},
-	{Kind: CauseSignal, Internal: true, Cost: true, Name: signalRunqueue, Unit: "s/s", Expr: "sum by (service) (rate(telltale_service_runqueue_wait_seconds_total[$__rate_interval]))"},
-	{Kind: CauseSignal, Internal: true, Name: "disk reads", Unit: "B/s", Expr: "sum by (service) (rate(telltale_service_disk_read_bytes_total[$__rate_interval]))"},
-	{Kind: CauseSignal, Internal: true, Name: "disk writes", Unit: "B/s", Expr: "sum by (service) (rate(telltale_service_disk_written_bytes_total[$__rate_interval]))"},
-	{Kind: CauseSignal, Cost: true, Name: "syscall errors", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_syscall_errors_total[$__rate_interval]))"},
-	{Kind: CauseSignal, Internal: true, Cost: true, Name: "syscall latency", Unit: "s", Expr: "sum by (service) (rate(telltale_service_syscall_duration_seconds_sum[$__rate_interval])) / sum by (service) (rate(telltale_service_syscall_duration_seconds_count[$__rate_interval]))"},
-	{Kind: CauseEdge, Cost: true, Name: "round-trip time", Unit: "s", Expr: "max by (" + edgeBy + ") (telltale_edge_rtt_seconds)"},
-	{Kind: CauseEdge, Cost: true, Name: "retransmits", Unit: "/s", Expr: "sum by (" + edgeBy + ") (rate(telltale_edge_retransmits_total[$__rate_interval]))"},
-	{Kind: CauseEdge, ByClient: true, Name: "connections", Unit: "", Expr: "sum by (" + edgeBy + ") (telltale_edge_connections)"},
+	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true}, Name: signalCPU, Unit: "cores", Expr: "sum by (service) (rate(telltale_service_cpu_seconds_total[$__rate_interval]))"},
+	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true}, Name: "memory", Unit: "bytes", Expr: "sum by (service) (telltale_service_resident_memory_bytes)"},
+	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true}, Name: "threads", Unit: "", Expr: "sum by (service) (telltale_service_threads)"},
+	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true}, Name: "open files", Unit: "", Expr: "sum by (service) (telltale_service_open_fds)"},
+	{Kind: CauseSignal, signalTraits: signalTraits{Event: true}, Name: "restarts", Unit: "", Expr: "sum by (service) (telltale_service_restarts_total)"},
+	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true}, Name: "read syscalls", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_read_syscalls_total[$__rate_interval]))"},
+	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true}, Name: "write syscalls", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_write_syscalls_total[$__rate_interval]))"},
+	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true}, Name: "context switches", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_context_switches_total[$__rate_interval]))"},
+	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true, Cost: true}, Name: signalRunqueue, Unit: "s/s", Expr: "sum by (service) (rate(telltale_service_runqueue_wait_seconds_total[$__rate_interval]))"},
+	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true}, Name: "disk reads", Unit: "B/s", Expr: "sum by (service) (rate(telltale_service_disk_read_bytes_total[$__rate_interval]))"},
+	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true}, Name: "disk writes", Unit: "B/s", Expr: "sum by (service) (rate(telltale_service_disk_written_bytes_total[$__rate_interval]))"},
+	{Kind: CauseSignal, signalTraits: signalTraits{Cost: true}, Name: "syscall errors", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_syscall_errors_total[$__rate_interval]))"},
+	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true, Cost: true}, Name: "syscall latency", Unit: "s", Expr: "sum by (service) (rate(telltale_service_syscall_duration_seconds_sum[$__rate_interval])) / sum by (service) (rate(telltale_service_syscall_duration_seconds_count[$__rate_interval]))"},
+	{Kind: CauseEdge, signalTraits: signalTraits{Cost: true}, Name: "round-trip time", Unit: "s", Expr: "max by (" + edgeBy + ") (telltale_edge_rtt_seconds)"},
+	{Kind: CauseEdge, signalTraits: signalTraits{Cost: true}, Name: "retransmits", Unit: "/s", Expr: "sum by (" + edgeBy + ") (rate(telltale_edge_retransmits_total[$__rate_interval]))"},
+	{Kind: CauseEdge, signalTraits: signalTraits{Work: true}, Name: "connections", Unit: "", Expr: "sum by (" + edgeBy + ") (telltale_edge_connections)"},
 }
 
 // queryInsights answers an insights query: the windows of the range where
@@ -329,7 +334,7 @@ func mostChanged(g grid, s []*stepSeries, windows []insightWindow, n int, keep f
 
 // toSignalSeries names a scored candidate series.
 func toSignalSeries(cs candidateSignal, b *bandSeries) signalSeries {
-	s := signalSeries{Kind: cs.Kind, Signal: cs.Name, Unit: cs.Unit, Internal: cs.Internal, Cost: cs.Cost, Event: cs.Event, Band: b}
+	s := signalSeries{Kind: cs.Kind, Signal: cs.Name, Unit: cs.Unit, signalTraits: cs.signalTraits, Band: b}
 	m := b.Labels
 	if cs.Owners != nil {
 		s.Service = cs.Owners[string(m[model.InstanceLabel])]
@@ -345,8 +350,7 @@ func toSignalSeries(cs candidateSignal, b *bandSeries) signalSeries {
 		server = externalPrefix + string(m["server_address"])
 	}
 	s.Service = server
-	if cs.ByClient {
-		s.Work = true
+	if cs.Work {
 		s.Service = string(m["client"])
 		if s.Service == "" {
 			s.Service = externalPrefix + string(m["client_address"])
