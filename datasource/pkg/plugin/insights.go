@@ -424,17 +424,21 @@ func rankCauses(in rankInput) []cause {
 		// Services where something clearly rose as the KPI went wrong
 		// (an alerting score, a change of 7% or more, upwards or a
 		// series that appeared, starting within the timing tolerance of
-		// the window), for the "explained" factor: a service that got
-		// slower, failed more, or burnt more. One where things only fell
-		// got less work, which explains nothing downstream of it; one
-		// that changed long before did not change with the KPI.
-		rose := map[string]bool{}
+		// the window), for the "explained" factor. A service that did
+		// not change with the KPI did not change because of it; one
+		// where things only fell got less work, which explains nothing
+		// downstream of it. Its callers it explains only by getting
+		// worse for them (see worsened): more traffic, CPU or memory is
+		// what the work they sent brings.
+		rose, worse := map[string]bool{}, map[string]bool{}
 		for _, c := range cs {
 			if c.Kind != CauseDeploy && c.Anomaly >= AlertThreshold && c.Size >= 0.5 && c.rose() && c.Timing == 1 {
 				rose[c.Service] = true
+				worse[c.Service] = worse[c.Service] || c.worsened()
 			}
 		}
 		roseIn := func(svc string) bool { return rose[svc] }
+		worseIn := func(svc string) bool { return worse[svc] }
 		hog, hogOnset, victims := contention(cs, cpuUse(in.Signals, w), in.HostCPUs)
 		for i := range cs {
 			c := &cs[i]
@@ -457,7 +461,7 @@ func rankCauses(in rankInput) []cause {
 					// while they waited for them explains nothing of it.
 				} else if hog != "" && c.Service != hog && slices.Contains(victims, c.Service) && !c.Onset.Before(hogOnset.Add(-tol)) {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "CPU taken by "+hog
-				} else if dep := firstAnomalous(in.Callees[c.Service], roseIn, c.Service); dep != "" {
+				} else if dep := firstAnomalous(in.Callees[c.Service], worseIn, c.Service); dep != "" {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "anomaly in "+dep+", which "+c.Service+" calls"
 				} else if up := firstAnomalousUpstream(callers, roseIn, c.Service); up != "" && c.fell() {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "anomaly in "+up+", upstream of "+c.Service+" (less work came in)"
@@ -911,6 +915,14 @@ func proximity(hops map[string]int, service string) (int, float64) {
 // fell whether it is a fall.
 func (c cause) rose() bool {
 	return !math.IsNaN(c.After) && (math.IsNaN(c.Before) || c.After > c.Before)
+}
+
+// worsened reports whether a rise is its service getting worse for those
+// that call it: a cost that rose (slower, failing, waiting), a restart, or
+// a series that appeared (a new error code) other than work it sends.
+func (c cause) worsened() bool {
+	appeared := math.IsNaN(c.Before) && !math.IsNaN(c.After)
+	return c.rose() && (c.traits.Cost || c.traits.Event || (appeared && !c.traits.Work))
 }
 
 func (c cause) fell() bool {

@@ -57,22 +57,22 @@ func TestFindWindows(t *testing.T) {
 	}
 }
 
-// TestRankCausesChain: payments slows down; checkout piles up connections to
-// it, storefront piles up connections to checkout. Every edge changes as
-// much, at the same time; the root of the chain comes first, because each
-// caller's change is explained by its callee's.
+// TestRankCausesChain: payments slows down tenfold; checkout piles up
+// connections to it and switches context more, as surely and at the same
+// time. The root of the chain comes first: each of checkout's changes is
+// explained by its callee getting slower.
 func TestRankCausesChain(t *testing.T) {
 	win := []insightWindow{{ID: 1, Start: at("11:30"), End: at("11:40")}}
 	in := rankInput{
 		KPI:     KPI{Name: "checkout_latency", Direction: DirectionLower},
 		Windows: win,
 		Signals: []signalSeries{
-			{Kind: CauseEdge, Signal: "connections", Service: "checkout", Edge: "storefront → checkout:10182", Band: stepBand(at("11:30"), 4, 40)},
-			{Kind: CauseEdge, Signal: "connections", Service: "payments", Edge: "checkout → payments:10183", Band: stepBand(at("11:30"), 2, 20)},
-			{Kind: CauseSignal, Signal: "context switches", Service: "checkout", Band: stepBand(at("11:30"), 300, 900)},
+			{Kind: CauseSignal, signalTraits: signalTraits{Internal: true, Cost: true}, Signal: "p90 request duration", Service: "payments", Band: stepBand(at("11:30"), 0.02, 0.2)},
+			{Kind: CauseEdge, signalTraits: signalTraits{Work: true}, Signal: "connections", Service: "checkout", Edge: "checkout → payments:10183", Band: stepBand(at("11:30"), 2, 20)},
+			{Kind: CauseSignal, signalTraits: signalTraits{Internal: true}, Signal: "context switches", Service: "checkout", Band: stepBand(at("11:30"), 300, 900)},
 		},
 		Hops:    map[string]int{"checkout": 0, "payments": 1},
-		Callees: map[string][]string{"storefront": {"checkout"}, "checkout": {"payments"}},
+		Callees: map[string][]string{"checkout": {"payments"}},
 		Step:    time.Minute,
 	}
 	causes := rankCauses(in)
@@ -86,7 +86,7 @@ func TestRankCausesChain(t *testing.T) {
 	}
 	size := 1 - math.Exp(-9/changeScale) // a tenfold rise
 	want := []row{
-		{"payments", "connections", "", math.Round(0.99*size*0.8*100) / 100},
+		{"payments", "p90 request duration", "", math.Round(0.99*size*0.8*100) / 100},
 		{"checkout", "connections", "anomaly in payments, which checkout calls", math.Round(0.99*size*0.5*100) / 100},
 		{"checkout", "context switches", "anomaly in payments, which checkout calls", math.Round(0.99*(1-math.Exp(-2/changeScale))*0.5*100) / 100},
 	}
@@ -268,8 +268,8 @@ func TestLagTolerance(t *testing.T) {
 		KPI:     KPI{Name: "checkout_latency", Direction: DirectionLower},
 		Windows: []insightWindow{{ID: 1, Start: start, End: start.Add(time.Minute)}},
 		Signals: []signalSeries{
-			{Kind: CauseSignal, Signal: "p90 request duration", Unit: "s", Service: "checkout", Band: band(start, 0.02, 0.4)},
-			{Kind: CauseEdge, Signal: "round-trip time", Unit: "s", Service: "inventory", Edge: "checkout → inventory:1", Band: band(start.Add(30*time.Second), 0.004, 0.0047)},
+			{Kind: CauseSignal, signalTraits: signalTraits{Internal: true, Cost: true}, Signal: "p90 request duration", Unit: "s", Service: "checkout", Band: band(start, 0.02, 0.4)},
+			{Kind: CauseEdge, signalTraits: signalTraits{Cost: true}, Signal: "round-trip time", Unit: "s", Service: "inventory", Edge: "checkout → inventory:1", Band: band(start.Add(30*time.Second), 0.004, 0.0047)},
 		},
 		Hops:         map[string]int{"checkout": 0, "inventory": 1},
 		Callees:      map[string][]string{"checkout": {"inventory"}},
@@ -287,8 +287,8 @@ func TestLagTolerance(t *testing.T) {
 		KPI:     KPI{Name: "checkout_latency", Direction: DirectionLower},
 		Windows: []insightWindow{{ID: 1, Start: start, End: start.Add(time.Minute)}},
 		Signals: []signalSeries{
-			{Kind: CauseSignal, Signal: "p90 request duration", Unit: "s", Service: "checkout", Band: band(start.Add(-10*time.Second), 0.02, 0.4)},
-			{Kind: CauseSignal, Signal: "p90 request duration", Unit: "s", Service: "payments", Band: band(start, 0.02, 0.4)},
+			{Kind: CauseSignal, signalTraits: signalTraits{Internal: true, Cost: true}, Signal: "p90 request duration", Unit: "s", Service: "checkout", Band: band(start.Add(-10*time.Second), 0.02, 0.4)},
+			{Kind: CauseSignal, signalTraits: signalTraits{Internal: true, Cost: true}, Signal: "p90 request duration", Unit: "s", Service: "payments", Band: band(start, 0.02, 0.4)},
 		},
 		Hops:         map[string]int{"checkout": 0, "payments": 1},
 		Callees:      map[string][]string{"checkout": {"payments"}},
@@ -549,7 +549,7 @@ func TestRankNearestOnset(t *testing.T) {
 	causes := rankCauses(rankInput{
 		KPI:     KPI{Name: "checkout_latency", Direction: DirectionLower},
 		Windows: []insightWindow{{ID: 1, Start: at("11:30"), End: at("11:40")}},
-		Signals: []signalSeries{{Kind: CauseSignal, Signal: "p90 request duration", Unit: "s", Service: "inventory", Band: b}},
+		Signals: []signalSeries{{Kind: CauseSignal, signalTraits: signalTraits{Internal: true, Cost: true}, Signal: "p90 request duration", Unit: "s", Service: "inventory", Band: b}},
 		Hops:    map[string]int{"checkout": 0, "inventory": 1},
 		Step:    time.Minute,
 	})
@@ -678,7 +678,7 @@ func TestRankSecondIncident(t *testing.T) {
 			in := rankInput{
 				KPI:          KPI{Name: "checkout_latency", Direction: DirectionLower},
 				Windows:      []insightWindow{win},
-				Signals:      []signalSeries{{Kind: CauseSignal, Signal: "p90 request duration", Unit: "s", Service: "inventory", Band: b}},
+				Signals:      []signalSeries{{Kind: CauseSignal, signalTraits: signalTraits{Internal: true, Cost: true}, Signal: "p90 request duration", Unit: "s", Service: "inventory", Band: b}},
 				Hops:         map[string]int{"checkout": 0, "inventory": 1},
 				Step:         step,
 				RateInterval: 4 * step,
@@ -835,5 +835,36 @@ func TestRankOldRestartIsNoCause(t *testing.T) {
 	})
 	if len(causes) != 1 || causes[0].Service != "payments" || causes[0].Timing != 1 {
 		t.Fatalf("causes %+v, want payments' restart alone, on time", causes)
+	}
+}
+
+// TestRankCalleeTrafficExplainsNothing: checkout fails a third of its
+// orders and its callers retry, so inventory receives twice the bytes, as
+// surely and as the KPI goes wrong. More work sent to a callee does not
+// explain its caller: checkout's failures come first, unexplained. Had
+// inventory got slower, that would explain them.
+func TestRankCalleeTrafficExplainsNothing(t *testing.T) {
+	signals := []signalSeries{
+		{Kind: CauseSignal, Signal: `checkouts_total{outcome="failed"}`, Unit: "/s", Service: "checkout", Band: stepBand(at("11:30"), 0, 4.7)},
+		{Kind: CauseSignal, Signal: "network_receive_bytes_total", Unit: "/s", Service: "inventory", Band: stepBand(at("11:30"), 1.4e5, 3.4e5)},
+	}
+	in := rankInput{
+		KPI:     KPI{Name: "orders", Direction: DirectionHigher},
+		Windows: []insightWindow{{ID: 1, Start: at("11:30"), End: at("11:40")}},
+		Signals: signals,
+		Hops:    map[string]int{"checkout": 0, "inventory": 1},
+		Callees: map[string][]string{"checkout": {"inventory"}},
+		Step:    time.Minute,
+	}
+	causes := rankCauses(in)
+	if len(causes) != 2 || causes[0].Service != "checkout" || causes[0].ExplainedBy != "" {
+		t.Fatalf("causes %+v, want checkout's failures first, unexplained", causes)
+	}
+	in.Signals = append(slices.Clone(signals), signalSeries{Kind: CauseSignal, signalTraits: signalTraits{Internal: true, Cost: true}, Signal: "p90 request duration", Unit: "s", Service: "inventory", Band: stepBand(at("11:30"), 0.01, 0.5)})
+	causes = rankCauses(in)
+	for _, c := range causes {
+		if c.Service == "checkout" && c.ExplainedBy != "anomaly in inventory, which checkout calls" {
+			t.Errorf("with inventory slower: checkout's %s explained by %q, want by inventory", c.Signal, c.ExplainedBy)
+		}
 	}
 }
