@@ -670,7 +670,15 @@ func signalCause(w insightWindow, s signalSeries, searchFrom time.Time, tol time
 	c.Size = 1
 	if c.Before != 0 && !math.IsNaN(c.Before) && !math.IsNaN(c.After) {
 		c.Change = (c.After - c.Before) / math.Abs(c.Before)
-		c.Size = 1 - math.Exp(-math.Abs(c.Change)/changeScale)
+		// A count of things (connections, threads: every value whole)
+		// moves by whole ones, and a step of one is as much a pool's
+		// jitter as a change: its size is what it moved beyond that.
+		// A count of events is read by its steps (see Event).
+		moved := math.Abs(c.After - c.Before)
+		if !s.Event && whole(before) && whole(after) {
+			moved = max(moved-1, 0)
+		}
+		c.Size = 1 - math.Exp(-moved/math.Abs(c.Before)/changeScale)
 	}
 	subject := s.Signal + " of " + s.Service
 	if s.Kind == CauseEdge {
@@ -694,6 +702,16 @@ func signalCause(w insightWindow, s signalSeries, searchFrom time.Time, tol time
 		c.Evidence += fmt.Sprintf(" (%+.0f%%)", 100*c.Change)
 	}
 	return c, true
+}
+
+// whole reports whether every value is a whole number.
+func whole(v []float64) bool {
+	for _, x := range v {
+		if x != math.Trunc(x) {
+			return false
+		}
+	}
+	return true
 }
 
 // aroundOnset returns the finite values of the span before point i, and

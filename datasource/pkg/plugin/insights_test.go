@@ -868,3 +868,32 @@ func TestRankCalleeTrafficExplainsNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestRankCountStepOfOne: a minute before the storefront began to fail,
+// checkout opened a second connection to inventory: new to the detector
+// (anomaly 1) and +100%, but one connection is the least a count can move.
+// The storefront's errors come first; a step of six connections is still
+// a full-size change.
+func TestRankCountStepOfOne(t *testing.T) {
+	conns := func(before, after float64) signalSeries {
+		return signalSeries{Kind: CauseEdge, signalTraits: signalTraits{Work: true}, Signal: "connections", Service: "checkout", Edge: "checkout → inventory:8080", Band: stepBand(at("11:29"), before, after)}
+	}
+	errs := signalSeries{Kind: CauseSignal, Signal: `requests_total{code="500"}`, Unit: "/s", Service: "storefront", Band: stepBand(at("11:30"), math.NaN(), 6.3)}
+	in := rankInput{
+		KPI:      KPI{Name: "orders", Direction: DirectionHigher},
+		Windows:  []insightWindow{{ID: 1, Start: at("11:30"), End: at("11:40")}},
+		Signals:  []signalSeries{conns(1, 2), errs},
+		Hops:     map[string]int{"checkout": 0, "inventory": 1, "storefront": 1},
+		Upstream: map[string]bool{"storefront": true},
+		Callees:  map[string][]string{"storefront": {"checkout"}, "checkout": {"inventory"}},
+		Step:     time.Minute,
+	}
+	causes := rankCauses(in)
+	if len(causes) != 2 || causes[0].Service != "storefront" || causes[1].Size != 0 {
+		t.Fatalf("causes %+v, want the storefront's errors first and a second connection of size 0", causes)
+	}
+	in.Signals = []signalSeries{conns(1, 7)}
+	if causes = rankCauses(in); len(causes) != 1 || causes[0].Size < 0.99 {
+		t.Fatalf("causes %+v, want six more connections at full size", causes)
+	}
+}
