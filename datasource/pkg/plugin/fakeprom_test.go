@@ -65,6 +65,8 @@ type fakeProm struct {
 	mu      sync.Mutex
 	used    map[string]bool
 	unknown []string
+	// starts holds the start of the last range query of each expression.
+	starts map[string]time.Time
 }
 
 // targetFamily is a metric family a scrape target exposes.
@@ -81,6 +83,7 @@ func newFakeProm(tb testing.TB) *fakeProm {
 		labelValues: map[string][]string{},
 		used:        map[string]bool{},
 		failures:    map[string]string{},
+		starts:      map[string]time.Time{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/v1/query", f.handleQuery)
@@ -229,6 +232,9 @@ func (f *fakeProm) handleQueryRange(w http.ResponseWriter, r *http.Request) {
 	}
 	series, ok := f.ranged[expr]
 	f.note(expr, ok)
+	f.mu.Lock()
+	f.starts[expr] = start
+	f.mu.Unlock()
 	m := model.Matrix{}
 	d := time.Duration(step * float64(time.Second))
 	for _, s := range series {

@@ -722,3 +722,47 @@ func TestInsightsLeaveOutObserver(t *testing.T) {
 		t.Errorf("first cause is of %s, want payments", s)
 	}
 }
+
+// TestInsightsReadSignalsWhereRanked: over the shop day (10:00–12:00) with
+// one window at 11:30, the KPI is read from its warm-up before the range,
+// the signals only from their warm-up before the stretch the ranking looks
+// at: twice the search span before the window.
+func TestInsightsReadSignalsWhereRanked(t *testing.T) {
+	f := newFakeProm(t)
+	insightsFixtures(f)
+	d := newTestDatasource(t, f, "")
+	if dr := query(t, d, map[string]any{"queryType": "insights", "kpi": "checkout_latency"}); dr.Error != nil {
+		t.Fatal(dr.Error)
+	}
+	kpiStart := Query{From: shopFrom, To: shopTo, Step: shopStep}.warmStart()
+	sigStart := Query{From: at("11:30").Add(-2 * searchSpan(shopStep)), To: shopTo, Step: shopStep}.warmStart()
+	if !sigStart.After(kpiStart) {
+		t.Fatalf("signals' start %s is not after the KPI's %s: the test would prove nothing", sigStart, kpiStart)
+	}
+	scope := Query{From: shopFrom, To: shopTo, Step: shopStep}.scope()
+	read := 0
+	for _, cs := range candidateSignals {
+		expr, err := interpolate(cs.Expr, scope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, ok := f.starts[expr]; ok {
+			read++
+			if !s.Equal(sigStart) {
+				t.Errorf("%s read from %s, want %s", cs.Name, s.Format("15:04"), sigStart.Format("15:04"))
+			}
+		}
+	}
+	if read < len(candidateSignals)/2 {
+		t.Errorf("%d of %d signals read", read, len(candidateSignals))
+	}
+	kpis := 0
+	for _, s := range f.starts {
+		if s.Equal(kpiStart) {
+			kpis++
+		}
+	}
+	if kpis == 0 {
+		t.Errorf("nothing read from the KPI's warm-up start %s", kpiStart.Format("15:04"))
+	}
+}

@@ -115,6 +115,19 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 	}
 
 	in := rankInput{KPI: k, Windows: windows, Step: q.Step, RateInterval: q.scope().rateInterval()}
+	// The signals are read, and scored, only where the ranking looks at
+	// them: from twice the search span before the first window (the
+	// onset's search and the level before it; see varies), after their
+	// own warm-up. A range of hours with an incident at its end costs
+	// the scoring of that stretch, not of the hours.
+	sq := q
+	earliest := windows[0].Start
+	for _, w := range windows {
+		if w.Start.Before(earliest) {
+			earliest = w.Start
+		}
+	}
+	sq.From = maxTime(q.From, earliest.Add(-2*searchSpan(q.Step)))
 	var (
 		graph     *serviceGraph
 		hostnames model.Vector
@@ -166,7 +179,7 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 			h, ok := in.Hops[svc]
 			return h, ok
 		}
-		appSigs = d.querySignals(gctx, eg, appSignals(md, newHostIndex(gi), dist, kpiFamilies(allKPIs, q)), q, windows)
+		appSigs = d.querySignals(gctx, eg, appSignals(md, newHostIndex(gi), dist, kpiFamilies(allKPIs, q)), sq, windows)
 		return nil
 	})
 	eg.Go(func() error {
@@ -181,7 +194,7 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 		in.Deploys, err = d.deployEvents(gctx, deployFrom, q.To, q.Step, "")
 		return err
 	})
-	signals := d.querySignals(gctx, eg, candidateSignals, q, windows)
+	signals := d.querySignals(gctx, eg, candidateSignals, sq, windows)
 	if err := eg.Wait(); err != nil {
 		return nil, err
 	}
