@@ -105,7 +105,7 @@ func TestGoldenPassesPromtool(t *testing.T) {
 // processes (which include passwords and tokens) appear nowhere.
 func TestNoSecretsInOutput(t *testing.T) {
 	got := scrapeFixture(t, 1)
-	for _, secret := range []string{"hunter2", "s3cr3t", "--key=abc", "daemon off", "Corefile", "-Xmx1g", "*:6379", "pid="} {
+	for _, secret := range []string{"hunter2", "abc123", "s3cr3t", "--key=abc", "daemon off", "Corefile", "-Xmx1g", "*:6379", "pid="} {
 		if strings.Contains(got, secret) {
 			t.Errorf("/metrics contains %q", secret)
 		}

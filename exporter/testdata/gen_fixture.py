@@ -15,6 +15,14 @@ for name in os.listdir(bindir):
         os.remove(os.path.join(bindir, name))
 with open(bindir + "/backup.sh", "w") as f:
     f.write("#!/bin/sh\ntar c /srv | gzip > /backup/srv.tgz\n")
+# The files the processes see (every <pid>/root and <pid>/cwd link here): a
+# script is named only when its file exists for the process.
+rootfs = os.path.join(here, "rootfs")
+shutil.rmtree(rootfs, ignore_errors=True)
+for f in ["srv/app.py", "usr/local/bin/gunicorn", "opt/shop.jar", "srv/web/server.js", "opt/jobs/backup.sh"]:
+    os.makedirs(os.path.dirname(os.path.join(rootfs, f)), exist_ok=True)
+    with open(os.path.join(rootfs, f), "w") as fh:
+        fh.write("# fixture\n")
 
 def w(path, data):
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -58,6 +66,8 @@ def proc(pid, comm, ppid, exe, cmdline, cgroup, utime=10, stime=5, threads=1, st
     w(d + "/cgroup", cgroup)
     if exe:
         ln(exe, d + "/exe")
+    ln("../../rootfs", d + "/root")
+    ln("../../rootfs", d + "/cwd")
     os.makedirs(d + "/fd", exist_ok=True)
     for i, t in enumerate(fds):
         ln(t, "%s/fd/%d" % (d, i))
@@ -105,6 +115,8 @@ proc(310, "gunicorn", 1, BIN + "python3.11", ["/usr/bin/python3", "/usr/local/bi
      start=2100, fds=("/dev/null", "/dev/null", "/dev/null", "socket:[31001]"))
 proc(311, "gunicorn", 310, BIN + "python3.11", ["gunicorn: worker [app:app]"], sess, start=2110,
      fds=("/dev/null", "/dev/null", "/dev/null", "socket:[31001]", "socket:[31002]"))
+# A program read from standard input, with secrets after it: no name but the interpreter's.
+proc(302, "python3", 1, BIN + "python3.11", ["python3", "-", "--password", "hunter2", "--token", "abc123"], sess, start=2050)
 # java -jar and node: interpreters seen through; the password argument must never show.
 proc(400, "java", 1, BIN + "java", ["java", "-Xmx1g", "-Dpassword=hunter2", "-jar", "/opt/shop.jar", "--db.password=hunter2"], sess,
      start=3000, rss=100000, utime=1000, stime=300)

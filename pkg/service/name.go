@@ -105,8 +105,12 @@ type program struct {
 // (`python3 app.py` → app, `java -jar shop.jar` → shop, `node server.js` →
 // server). comm is the fallback when the executable cannot be read. Only a
 // script's base name is ever taken from args, and only when it looks like a
-// file name.
-func programName(exe, comm string, args []string) program {
+// file name and isFile says it names a regular file the process can see
+// (relative to its working directory): a word of the command line that
+// is no file — the value of an option the parser does not know, such as
+// `--password hunter2` — never becomes a name. A module (`-m`) or a Java
+// class is named without a file, the class only when it looks like one.
+func programName(exe, comm string, args []string, isFile func(string) bool) program {
 	base := path.Base(strings.TrimSuffix(exe, " (deleted)"))
 	if exe == "" || base == "." || base == "/" || strings.HasPrefix(base, "memfd:") {
 		// No executable to go by (permission, or an anonymous in-memory
@@ -117,7 +121,7 @@ func programName(exe, comm string, args []string) program {
 	if kind == notInterpreter || len(args) < 2 {
 		return program{name: cleanName(base)}
 	}
-	script, ok := scriptArg(kind, args[1:])
+	script, ok := scriptArg(kind, args[1:], isFile)
 	if !ok {
 		return program{name: cleanName(base)}
 	}
@@ -125,35 +129,43 @@ func programName(exe, comm string, args []string) program {
 }
 
 // scriptArg finds the program an interpreter runs and turns it into a name.
-func scriptArg(kind interpreter, args []string) (string, bool) {
+func scriptArg(kind interpreter, args []string, isFile func(string) bool) (string, bool) {
+	file := func(arg string) (string, bool) {
+		if name, ok := fileName(arg); ok && isFile(arg) {
+			return name, true
+		}
+		return "", false
+	}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
-		case inlineOptions[kind][a]:
+		case inlineOptions[kind][a] || a == "-":
+			// The program comes from the command line or from standard
+			// input: it has no name.
 			return "", false
 		case kind == python && a == "-m" && i+1 < len(args):
 			return moduleName(args[i+1])
 		case kind == python && strings.HasPrefix(a, "-m") && len(a) > 2:
 			return moduleName(a[2:])
 		case kind == java && (a == "-jar" || a == "--jar") && i+1 < len(args):
-			return fileName(args[i+1])
+			return file(args[i+1])
 		case kind == java && (a == "-m" || a == "--module") && i+1 < len(args):
 			return className(args[i+1])
 		case kind == php && a == "-f" && i+1 < len(args):
-			return fileName(args[i+1])
+			return file(args[i+1])
 		case valueOptions[kind][a]:
 			i++
 		case a == "--":
 			if i+1 < len(args) {
-				return fileName(args[i+1])
+				return file(args[i+1])
 			}
 			return "", false
 		case strings.HasPrefix(a, "-") || strings.HasPrefix(a, "+"):
 			// A flag without a value, or --flag=value.
 		case kind == java:
-			return className(a)
+			return mainClass(a)
 		default:
-			return fileName(a)
+			return file(a)
 		}
 	}
 	return "", false
@@ -189,6 +201,16 @@ func moduleName(arg string) (string, bool) {
 		return "", false
 	}
 	return arg, true
+}
+
+// mainClass names the class java runs: a class named the Java way, with
+// its package (org.example.OrderService) or capitalised (Main); a lower-case
+// word without a package is no class.
+func mainClass(arg string) (string, bool) {
+	if !strings.Contains(arg, ".") && (arg == "" || arg[0] < 'A' || arg[0] > 'Z') {
+		return "", false
+	}
+	return className(arg)
 }
 
 func className(arg string) (string, bool) {

@@ -1,9 +1,18 @@
 package service
 
 import (
+	"path"
+	"slices"
 	"strings"
 	"testing"
 )
+
+// testFiles are the files the processes of TestProgramName see.
+var testFiles = map[string]bool{
+	"app.py": true, "/srv/shop/app.py": true, "/usr/local/bin/gunicorn": true, "/srv/pkg/__main__.py": true,
+	"/opt/shop.jar": true, "server.js": true, "/srv/api/index.js": true, "/opt/jobs/backup.sh": true,
+	"bin/worker.rb": true, "artisan": true, "a b.js": true, "hunter2": false,
+}
 
 func TestProgramName(t *testing.T) {
 	tests := []struct {
@@ -42,10 +51,19 @@ func TestProgramName(t *testing.T) {
 		{"", "we\x01ird", nil, program{name: "we_ird"}},
 		{"", "", nil, program{name: "unknown"}},
 		{"/usr/bin/myapp (deleted)", "myapp", []string{"myapp", "--password", "x"}, program{name: "myapp"}},
+		// Secrets after options the parser does not know, or after "-"
+		// (a program read from standard input), are no files.
+		{"/usr/bin/python3", "python3", []string{"python3", "-", "--password", "hunter2", "--token", "abc123"}, program{name: "python3"}},
+		{"/usr/bin/python3", "python3", []string{"python3", "--password", "hunter2"}, program{name: "python3"}},
+		{"/usr/bin/node", "node", []string{"node", "-", "--token", "abc123"}, program{name: "node"}},
+		{"/usr/bin/perl", "perl", []string{"perl", "-", "--token", "s3cr3tperl"}, program{name: "perl"}},
+		{"/usr/lib/jvm/bin/java", "java", []string{"java", "-cp", "/opt/lib/*", "--password", "hunter2"}, program{name: "java"}},
+		{"/usr/lib/jvm/bin/java", "java", []string{"java", "Main"}, program{name: "Main", script: true}},
+		{"/usr/bin/python3", "python3", []string{"python3", "notthere.py"}, program{name: "python3"}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(append([]string{tt.exe}, tt.args...), " "), func(t *testing.T) {
-			if got := programName(tt.exe, tt.comm, tt.args); got != tt.want {
+			if got := programName(tt.exe, tt.comm, tt.args, func(p string) bool { return testFiles[p] }); got != tt.want {
 				t.Errorf("programName(%q, %q, %q) = %+v, want %+v", tt.exe, tt.comm, tt.args, got, tt.want)
 			}
 		})
@@ -57,9 +75,10 @@ func FuzzProgramName(f *testing.F) {
 	f.Add("/usr/bin/java", "java", "java\x00-jar\x00/x/y.jar")
 	f.Add("/usr/bin/bash", "bash", "bash\x00-o\x00errexit\x00run.sh")
 	f.Add("", "", "")
+	f.Add("/usr/bin/python3", "python3", "python3\x00-\x00--password\x00hunter2")
 	f.Fuzz(func(t *testing.T, exe, comm, cmdline string) {
 		args := strings.Split(cmdline, "\x00")
-		p := programName(exe, comm, args)
+		p := programName(exe, comm, args, func(string) bool { return true })
 		if p.name == "" {
 			t.Fatalf("empty name for %q %q %q", exe, comm, args)
 		}
@@ -77,6 +96,19 @@ func FuzzProgramName(f *testing.F) {
 			}
 			if !found {
 				t.Fatalf("script name %q not from any argument of %q", p.name, args)
+			}
+		}
+		// Where no argument names a file, only a module or a Java class
+		// names the program; no other word of the command line reaches
+		// a label.
+		if p := programName(exe, comm, args, func(string) bool { return false }); p.script {
+			kind := interpreterOf(path.Base(strings.TrimSuffix(exe, " (deleted)")))
+			if kind == notInterpreter {
+				kind = interpreterOf(comm) // the name went by comm
+			}
+			module := slices.ContainsFunc(args[1:], func(a string) bool { return strings.HasPrefix(a, "-m") })
+			if !(kind == python && module) && kind != java {
+				t.Fatalf("script name %q from %q, where no argument names a file", p.name, args)
 			}
 		}
 	})

@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -405,6 +406,21 @@ func (s *Scanner) addThreadSched(t procfs.Proc, p *Process, res *ScanResult, isP
 	return true, ss, hasSched
 }
 
+// isFileOf returns whether a path names a regular file as process pid sees
+// it: an absolute one under its root, a relative one under its working
+// directory (both as /proc shows them, across mount namespaces). What
+// cannot be checked (no permission) is no file.
+func (s *Scanner) isFileOf(pid int) func(string) bool {
+	return func(p string) bool {
+		dir := "cwd"
+		if path.IsAbs(p) {
+			dir = "root"
+		}
+		fi, err := os.Stat(filepath.Join(s.root, strconv.Itoa(pid), dir, p))
+		return err == nil && fi.Mode().IsRegular()
+	}
+}
+
 // readStatic reads what identifies a process: executable, command line (only
 // to name it), cgroup and network namespace.
 func (s *Scanner) readStatic(proc procfs.Proc, key procKey, comm string, res *ScanResult) *entry {
@@ -418,7 +434,7 @@ func (s *Scanner) readStatic(proc procfs.Proc, key procKey, comm string, res *Sc
 	if err != nil && !vanished(err) {
 		res.fail("cmdline", err)
 	}
-	st.prog = programName(exe, comm, args)
+	st.prog = programName(exe, comm, args, s.isFileOf(proc.PID))
 
 	cgs, err := proc.Cgroups()
 	switch {
