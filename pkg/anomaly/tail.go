@@ -151,6 +151,12 @@ func (t *tail) side(x float64, up bool, n int, med float64) float64 {
 			if s[0] > ext {
 				ext = s[0]
 			}
+			if m > 0 && s[m-1] >= x {
+				// All held are at least as extreme (the usual case: x
+				// is nowhere near this block's tail).
+				k += m
+				continue
+			}
 			for i := 0; i < m && s[i] >= x; i++ {
 				k++
 			}
@@ -159,6 +165,10 @@ func (t *tail) side(x float64, up bool, n int, med float64) float64 {
 			m := int(t.nlo[b])
 			if s[0] < ext {
 				ext = s[0]
+			}
+			if m > 0 && s[m-1] <= x {
+				k += m
+				continue
 			}
 			for i := 0; i < m && s[i] <= x; i++ {
 				k++

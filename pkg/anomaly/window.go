@@ -210,10 +210,23 @@ func (w *window) kthDeviation(m float64, k int) float64 {
 }
 
 // searchFloats is the index of the first value of the sorted s that is >=
-// x: slices.BinarySearch, which, unlike sort.SearchFloat64s, makes no
-// closure call per step (the windows' updates spend most of their time
-// searching).
+// x. The windows hold finite values only (the front drops NaN and clamps
+// the rest), for which a plain lower-bound search is what
+// slices.BinarySearch gives, without its NaN-aware comparisons (the
+// windows' updates spend most of their time searching).
 func searchFloats(s []float64, x float64) int {
-	i, _ := slices.BinarySearch(s, x)
-	return i
+	if x != x {
+		i, _ := slices.BinarySearch(s, x)
+		return i
+	}
+	lo, hi := 0, len(s)
+	for lo < hi {
+		h := int(uint(lo+hi) >> 1)
+		if s[h] < x {
+			lo = h + 1
+		} else {
+			hi = h
+		}
+	}
+	return lo
 }
