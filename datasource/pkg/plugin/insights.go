@@ -220,17 +220,30 @@ func levelOf(values []float64) (l, spread float64) {
 	l = median(slices.Clone(values))
 	var devs []float64
 	if len(values) < moveRecent {
+		devs = make([]float64, 0, len(values))
 		for _, v := range values {
 			devs = append(devs, math.Abs(v-l))
 		}
 	} else {
-		buf := make([]float64, moveRecent)
+		devs = make([]float64, 0, len(values)-moveRecent+1)
 		for j := 0; j+moveRecent <= len(values); j++ {
-			copy(buf, values[j:j+moveRecent])
-			devs = append(devs, math.Abs(median(buf)-l))
+			devs = append(devs, math.Abs(recentMedian(values[j:j+moveRecent])-l))
 		}
 	}
 	return l, 1.4826 * median(devs)
+}
+
+// recentMedian is the median of moveRecent finite values, without
+// allocating.
+func recentMedian(v []float64) float64 {
+	var a [moveRecent]float64
+	copy(a[:], v)
+	for i := 1; i < len(a); i++ {
+		for j := i; j > 0 && a[j] < a[j-1]; j-- {
+			a[j], a[j-1] = a[j-1], a[j]
+		}
+	}
+	return a[moveRecent/2]
 }
 
 // shifted reports whether the median m of recent (moveRecent values) is
@@ -240,7 +253,7 @@ func (r refLevel) shifted(recent []float64) (m float64, ok bool) {
 	if !r.ok || len(recent) < moveRecent {
 		return 0, false
 	}
-	m = median(slices.Clone(recent))
+	m = recentMedian(recent)
 	d := math.Abs(m - r.l)
 	return m, d >= moveRatio*math.Abs(r.l) && d >= moveZ*r.spread
 }
@@ -607,10 +620,9 @@ func signalCause(w insightWindow, s signalSeries, searchFrom time.Time, tol time
 	// ones in time order.
 	var early, late []int
 	alarmed := false
-	for i, t := range b.Times {
-		if t.Before(searchFrom) || t.After(w.End) {
-			continue
-		}
+	lo, hi := b.index(searchFrom), b.index(w.End.Add(1))
+	for i := lo; i < hi; i++ {
+		t := b.Times[i]
 		sc := b.Score[i]
 		alarm := sc >= AlertThreshold // false for NaN
 		if alarm && !alarmed {
@@ -645,8 +657,8 @@ func signalCause(w insightWindow, s signalSeries, searchFrom time.Time, tol time
 	}
 	if onsetAt < 0 {
 		peak := 0.0
-		for i, t := range b.Times {
-			if sc := b.Score[i]; !t.Before(searchFrom) && !t.After(w.End) && sc > peak {
+		for i := lo; i < hi; i++ {
+			if sc := b.Score[i]; sc > peak {
 				peak, onsetAt = sc, i
 			}
 		}
@@ -721,11 +733,16 @@ func aroundOnset(b *bandSeries, i int, end time.Time, span time.Duration) (befor
 	return b.finiteIn(onset.Add(-span), onset), b.finiteIn(onset, end.Add(1))
 }
 
-// finiteIn returns the finite values at times in [from, to), found by
-// binary search (the times are in order).
+// index is the index of the first point at or after t (the times are in
+// order).
+func (b *bandSeries) index(t time.Time) int {
+	i, _ := slices.BinarySearchFunc(b.Times, t, time.Time.Compare)
+	return i
+}
+
+// finiteIn returns the finite values at times in [from, to).
 func (b *bandSeries) finiteIn(from, to time.Time) []float64 {
-	lo, _ := slices.BinarySearchFunc(b.Times, from, time.Time.Compare)
-	hi, _ := slices.BinarySearchFunc(b.Times, to, time.Time.Compare)
+	lo, hi := b.index(from), b.index(to)
 	var out []float64
 	for _, v := range b.Value[lo:max(lo, hi)] {
 		if !math.IsNaN(v) && !math.IsInf(v, 0) {
@@ -745,16 +762,16 @@ func (b *bandSeries) finiteIn(from, to time.Time) []float64 {
 // into the window. A series with no values before changed.
 func changedAt(b *bandSeries, i int, w insightWindow, span time.Duration) bool {
 	onset := b.Times[i]
-	before := b.finiteIn(onset.Add(-span), onset)
 	lead := b.finiteIn(onset, w.Start)
 	in := b.finiteIn(maxTime(onset, w.Start), w.End.Add(1))
 	if len(in) == 0 {
 		return false
 	}
-	if len(before) == 0 {
+	lv, ok := b.levelBefore(i, span)
+	if !ok {
 		return true
 	}
-	l, spread := levelOf(before)
+	l, spread := lv.l, lv.spread
 	d := median(in) - l
 	if d == 0 || math.Abs(d) < moveZ*spread {
 		return false
@@ -764,6 +781,31 @@ func changedAt(b *bandSeries, i int, w insightWindow, span time.Duration) bool {
 	}
 	dl := median(lead) - l
 	return math.Signbit(dl) == math.Signbit(d) && dl != 0 && math.Abs(dl) >= moveZ*spread
+}
+
+// levelBefore is the level of the finite values of the span before point
+// i (see levelOf), false when there are none. The windows of one query
+// share a series and its points, so each point's level is computed once.
+func (b *bandSeries) levelBefore(i int, span time.Duration) (refLevel, bool) {
+	k := levelKey{i, span}
+	if lv, ok := b.levels[k]; ok {
+		return lv, lv.ok
+	}
+	var lv refLevel
+	if before := b.finiteIn(b.Times[i].Add(-span), b.Times[i]); len(before) > 0 {
+		lv.l, lv.spread = levelOf(before)
+		lv.ok = true
+	}
+	if b.levels == nil {
+		b.levels = map[levelKey]refLevel{}
+	}
+	b.levels[k] = lv
+	return lv, lv.ok
+}
+
+type levelKey struct {
+	i    int
+	span time.Duration
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -787,32 +829,37 @@ func rawOnset(b *bandSeries, w insightWindow, searchFrom, by time.Time) int {
 	if len(b.Times) > 1 {
 		n = max(n, int(moveRefSpan/b.Times[1].Sub(b.Times[0])))
 	}
-	var ref, young []float64
+	lo, hi := b.index(searchFrom), b.index(w.End.Add(1))
 	first := -1
-	for i, t := range b.Times {
-		v := b.Value[i]
-		if math.IsNaN(v) || t.After(w.End) {
-			continue
-		}
-		if t.Before(searchFrom) {
-			ref = append(ref, v)
-		} else if first < 0 {
+	for i := lo; i < hi; i++ {
+		if !math.IsNaN(b.Value[i]) {
 			first = i
-		}
-		if t.Before(w.Start) {
-			young = append(young, v)
+			break
 		}
 	}
 	if first < 0 {
 		return -1
 	}
+	// The last n values before searchFrom.
+	var ref []float64
+	for i := lo - 1; i >= 0 && len(ref) < n; i-- {
+		if v := b.Value[i]; !math.IsNaN(v) {
+			ref = append(ref, v)
+		}
+	}
+	slices.Reverse(ref)
 	if len(ref) < moveRefMin {
 		// A young series (a stack that started minutes ago): its level
 		// is that of all its values before the window, an earlier
 		// incident among them outweighed by the healthy stretches.
-		ref = young
+		ref = ref[:0]
+		for i := 0; i < b.index(w.Start); i++ {
+			if v := b.Value[i]; !math.IsNaN(v) {
+				ref = append(ref, v)
+			}
+		}
 	}
-	level := newRefLevel(ref[max(0, len(ref)-n):])
+	level := newRefLevel(ref)
 	if !level.ok {
 		return -1
 	}
@@ -863,20 +910,21 @@ func appearedAt(b *bandSeries, w insightWindow, searchFrom time.Time, appear boo
 	if !appear || len(b.Times) < 2 {
 		return -1
 	}
+	lo, hi := b.index(searchFrom), b.index(w.End.Add(1))
+	for i := lo - 1; i >= 0; i-- {
+		if !math.IsNaN(b.Value[i]) {
+			return -1 // it was there before
+		}
+	}
 	first := -1
 	var after []float64
-	for i, t := range b.Times {
-		v := b.Value[i]
-		if math.IsNaN(v) || t.After(w.End) {
-			continue
+	for i := lo; i < hi; i++ {
+		if v := b.Value[i]; !math.IsNaN(v) {
+			if first < 0 {
+				first = i
+			}
+			after = append(after, v)
 		}
-		if t.Before(searchFrom) {
-			return -1
-		}
-		if first < 0 {
-			first = i
-		}
-		after = append(after, v)
 	}
 	if first < 0 || median(after) == 0 || deployTiming(w.Start.Sub(b.Times[first]), b.Times[1].Sub(b.Times[0])) == 0 {
 		return -1
@@ -1077,13 +1125,66 @@ func formatBytes(v float64) string {
 
 // median returns the median of v, NaN when empty. v is reordered.
 func median(v []float64) float64 {
-	if len(v) == 0 {
+	n := len(v)
+	if n == 0 {
 		return math.NaN()
 	}
-	sort.Float64s(v)
-	n := len(v)
-	if n%2 == 1 {
-		return v[n/2]
+	if slices.ContainsFunc(v, math.IsNaN) {
+		// Ordered as sort.Float64s orders NaN: first.
+		sort.Float64s(v)
+		if n%2 == 1 {
+			return v[n/2]
+		}
+		return (v[n/2-1] + v[n/2]) / 2
 	}
-	return (v[n/2-1] + v[n/2]) / 2
+	m := selectKth(v, n/2)
+	if n%2 == 1 {
+		return m
+	}
+	// The lower middle is the largest of those selected below it.
+	return (slices.Max(v[:n/2]) + m) / 2
+}
+
+// selectKth reorders v so that v[k] is the value a sort would put there,
+// with none larger before it and none smaller after (Hoare's selection,
+// in linear time on average), and returns it. v holds no NaN.
+func selectKth(v []float64, k int) float64 {
+	lo, hi := 0, len(v)-1
+	for lo < hi {
+		// The median of three as the pivot: sorted runs are no worst case.
+		mid := lo + (hi-lo)/2
+		if v[mid] < v[lo] {
+			v[mid], v[lo] = v[lo], v[mid]
+		}
+		if v[hi] < v[lo] {
+			v[hi], v[lo] = v[lo], v[hi]
+		}
+		if v[hi] < v[mid] {
+			v[hi], v[mid] = v[mid], v[hi]
+		}
+		p := v[mid]
+		i, j := lo, hi
+		for i <= j {
+			for v[i] < p {
+				i++
+			}
+			for p < v[j] {
+				j--
+			}
+			if i <= j {
+				v[i], v[j] = v[j], v[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return v[k]
+		}
+	}
+	return v[k]
 }

@@ -897,3 +897,38 @@ func TestRankCountStepOfOne(t *testing.T) {
 		t.Fatalf("causes %+v, want six more connections at full size", causes)
 	}
 }
+
+// TestMedian checks the selection-based median against sorting, on random
+// lengths, ties and NaN.
+func TestMedian(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	for trial := range 2000 {
+		n := 1 + rng.IntN(50)
+		v := make([]float64, n)
+		for i := range v {
+			v[i] = float64(rng.IntN(8)) // many ties
+			if trial%3 == 0 {
+				v[i] = rng.NormFloat64()
+			}
+			if trial%17 == 0 && rng.IntN(5) == 0 {
+				v[i] = math.NaN()
+			}
+		}
+		s := slices.Clone(v)
+		slices.Sort(s)
+		want := s[n/2]
+		if n%2 == 0 {
+			want = (s[n/2-1] + s[n/2]) / 2
+		}
+		got := median(slices.Clone(v))
+		if got != want && !(math.IsNaN(got) && math.IsNaN(want)) {
+			t.Fatalf("median(%v) = %v, want %v", v, got, want)
+		}
+		if n < moveRecent || slices.ContainsFunc(v[:moveRecent], math.IsNaN) {
+			continue // recentMedian is for finite values
+		}
+		if m := recentMedian(v[:moveRecent]); m != median(slices.Clone(v[:moveRecent])) {
+			t.Fatalf("recentMedian(%v) = %v", v[:moveRecent], m)
+		}
+	}
+}

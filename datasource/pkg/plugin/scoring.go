@@ -118,6 +118,8 @@ type bandSeries struct {
 	Labels                               model.Metric
 	Times                                []time.Time
 	Value, Expected, Lower, Upper, Score []float64
+	// levels caches the level before each point (see levelBefore).
+	levels map[levelKey]refLevel
 }
 
 // newBandSeries returns a band series of n NaN points.
