@@ -25,6 +25,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/telltale-dev/telltale/internal/promtest"
+	"github.com/telltale-dev/telltale/pkg/kpi"
 )
 
 // runbookURL is where the alerts' runbook_url annotations point: a section
@@ -366,5 +367,42 @@ func TestUnitTestFiles(t *testing.T) {
 				t.Errorf("%s: %s has recording rules but the test sets no group_eval_order", f, rf)
 			}
 		}
+	}
+}
+
+// TestRatioUnitsFromTheContract: every selector of the rules that picks
+// KPIs by unit picks exactly pkg/kpi's RatioUnits, the units the datasource
+// averages too (a share from two replicas is their mean, not their sum),
+// and the KPI value rule has one.
+func TestRatioUnitsFromTheContract(t *testing.T) {
+	found := 0
+	for f, rules := range loadRules(t) {
+		for _, r := range rules {
+			e, err := parser.ParseExpr(r.Expr)
+			if err != nil {
+				continue // TestExpressionsUseKnownMetrics reports it
+			}
+			parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+				vs, ok := n.(*parser.VectorSelector)
+				if !ok {
+					return nil
+				}
+				for _, m := range vs.LabelMatchers {
+					if m.Name != "unit" {
+						continue
+					}
+					if m.Type != labels.MatchRegexp || m.Value != kpi.RatioUnitRegexp {
+						t.Errorf("%s: %s selects unit %s%q, want =~%q (pkg/kpi.RatioUnits)", f, r.Record+r.Alert, m.Type, m.Value, kpi.RatioUnitRegexp)
+					}
+					if r.Record == "kpi:telltale_kpi_value:current" {
+						found++
+					}
+				}
+				return nil
+			})
+		}
+	}
+	if found == 0 {
+		t.Error("kpi:telltale_kpi_value:current does not pick ratio KPIs by unit")
 	}
 }

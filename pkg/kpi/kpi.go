@@ -95,6 +95,33 @@ type Opts struct {
 	Objective *float64
 }
 
+// RatioUnits are the units of a share (a success ratio, a percentage),
+// compared without regard to case: a gauge KPI in one of them is the mean
+// of its series across replicas, not their sum, which would not be a share.
+// Every reader of a KPI's value (the datasource, the recording rules) goes
+// by them; RatioUnitRegexp is the same as a PromQL label regexp.
+var RatioUnits = []string{"ratio", "percent", "%", "percentunit"}
+
+// RatioUnitRegexp matches exactly the RatioUnits, in any case, as a PromQL
+// (fully anchored RE2) label regexp.
+var RatioUnitRegexp = func() string {
+	q := make([]string, len(RatioUnits))
+	for i, u := range RatioUnits {
+		q[i] = regexp.QuoteMeta(u)
+	}
+	return "(?i)" + strings.Join(q, "|")
+}()
+
+// IsRatioUnit reports whether unit is one of the RatioUnits.
+func IsRatioUnit(unit string) bool {
+	for _, u := range RatioUnits {
+		if strings.EqualFold(unit, u) {
+			return true
+		}
+	}
+	return false
+}
+
 // NewCounter declares a KPI carried by a counter and registers both on reg.
 func NewCounter(reg prometheus.Registerer, o Opts) (prometheus.Counter, error) {
 	if err := o.validate("counter", nil); err != nil {

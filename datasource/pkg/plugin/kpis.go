@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/telltale-dev/telltale/pkg/kpi"
 )
 
 // Where a KPI comes from.
@@ -61,18 +63,10 @@ func discoveredKPIExpr(metric, typ, unit string) string {
 	case "histogram":
 		return fmt.Sprintf("histogram_quantile(0.95, sum by (le) (rate(%s_bucket[$__rate_interval])))", metric)
 	}
-	if isRatioUnit(unit) {
+	if kpi.IsRatioUnit(unit) {
 		return fmt.Sprintf("avg(%s)", metric)
 	}
 	return fmt.Sprintf("sum(%s)", metric)
-}
-
-func isRatioUnit(unit string) bool {
-	switch strings.ToLower(unit) {
-	case "ratio", "percent", "%", "percentunit":
-		return true
-	}
-	return false
 }
 
 // grafanaUnits maps the units apps declare to Grafana's unit ids.
