@@ -110,12 +110,22 @@ type program struct {
 // is no file — the value of an option the parser does not know, such as
 // `--password hunter2` — never becomes a name. A module (`-m`) or a Java
 // class is named without a file, the class only when it looks like one.
-func programName(exe, comm string, args []string, isFile func(string) bool) program {
+//
+// An executable whose file name says nothing of the program (see opaque) is
+// named by own, what the program says it is (its Go build information, its
+// argv[0]), else by comm.
+func programName(exe, comm string, args []string, isFile func(string) bool, own func() string) program {
 	base := path.Base(strings.TrimSuffix(exe, " (deleted)"))
-	if exe == "" || base == "." || base == "/" || strings.HasPrefix(base, "memfd:") {
-		// No executable to go by (permission, or an anonymous in-memory
-		// file): the kernel's comm is the best name left.
+	switch {
+	case exe == "" || base == "." || base == "/":
+		// No executable to go by (permission): the kernel's comm is
+		// the best name left.
 		base = comm
+	case opaque(base):
+		base = comm
+		if n := own(); n != "" {
+			base = n
+		}
 	}
 	kind := interpreterOf(base)
 	if kind == notInterpreter || len(args) < 2 {
@@ -126,6 +136,36 @@ func programName(exe, comm string, args []string, isFile func(string) bool) prog
 		return program{name: cleanName(base)}
 	}
 	return program{name: script, script: true, shell: kind == shell}
+}
+
+// hashName is a content hash as a build cache names its files: 16 or more
+// hex digits, with an optional -suffix (Go's build cache: <hash>-d).
+var hashName = regexp.MustCompile(`^[0-9a-f]{16,}(-[a-z])?$`)
+
+// opaque reports whether an executable's file name says nothing of the
+// program: an anonymous in-memory file (memfd:…) or a content hash.
+func opaque(base string) bool {
+	return strings.HasPrefix(base, "memfd:") || hashName.MatchString(base)
+}
+
+// ownName is the name a program gives itself: the last element of its Go
+// main package's path (or of its main module's, for a build of loose
+// files), else the base of argv[0] when it is a plain name (and no hash or
+// memfd itself); "" when neither says.
+func ownName(goPath, goModule string, args []string) string {
+	for _, p := range []string{goPath, goModule} {
+		if p != "" && p != "command-line-arguments" {
+			if n := path.Base(p); safeName.MatchString(n) {
+				return n
+			}
+		}
+	}
+	if len(args) > 0 {
+		if n := path.Base(args[0]); safeName.MatchString(n) && !opaque(n) {
+			return n
+		}
+	}
+	return ""
 }
 
 // scriptArg finds the program an interpreter runs and turns it into a name.

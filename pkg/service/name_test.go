@@ -63,10 +63,37 @@ func TestProgramName(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(append([]string{tt.exe}, tt.args...), " "), func(t *testing.T) {
-			if got := programName(tt.exe, tt.comm, tt.args, func(p string) bool { return testFiles[p] }); got != tt.want {
+			if got := programName(tt.exe, tt.comm, tt.args, func(p string) bool { return testFiles[p] }, func() string { return "" }); got != tt.want {
 				t.Errorf("programName(%q, %q, %q) = %+v, want %+v", tt.exe, tt.comm, tt.args, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestOpaqueExecutables: an executable whose file name is a content hash
+// (a build cache's) or an anonymous memfd is named by what the program says
+// it is — its Go main package, its module for a build of loose files, its
+// argv[0] — and by comm only when nothing says.
+func TestOpaqueExecutables(t *testing.T) {
+	hash := "43e6a1be703bc940907ffb611be5f27cd70b2ef3ddb2eca85a2658f4ccdeac9c"
+	for _, tc := range []struct {
+		exe, comm        string
+		args             []string
+		goPath, goModule string
+		want             string
+	}{
+		{"/root/.magefile/" + hash, hash[:15], []string{"/root/.magefile/" + hash, "scenarios"}, "command-line-arguments", "github.com/acme/shop", "shop"},
+		{"/root/.cache/go-build/ab/" + hash[:40] + "-d", "x", []string{"x"}, "github.com/acme/shop/cmd/orders", "github.com/acme/shop", "orders"},
+		{"/memfd:sealed-91173221a7ea (deleted)", "memfd:sealed-91", []string{"line_io_tools/binary_backend", "--uid", "0"}, "", "", "binary_backend"},
+		{"/memfd:x (deleted)", "worker", []string{"--password=hunter2"}, "", "", "worker"},
+		{"/usr/bin/" + hash, "runner", []string{"/usr/bin/" + hash}, "", "", "runner"},
+		// A file name that merely looks like hex but is short is a name.
+		{"/usr/bin/deadbeef", "deadbeef", []string{"deadbeef"}, "github.com/x/other", "", "deadbeef"},
+	} {
+		own := func() string { return ownName(tc.goPath, tc.goModule, tc.args) }
+		if got := programName(tc.exe, tc.comm, tc.args, func(string) bool { return false }, own).name; got != tc.want {
+			t.Errorf("programName(%q, %q, %q) = %q, want %q", tc.exe, tc.comm, tc.args, got, tc.want)
+		}
 	}
 }
 
@@ -78,7 +105,7 @@ func FuzzProgramName(f *testing.F) {
 	f.Add("/usr/bin/python3", "python3", "python3\x00-\x00--password\x00hunter2")
 	f.Fuzz(func(t *testing.T, exe, comm, cmdline string) {
 		args := strings.Split(cmdline, "\x00")
-		p := programName(exe, comm, args, func(string) bool { return true })
+		p := programName(exe, comm, args, func(string) bool { return true }, func() string { return ownName("", "", args) })
 		if p.name == "" {
 			t.Fatalf("empty name for %q %q %q", exe, comm, args)
 		}
@@ -101,7 +128,7 @@ func FuzzProgramName(f *testing.F) {
 		// Where no argument names a file, only a module or a Java class
 		// names the program; no other word of the command line reaches
 		// a label.
-		if p := programName(exe, comm, args, func(string) bool { return false }); p.script {
+		if p := programName(exe, comm, args, func(string) bool { return false }, func() string { return "" }); p.script {
 			kind := interpreterOf(path.Base(strings.TrimSuffix(exe, " (deleted)")))
 			if kind == notInterpreter {
 				kind = interpreterOf(comm) // the name went by comm

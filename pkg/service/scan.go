@@ -12,6 +12,7 @@
 package service
 
 import (
+	"debug/buildinfo"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -421,6 +422,20 @@ func (s *Scanner) isFileOf(pid int) func(string) bool {
 	}
 }
 
+// ownNameOf is the name process pid's program gives itself (see ownName):
+// its executable's Go build information is read only from a regular file
+// (never a FIFO or a device, which could stall a scan).
+func (s *Scanner) ownNameOf(pid int, args []string) string {
+	exe := filepath.Join(s.root, strconv.Itoa(pid), "exe")
+	var goPath, goModule string
+	if fi, err := os.Stat(exe); err == nil && fi.Mode().IsRegular() {
+		if bi, err := buildinfo.ReadFile(exe); err == nil {
+			goPath, goModule = bi.Path, bi.Main.Path
+		}
+	}
+	return ownName(goPath, goModule, args)
+}
+
 // readStatic reads what identifies a process: executable, command line (only
 // to name it), cgroup and network namespace.
 func (s *Scanner) readStatic(proc procfs.Proc, key procKey, comm string, res *ScanResult) *entry {
@@ -434,7 +449,7 @@ func (s *Scanner) readStatic(proc procfs.Proc, key procKey, comm string, res *Sc
 	if err != nil && !vanished(err) {
 		res.fail("cmdline", err)
 	}
-	st.prog = programName(exe, comm, args, s.isFileOf(proc.PID))
+	st.prog = programName(exe, comm, args, s.isFileOf(proc.PID), func() string { return s.ownNameOf(proc.PID, args) })
 
 	cgs, err := proc.Cgroups()
 	switch {
