@@ -985,10 +985,11 @@ func (c cause) rose() bool {
 
 // worsened reports whether a rise is its service getting worse for those
 // that call it: a cost that rose (slower, failing, waiting), a restart, or
-// a series that appeared (a new error code) other than work it sends.
+// something that started — a series that appeared or rose from zero (a new
+// error code, or one that came back) — other than work it sends.
 func (c cause) worsened() bool {
-	appeared := math.IsNaN(c.Before) && !math.IsNaN(c.After)
-	return c.rose() && (c.traits.Cost || c.traits.Event || (appeared && !c.traits.Work))
+	started := (math.IsNaN(c.Before) || c.Before == 0) && c.After > 0
+	return c.rose() && (c.traits.Cost || c.traits.Event || (started && !c.traits.Work))
 }
 
 func (c cause) fell() bool {

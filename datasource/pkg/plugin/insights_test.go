@@ -860,11 +860,16 @@ func TestRankCalleeTrafficExplainsNothing(t *testing.T) {
 	if len(causes) != 2 || causes[0].Service != "checkout" || causes[0].ExplainedBy != "" {
 		t.Fatalf("causes %+v, want checkout's failures first, unexplained", causes)
 	}
-	in.Signals = append(slices.Clone(signals), signalSeries{Kind: CauseSignal, signalTraits: signalTraits{Internal: true, Cost: true}, Signal: "p90 request duration", Unit: "s", Service: "inventory", Band: stepBand(at("11:30"), 0.01, 0.5)})
-	causes = rankCauses(in)
-	for _, c := range causes {
-		if c.Service == "checkout" && c.ExplainedBy != "anomaly in inventory, which checkout calls" {
-			t.Errorf("with inventory slower: checkout's %s explained by %q, want by inventory", c.Signal, c.ExplainedBy)
+	for name, worse := range map[string]signalSeries{
+		"slower":        {Kind: CauseSignal, signalTraits: signalTraits{Internal: true, Cost: true}, Signal: "p90 request duration", Unit: "s", Service: "inventory", Band: stepBand(at("11:30"), 0.01, 0.5)},
+		"failing again": {Kind: CauseSignal, Signal: `requests_total{code="500"}`, Unit: "/s", Service: "inventory", Band: stepBand(at("11:30"), 0, 3)},
+		"failing anew":  {Kind: CauseSignal, Signal: `requests_total{code="503"}`, Unit: "/s", Service: "inventory", Band: stepBand(at("11:30"), math.NaN(), 3)},
+	} {
+		in.Signals = append(slices.Clone(signals), worse)
+		for _, c := range rankCauses(in) {
+			if c.Service == "checkout" && c.ExplainedBy != "anomaly in inventory, which checkout calls" {
+				t.Errorf("with inventory %s: checkout's %s explained by %q, want by inventory", name, c.Signal, c.ExplainedBy)
+			}
 		}
 	}
 }
