@@ -452,6 +452,15 @@ func rankCauses(in rankInput) []cause {
 		}
 		roseIn := func(svc string) bool { return rose[svc] }
 		worseIn := func(svc string) bool { return worse[svc] }
+		// Services that got more work as the KPI went wrong: a request
+		// or byte rate of their own (an application counter: no trait)
+		// rose clearly, on time.
+		busier := map[string]bool{}
+		for _, c := range cs {
+			if c.Kind == CauseSignal && c.traits == (signalTraits{}) && c.Anomaly >= AlertThreshold && c.Size >= 0.5 && c.rose() && !c.started() && c.Timing == 1 {
+				busier[c.Service] = true
+			}
+		}
 		hog, hogOnset, victims := contention(cs, cpuUse(in.Signals, w), in.HostCPUs)
 		for i := range cs {
 			c := &cs[i]
@@ -478,6 +487,12 @@ func rankCauses(in rankInput) []cause {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "anomaly in "+dep+", which "+c.Service+" calls"
 				} else if up := firstAnomalousUpstream(callers, roseIn, c.Service); up != "" && c.fell() {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "anomaly in "+up+", upstream of "+c.Service+" (less work came in)"
+				} else if up != "" && busier[c.Service] && c.rose() && !c.started() {
+					// A caller with an anomaly of its own sent more (its
+					// retries, say): this rose with the load, as its
+					// traffic did. What started here (an error code) is
+					// no load's doing.
+					c.Unexplained, c.ExplainedBy = explainedFactor, "anomaly in "+up+", upstream of "+c.Service+" (more work came in)"
 				}
 			}
 			c.Score = c.Anomaly * c.Size * c.Timing * c.Proximity * c.Unexplained
@@ -988,8 +1003,13 @@ func (c cause) rose() bool {
 // something that started — a series that appeared or rose from zero (a new
 // error code, or one that came back) — other than work it sends.
 func (c cause) worsened() bool {
-	started := (math.IsNaN(c.Before) || c.Before == 0) && c.After > 0
-	return c.rose() && (c.traits.Cost || c.traits.Event || (started && !c.traits.Work))
+	return c.rose() && (c.traits.Cost || c.traits.Event || (c.started() && !c.traits.Work))
+}
+
+// started reports whether the cause is something that started: a series
+// that appeared or rose from zero.
+func (c cause) started() bool {
+	return (math.IsNaN(c.Before) || c.Before == 0) && c.After > 0
 }
 
 func (c cause) fell() bool {
