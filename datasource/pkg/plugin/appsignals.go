@@ -131,7 +131,7 @@ func appSignals(md []promv1.MetricMetadata, h hostIndex, dist func(service strin
 			add = append(add,
 				candidateSignal{Name: fmt.Sprintf("p%g %s", 100*appQuantile, f.name), Unit: unitOf(f.name), signalTraits: signalTraits{Internal: true, Cost: true},
 					Expr: fmt.Sprintf("histogram_quantile(%g, %s) and %s", appQuantile, rate(f.name+"_bucket"), enough(f.name))},
-				candidateSignal{Name: f.name + "_count", Unit: "/s", Expr: rate(f.name + "_count")})
+				candidateSignal{Name: f.name + "_count", Unit: "/s", signalTraits: signalTraits{Load: true}, Expr: rate(f.name + "_count")})
 		case model.MetricTypeSummary:
 			add = append(add, candidateSignal{Name: "mean " + f.name, Unit: unitOf(f.name), signalTraits: signalTraits{Internal: true, Cost: true},
 				Expr: "(" + rate(f.name+"_sum") + " / " + rate(f.name+"_count") + ") and " + enough(f.name)})

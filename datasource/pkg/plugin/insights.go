@@ -452,12 +452,11 @@ func rankCauses(in rankInput) []cause {
 		}
 		roseIn := func(svc string) bool { return rose[svc] }
 		worseIn := func(svc string) bool { return worse[svc] }
-		// Services that got more work as the KPI went wrong: a request
-		// or byte rate of their own (an application counter: no trait)
-		// rose clearly, on time.
+		// Services that got more work as the KPI went wrong: the rate
+		// of requests they served rose clearly, on time.
 		busier := map[string]bool{}
 		for _, c := range cs {
-			if c.Kind == CauseSignal && c.traits == (signalTraits{}) && c.Anomaly >= AlertThreshold && c.Size >= 0.5 && c.rose() && !c.started() && c.Timing == 1 {
+			if c.traits.Load && c.Anomaly >= AlertThreshold && c.Size >= 0.5 && c.rose() && !c.started() && c.Timing == 1 {
 				busier[c.Service] = true
 			}
 		}
@@ -489,9 +488,9 @@ func rankCauses(in rankInput) []cause {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "anomaly in "+up+", upstream of "+c.Service+" (less work came in)"
 				} else if up != "" && busier[c.Service] && c.rose() && !c.started() {
 					// A caller with an anomaly of its own sent more (its
-					// retries, say): this rose with the load, as its
-					// traffic did. What started here (an error code) is
-					// no load's doing.
+					// retries, say): this rose with the load, as the
+					// requests served did. What started here (an error
+					// code) is no load's doing.
 					c.Unexplained, c.ExplainedBy = explainedFactor, "anomaly in "+up+", upstream of "+c.Service+" (more work came in)"
 				}
 			}

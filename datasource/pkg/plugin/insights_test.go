@@ -939,41 +939,54 @@ func TestMedian(t *testing.T) {
 }
 
 // TestRankRetriesLoadTheCallees: checkout fails a third of its orders, its
-// callers retry them, and payments gets more than three times the traffic:
-// its bytes and its run-queue wait rise with it, as surely and as the KPI
-// goes wrong. Payments' rises came with the work checkout's failures sent
-// (more work came in): checkout's failures come first. When payments fails
-// itself (an error code that appears) with the retries' traffic, its
-// errors are no load's doing and come first.
+// callers retry them, and payments serves more than three times the
+// requests: its bytes and its run-queue wait rise with them, as surely and
+// as the KPI goes wrong. Payments' rises came with the work checkout's
+// failures sent (more work came in): checkout's failures come first. When
+// payments fails itself (an error code that appears) with the retries'
+// load, its errors are no load's doing and come first. And when payments
+// is slow while serving as many requests as before (its runtime's counters
+// rising, checkout's connections piling up), nothing came in: its latency
+// comes first.
 func TestRankRetriesLoadTheCallees(t *testing.T) {
-	base := []signalSeries{
-		{Kind: CauseSignal, Signal: "network_receive_bytes_total", Unit: "/s", Service: "payments", Band: stepBand(at("11:30"), 1.5e5, 5.6e5)},
-	}
+	load := signalSeries{Kind: CauseSignal, signalTraits: signalTraits{Load: true}, Signal: "request_duration_seconds_count", Unit: "/s", Service: "payments", Band: stepBand(at("11:30"), 20, 70)}
+	bytes := signalSeries{Kind: CauseSignal, Signal: "network_receive_bytes_total", Unit: "/s", Service: "payments", Band: stepBand(at("11:30"), 1.5e5, 5.6e5)}
 	for _, tc := range []struct {
-		name   string
-		extra  []signalSeries
-		first  string // service
-		signal string
+		name    string
+		signals []signalSeries
+		first   string // service
+		signal  string // the culprit's signal
+		alone   bool   // nothing explains it
 	}{
-		{"checkout failing", []signalSeries{
+		{"checkout failing", []signalSeries{load, bytes,
 			{Kind: CauseSignal, Signal: `checkouts_total{outcome="failed"}`, Unit: "/s", Service: "checkout", Band: stepBand(at("11:30"), 0, 2.5)},
 			{Kind: CauseSignal, signalTraits: signalTraits{Internal: true, Cost: true}, Signal: signalRunqueue, Unit: "s/s", Service: "payments", Band: stepBand(at("11:30"), 0.0126, 0.0384)},
-		}, "checkout", `checkouts_total{outcome="failed"}`},
-		{"payments failing", []signalSeries{
+		}, "checkout", `checkouts_total{outcome="failed"}`, false},
+		{"payments failing", []signalSeries{load, bytes,
 			{Kind: CauseSignal, Signal: `requests_total{code="502"}`, Unit: "/s", Service: "checkout", Band: stepBand(at("11:30"), math.NaN(), 6)},
 			{Kind: CauseSignal, Signal: `requests_total{code="500"}`, Unit: "/s", Service: "payments", Band: stepBand(at("11:30"), math.NaN(), 6)},
-		}, "payments", `requests_total{code="500"}`},
+		}, "payments", `requests_total{code="500"}`, true},
+		{"payments slow", []signalSeries{
+			{Kind: CauseSignal, Signal: "go_memstats_frees_total", Unit: "/s", Service: "payments", Band: stepBand(at("11:30"), 300, 1600)},
+			{Kind: CauseEdge, signalTraits: signalTraits{Work: true}, Signal: "connections", Service: "checkout", Edge: "checkout → payments:8080", Band: stepBand(at("11:30"), 1, 7)},
+			{Kind: CauseSignal, signalTraits: signalTraits{Internal: true, Cost: true}, Signal: "p90 request duration", Unit: "s", Service: "payments", Band: stepBand(at("11:30"), 0.022, 0.475)},
+		}, "payments", "p90 request duration", true},
 	} {
 		causes := rankCauses(rankInput{
 			KPI:     KPI{Name: "orders", Direction: DirectionHigher},
 			Windows: []insightWindow{{ID: 1, Start: at("11:30"), End: at("11:40")}},
-			Signals: append(slices.Clone(base), tc.extra...),
+			Signals: tc.signals,
 			Hops:    map[string]int{"checkout": 0, "payments": 1},
 			Callees: map[string][]string{"checkout": {"payments"}},
 			Step:    time.Minute,
 		})
-		if len(causes) == 0 || causes[0].Service != tc.first || causes[0].Signal != tc.signal {
-			t.Errorf("%s: causes %+v, want %s's %s first", tc.name, causes, tc.first, tc.signal)
+		if len(causes) == 0 || causes[0].Service != tc.first {
+			t.Errorf("%s: causes %+v, want %s first", tc.name, causes, tc.first)
+		}
+		for _, c := range causes {
+			if tc.alone && c.Service == tc.first && c.Signal == tc.signal && c.ExplainedBy != "" {
+				t.Errorf("%s: %s's %s explained by %q, want unexplained", tc.name, c.Service, c.Signal, c.ExplainedBy)
+			}
 		}
 	}
 }

@@ -40,6 +40,9 @@ type signalTraits struct {
 	// which counts for the client; other edge signals count for the
 	// server.
 	Work bool
+	// Load is set for the rate of requests a service served (a
+	// histogram's observations): the work that came in to it.
+	Load bool
 }
 
 // candidateSignal is a family of series insights scores as possible causes.
