@@ -443,23 +443,18 @@ func rankCauses(in rankInput) []cause {
 		// downstream of it. Its callers it explains only by getting
 		// worse for them (see worsened): more traffic, CPU or memory is
 		// what the work they sent brings.
-		rose, worse := map[string]bool{}, map[string]bool{}
+		// Busier are the services that got more work as the KPI went
+		// wrong: the rate of requests they served rose.
+		rose, worse, busier := map[string]bool{}, map[string]bool{}, map[string]bool{}
 		for _, c := range cs {
 			if c.Kind != CauseDeploy && c.Anomaly >= AlertThreshold && c.Size >= 0.5 && c.rose() && c.Timing == 1 {
 				rose[c.Service] = true
 				worse[c.Service] = worse[c.Service] || c.worsened()
+				busier[c.Service] = busier[c.Service] || (c.traits.Load && !c.started())
 			}
 		}
 		roseIn := func(svc string) bool { return rose[svc] }
 		worseIn := func(svc string) bool { return worse[svc] }
-		// Services that got more work as the KPI went wrong: the rate
-		// of requests they served rose clearly, on time.
-		busier := map[string]bool{}
-		for _, c := range cs {
-			if c.traits.Load && c.Anomaly >= AlertThreshold && c.Size >= 0.5 && c.rose() && !c.started() && c.Timing == 1 {
-				busier[c.Service] = true
-			}
-		}
 		hog, hogOnset, victims := contention(cs, cpuUse(in.Signals, w), in.HostCPUs)
 		for i := range cs {
 			c := &cs[i]
@@ -542,13 +537,7 @@ func cpuUse(sigs []signalSeries, w insightWindow) map[string]float64 {
 		if s.Kind != CauseSignal || s.Signal != signalCPU {
 			continue
 		}
-		var v []float64
-		for i, t := range s.Band.Times {
-			if x := s.Band.Value[i]; !t.Before(w.Start) && !t.After(w.End) && !math.IsNaN(x) {
-				v = append(v, x)
-			}
-		}
-		if len(v) > 0 {
+		if v := s.Band.finiteIn(w.Start, w.End.Add(1)); len(v) > 0 {
 			use[s.Service] += median(v)
 		}
 	}
