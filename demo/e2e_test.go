@@ -95,7 +95,40 @@ func query(ctx context.Context, s *stack.Stack, expr string) (model.Vector, erro
 // kpiScore is the highest detector score of the checkout latency KPI's
 // series over the last span.
 func kpiScore(span string) string {
-	return fmt.Sprintf(`max(max_over_time(telltale_anomaly_score{metric=~"shop_checkout_duration_seconds_(sum|count)"}[%s]))`, span)
+	return fmt.Sprintf(`max(max_over_time(%s[%s]))`, kpiScores, span)
+}
+
+// kpiScores selects the detector's scores of the checkout latency KPI's
+// series.
+const kpiScores = `telltale_anomaly_score{metric=~"shop_checkout_duration_seconds_(sum|count)"}`
+
+// logScores logs every score of the checkout latency KPI's series since
+// from, one line per series, each sample as seconds since from and score:
+// what to read when the detector did not see an incident.
+func logScores(ctx context.Context, tb testing.TB, s *stack.Stack, from time.Time) {
+	tb.Helper()
+	c, err := api.NewClient(api.Config{Address: s.PrometheusURL})
+	if err != nil {
+		tb.Log(err)
+		return
+	}
+	v, _, _, err := promv1.NewAPI(c).QueryRange(ctx, kpiScores, promv1.Range{Start: from, End: time.Now(), Step: step})
+	if err != nil {
+		tb.Logf("the scores since %s: %v", from.Format("15:04:05"), err)
+		return
+	}
+	m, ok := v.(model.Matrix)
+	if !ok {
+		tb.Logf("the scores since %s: got a %s, want a matrix", from.Format("15:04:05"), v.Type())
+		return
+	}
+	for _, ss := range m {
+		var b strings.Builder
+		for _, p := range ss.Values {
+			fmt.Fprintf(&b, " %d:%.2f", int(p.Timestamp.Time().Sub(from).Seconds()), float64(p.Value))
+		}
+		tb.Logf("scores of %s since %s (seconds:score):%s", ss.Metric["metric"], from.Format("15:04:05"), b.String())
+	}
 }
 
 // promRange writes d as a PromQL range, at least a second.
@@ -222,6 +255,11 @@ func TestEndToEnd(t *testing.T) {
 		// Only scores of samples after the fault: the range below is
 		// never longer than the time since the fault.
 		time.Sleep(time.Until(fault1.Add(2 * time.Second)))
+		defer func() {
+			if t.Failed() {
+				logScores(ctx, t, s, begin)
+			}
+		}()
 		saw := eventually(t, "detector score of the checkout latency KPI at the alerting threshold", detect, func() (bool, string) {
 			v, err := query(ctx, s, kpiScore(promRange(time.Since(fault1))))
 			if err != nil || len(v) == 0 {

@@ -48,9 +48,10 @@
 // history by a clear margin, not merely a new record. After an alarm the
 // scores are halved for as long as the incident goes on and 120 samples
 // after (the hold), so one incident raises one alarm; but a fresh alarm
-// more surprising than anything of the incident held, or one that comes
-// more than 16 quiet samples after the last, is a new incident and is not
-// damped. A score is in [0,1] and never NaN; it is 0 until the model is
+// more surprising than anything of the incident held, or one that would
+// alarm even against the incident's alarms of the last 16 samples, or one
+// that comes more than 16 quiet samples after the last, is a new incident
+// and is not damped. A score is in [0,1] and never NaN; it is 0 until the model is
 // warm (Result.Warm).
 //
 // # Young series

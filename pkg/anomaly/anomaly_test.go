@@ -546,6 +546,42 @@ func TestHold(t *testing.T) {
 	}
 }
 
+// TestHoldForgetsOldPeaks: an incident held long enough by echoes that
+// keep alarming must not hide a new one for being less surprising than
+// its own first alarm. Here the first alarm is a young series' kind (a
+// surprise judged on a handful of samples, far beyond anything), smaller
+// alarms recur every few samples for long after it, and then a clearly
+// larger one comes: it is a new incident. A fresh alarm only a little
+// more surprising than the echoes is still one of them.
+func TestHoldForgetsOldPeaks(t *testing.T) {
+	c := newCalibrator([]statSpec{{weight: 1, surprise: true}, {weight: 2, twoSided: true}})
+	for i := range 1000 {
+		c.score([]float64{0, float64(i % 10)}, true)
+	}
+	if s := c.score([]float64{300, 5}, true); s < AlertScore {
+		t.Fatalf("a young series' kind of surprise scored %v, want >= %v", s, AlertScore)
+	}
+	// Echoes: a record by a little every few samples, each an alarm that
+	// extends the hold (it would have ended after holdSamples otherwise).
+	echo := 20.0
+	for i := range 2 * holdSamples {
+		x := float64(i % 10)
+		if i%(incidentGap/2) == 0 {
+			echo++
+			x = echo
+		}
+		if s := c.score([]float64{0, x}, true); s >= holdDamping {
+			t.Fatalf("sample %d of the echoes scored %v, want < %v (damped)", i, s, holdDamping)
+		}
+	}
+	// Far beyond the echoes (a surprise of about 30), yet less than the
+	// first alarm's 300.
+	c.score([]float64{0, 5}, true)
+	if s := c.score([]float64{0, echo + 200}, true); s < AlertScore {
+		t.Fatalf("an alarm far larger than the echoes, %d samples after the last one, scored %v, want >= %v", incidentGap/2, s, AlertScore)
+	}
+}
+
 func TestStepInference(t *testing.T) {
 	f := newFront(Config{}, newMAD())
 	for i := range 20 {

@@ -1,6 +1,9 @@
 package anomaly
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
 const (
 	// alertSurprise is the weighted surprise that scores 0.9, the
@@ -53,8 +56,13 @@ type calibrator struct {
 	hold    int
 	holdLen int
 	// peak is the largest weighted surprise of the incident held;
-	// alarming is whether the last sample alarmed, before damping.
+	// recent holds the weighted surprise of each of the last incidentGap
+	// samples that alarmed (0 for those that did not), at recent[at]
+	// the oldest. alarming is whether the last sample alarmed, before
+	// damping.
 	peak     float64
+	recent   [incidentGap]float64
+	at       int
 	alarming bool
 }
 
@@ -126,12 +134,26 @@ func (c *calibrator) judge(us []float64, warm bool) float64 {
 	alarm := s >= AlertScore
 	onset := alarm && !c.alarming
 	c.alarming = alarm
+	// echo is the largest surprise among the last incidentGap samples'
+	// alarms: what a fresh alarm could be an echo of.
+	echo := 0.0
+	if onset && c.hold > 0 {
+		echo = slices.Max(c.recent[:])
+	}
+	c.recent[c.at] = 0
+	if alarm {
+		c.recent[c.at] = u
+	}
+	c.at = (c.at + 1) % incidentGap
 	if c.hold > 0 {
 		c.hold--
-		if onset && (u > c.peak || c.holdLen-c.hold > incidentGap) {
-			// A fresh alarm more surprising than anything of the incident
-			// held, or one after incidentGap quiet samples: a new
-			// incident, which the hold must not hide.
+		if onset && (u > c.peak || u-echo >= alertSurprise || c.holdLen-c.hold > incidentGap) {
+			// A new incident, which the hold must not hide: a fresh
+			// alarm more surprising than anything of the incident held,
+			// or one that would alarm even against the incident's
+			// recent alarms (an incident's first alarm, however
+			// surprising, does not make every later one look small), or
+			// one after incidentGap quiet samples.
 			c.hold, c.peak = c.holdLen, u
 			return s
 		}
