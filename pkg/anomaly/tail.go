@@ -42,14 +42,28 @@ const (
 // Only the tails are kept: the history is cut into tailBlocks blocks, and
 // each keeps its tailKeep largest and smallest values and a P² estimate of
 // its median; the median of the history is taken as the median of the
-// block medians. Ranks are exact in the tails; between a tail and the
-// median k is a lower bound (so u is at most about 1.5, far below any
-// alert), and on the near side of the median u is 0. Memory is fixed
-// (2.5 KB) whatever the history length.
+// block medians. Ranks are exact in the tails. Between the median and the
+// held tails the count of values held is only a lower bound on k (it
+// would make every value there about 1.8 rare, a floor under every
+// score), so there the history is taken to fall off exponentially from
+// the median (p = 1/2) to the edge e of the held tails (p as counted at
+// e), as beyond the record:
+//
+//	-log10 p = log10 2 + (x - median)/(e - median) · (-log10 pₑ - log10 2)
+//
+// Each block also counts the values equal to its largest and to its
+// smallest, so the extremes of a quantised series, which can be common,
+// are counted whole. On the near side of the median u is 0. Memory is
+// fixed (2.6 KB) whatever the history length.
 type tail struct {
 	hi, lo [tailBlocks][tailKeep]float64 // hi descending, lo ascending
 	nhi    [tailBlocks]int8
 	nlo    [tailBlocks]int8
+	// hiTies and loTies count the values of each block equal to its
+	// largest and smallest: on a quantised series the extremes can be
+	// common, more than tailKeep of them.
+	hiTies [tailBlocks]int16
+	loTies [tailBlocks]int16
 	meds   [tailBlocks]p2
 	cur    int // block being filled
 	fill   int // values in the current block
@@ -74,6 +88,18 @@ func (t *tail) push(x float64) {
 	b := t.cur
 	if t.fill == 0 {
 		t.meds[b] = newP2(0.5)
+	}
+	switch {
+	case t.nhi[b] == 0 || x > t.hi[b][0]:
+		t.hiTies[b] = 1
+	case x == t.hi[b][0]:
+		t.hiTies[b]++
+	}
+	switch {
+	case t.nlo[b] == 0 || x < t.lo[b][0]:
+		t.loTies[b] = 1
+	case x == t.lo[b][0]:
+		t.loTies[b]++
 	}
 	t.nhi[b] = insertExtreme(&t.hi[b], int(t.nhi[b]), x, true)
 	t.nlo[b] = insertExtreme(&t.lo[b], int(t.nlo[b]), x, false)
@@ -136,9 +162,14 @@ func (t *tail) side(x float64, up bool, n int, med float64) float64 {
 	}
 	k := 0
 	ext := math.Inf(-1)
+	// edge is the least extreme value held by the full blocks whose held
+	// tail x does not reach; body stays true while x reaches no block's
+	// held tail.
+	edge := math.Inf(1)
 	if !up {
-		ext = math.Inf(1)
+		ext, edge = math.Inf(1), math.Inf(-1)
 	}
+	body := true
 	for b := range tailBlocks {
 		if !t.blockLive(b) {
 			continue
@@ -153,10 +184,19 @@ func (t *tail) side(x float64, up bool, n int, med float64) float64 {
 			}
 			if m > 0 && s[m-1] >= x {
 				// All held are at least as extreme (the usual case: x
-				// is nowhere near this block's tail).
-				k += m
+				// is nowhere near this block's tail); when they all tie
+				// with the block's largest, so do its other ties.
+				if m == tailKeep && s[m-1] == s[0] {
+					k += max(m, int(t.hiTies[b]))
+				} else {
+					k += m
+				}
+				if m == tailKeep && s[m-1] < edge {
+					edge = s[m-1]
+				}
 				continue
 			}
+			body = false
 			for i := 0; i < m && s[i] >= x; i++ {
 				k++
 			}
@@ -167,9 +207,17 @@ func (t *tail) side(x float64, up bool, n int, med float64) float64 {
 				ext = s[0]
 			}
 			if m > 0 && s[m-1] <= x {
-				k += m
+				if m == tailKeep && s[m-1] == s[0] {
+					k += max(m, int(t.loTies[b]))
+				} else {
+					k += m
+				}
+				if m == tailKeep && s[m-1] > edge {
+					edge = s[m-1]
+				}
 				continue
 			}
+			body = false
 			for i := 0; i < m && s[i] <= x; i++ {
 				k++
 			}
@@ -177,7 +225,14 @@ func (t *tail) side(x float64, up bool, n int, med float64) float64 {
 	}
 	fn := float64(n)
 	if (up && x <= ext) || (!up && x >= ext) {
-		return -math.Log10(float64(k+1) / (fn + 1))
+		u := -math.Log10(float64(k+1) / (fn + 1))
+		if body && !math.IsInf(edge, 0) && edge != med {
+			// x lies between the median and every block's held tail,
+			// where k counts only the values held: a lower bound (see
+			// the type's doc).
+			u = min(u, math.Log10(2)+(x-med)/(edge-med)*(u-math.Log10(2)))
+		}
+		return u
 	}
 	beta := math.Abs(ext-med) / math.Log(fn/2)
 	if !(beta > 0) {

@@ -122,3 +122,67 @@ func (t *tail) surprise(x float64) (up, down float64) {
 	med := t.median()
 	return t.side(x, true, n, med), t.side(x, false, n, med)
 }
+
+// TestTailBody: a value between the median and the kept tails is as rare
+// as its rank says, about, not as rare as the tails' lower bound on its
+// rank would make it (p of 64 in 4000, a surprise of 1.8 for any value
+// above the median: a floor under every healthy series' score). Between
+// the median and the tails the history is taken to fall off
+// exponentially, as beyond the record: exact for Laplace noise, and for
+// Gaussian noise, whose tails are lighter, an overstatement of up to a
+// third of a decade near the tails.
+func TestTailBody(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		draw func(*rand.Rand) float64
+		// the value of quantile q
+		quantile func(q float64) float64
+	}{
+		{"gaussian", (*rand.Rand).NormFloat64, func(q float64) float64 { return math.Sqrt2 * math.Erfinv(2*q-1) }},
+		{"laplace", func(r *rand.Rand) float64 {
+			if r.IntN(2) == 0 {
+				return r.ExpFloat64()
+			}
+			return -r.ExpFloat64()
+		}, func(q float64) float64 { return -math.Log(2 * (1 - q)) }},
+	} {
+		rng := rand.New(rand.NewPCG(7, 7))
+		var tl tail
+		for range tailHistory {
+			tl.push(c.draw(rng))
+		}
+		for _, q := range []float64{0.6, 0.7, 0.8, 0.9, 0.95} {
+			x := c.quantile(q)
+			up, _ := tl.surprise(x)
+			want := -math.Log10(1 - q)
+			if math.Abs(up-want) > 0.4 {
+				t.Errorf("%s: surprise of the %v quantile %.3f, want %.3f ± 0.4", c.name, q, up, want)
+			}
+			_, down := tl.surprise(-x)
+			if math.Abs(down-want) > 0.4 {
+				t.Errorf("%s: lower surprise of the %.2f quantile %.3f, want %.3f ± 0.4", c.name, 1-q, down, want)
+			}
+		}
+	}
+}
+
+// TestTailTies: on a quantised series the largest value may be common; its
+// rarity is how common it is, not how few values the tails can hold.
+func TestTailTies(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	var tl tail
+	for range tailHistory {
+		tl.push(19 + float64(rng.IntN(2)+rng.IntN(2))) // 19, 20, 21 at 1/4, 1/2, 1/4
+	}
+	want := -math.Log10(0.25)
+	if up, _ := tl.surprise(21); math.Abs(up-want) > 0.1 {
+		t.Errorf("surprise of the common maximum %.3f, want %.3f ± 0.1", up, want)
+	}
+	if _, down := tl.surprise(19); math.Abs(down-want) > 0.1 {
+		t.Errorf("lower surprise of the common minimum %.3f, want %.3f ± 0.1", down, want)
+	}
+	// A new record is still one.
+	if up, _ := tl.surprise(22); up < math.Log10(float64(tailHistory)) {
+		t.Errorf("surprise of a new record %.3f, want >= log10 n", up)
+	}
+}
