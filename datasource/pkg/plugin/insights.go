@@ -385,7 +385,13 @@ func rankCauses(in rankInput) []cause {
 	tol := max(2*in.Step, timingTolerance)
 	lag := in.lagTolerance()
 	decay := max(timingDecaySteps*in.Step, timingDecayMin)
-	callers := invert(in.Callees)
+	// Seen from the KPI's service, work flows outwards along the calls:
+	// a callee explains a caller only when it lies further out, and a
+	// caller a callee's fall only when it lies further in, so an edge
+	// against that flow (a callback, or a connection read the wrong way
+	// round) cannot make an effect explain its cause.
+	callees := keepPeers(in.Callees, func(svc, callee string) bool { return in.further(svc, callee) })
+	callers := keepPeers(invert(in.Callees), func(svc, caller string) bool { return in.further(caller, svc) })
 	for _, w := range in.Windows {
 		var cs []cause
 		searchFrom := w.Start.Add(-searchSpan(in.Step))
@@ -477,7 +483,7 @@ func rankCauses(in rankInput) []cause {
 					// while they waited for them explains nothing of it.
 				} else if hog != "" && c.Service != hog && slices.Contains(victims, c.Service) && !c.Onset.Before(hogOnset.Add(-tol)) {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "CPU taken by "+hog
-				} else if dep := firstAnomalous(in.Callees[c.Service], worseIn, c.Service); dep != "" {
+				} else if dep := firstAnomalous(callees[c.Service], worseIn, c.Service); dep != "" {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "anomaly in "+dep+", which "+c.Service+" calls"
 				} else if up := firstAnomalousUpstream(callers, roseIn, c.Service); up != "" && c.fell() {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "anomaly in "+up+", upstream of "+c.Service+" (less work came in)"
@@ -966,6 +972,39 @@ func deployTiming(lead, step time.Duration) float64 {
 		return 1
 	}
 	return 0
+}
+
+// further reports whether b lies further out than a on the call graph as
+// seen from the KPI's service: more calls away from it, the services that
+// call it counting as negative. Where either is off the map, or the KPI's
+// service is not known, nothing says otherwise: true.
+func (in rankInput) further(a, b string) bool {
+	da, oka := in.Hops[a]
+	db, okb := in.Hops[b]
+	if !oka || !okb {
+		return true
+	}
+	if in.Upstream[a] {
+		da = -da
+	}
+	if in.Upstream[b] {
+		db = -db
+	}
+	return db > da
+}
+
+// keepPeers returns g with only the peers of each service that keep
+// accepts.
+func keepPeers(g map[string][]string, keep func(svc, peer string) bool) map[string][]string {
+	out := make(map[string][]string, len(g))
+	for svc, peers := range g {
+		for _, p := range peers {
+			if keep(svc, p) {
+				out[svc] = append(out[svc], p)
+			}
+		}
+	}
+	return out
 }
 
 // proximity weighs how far the cause's service is from the KPI's.

@@ -153,9 +153,12 @@ func TestRankEntranceFailing(t *testing.T) {
 			{Kind: CauseSignal, Signal: `requests_total{code="200"}`, Unit: "/s", Service: "checkout", Band: stepBand(at("11:30"), 20, 14)},
 			{Kind: CauseSignal, Signal: `requests_total{code="200"}`, Unit: "/s", Service: "payments", Band: stepBand(at("11:30"), 20, 14)},
 		},
-		Hops:    map[string]int{"checkout": 0, "payments": 1, "storefront": 1},
-		Callees: map[string][]string{"storefront": {"checkout"}, "checkout": {"payments"}},
-		Step:    time.Minute,
+		// As queryInsights builds them: the storefront calls the KPI's
+		// service, so it is upstream.
+		Hops:     map[string]int{"checkout": 0, "payments": 1, "storefront": 1},
+		Upstream: map[string]bool{"storefront": true},
+		Callees:  map[string][]string{"storefront": {"checkout"}, "checkout": {"payments"}},
+		Step:     time.Minute,
 	}
 	causes := rankCauses(in)
 	if len(causes) != 3 || causes[0].Service != "storefront" {
@@ -987,6 +990,38 @@ func TestRankRetriesLoadTheCallees(t *testing.T) {
 			if tc.alone && c.Service == tc.first && c.Signal == tc.signal && c.ExplainedBy != "" {
 				t.Errorf("%s: %s's %s explained by %q, want unexplained", tc.name, c.Service, c.Signal, c.ExplainedBy)
 			}
+		}
+	}
+}
+
+// TestRankBackEdgeExplainsNothing: the service map also had inventory
+// calling checkout (a connection read the wrong way round, or a callback),
+// so inventory's slowdown, the cause, was "explained" by checkout's, its
+// effect, and ranked third in the suite. Seen from the KPI's service, work
+// flows outwards along the calls; a callee explains a caller only when it
+// lies further out, and a caller a callee's fall only when it lies further
+// in.
+func TestRankBackEdgeExplainsNothing(t *testing.T) {
+	slow := func(svc string, before, after float64) signalSeries {
+		return signalSeries{Kind: CauseSignal, signalTraits: signalTraits{Internal: true, Cost: true}, Signal: "p90 request duration", Unit: "s", Service: svc, Band: stepBand(at("11:30"), before, after)}
+	}
+	in := rankInput{
+		KPI:      KPI{Name: "checkout_latency", Direction: DirectionLower},
+		Windows:  []insightWindow{{ID: 1, Start: at("11:30"), End: at("11:40")}},
+		Signals:  []signalSeries{slow("checkout", 0.024, 0.475), slow("inventory", 0.008, 0.475), slow("storefront", 0.03, 0.48)},
+		Hops:     map[string]int{"checkout": 0, "inventory": 1, "storefront": 1},
+		Upstream: map[string]bool{"storefront": true},
+		Callees:  map[string][]string{"storefront": {"checkout"}, "checkout": {"inventory"}, "inventory": {"checkout"}},
+		Step:     time.Minute,
+	}
+	causes := rankCauses(in)
+	if len(causes) != 3 || causes[0].Service != "inventory" || causes[0].ExplainedBy != "" {
+		t.Fatalf("causes %+v, want inventory's slowdown first, unexplained", causes)
+	}
+	for _, c := range causes[1:] {
+		want := map[string]string{"checkout": "anomaly in inventory, which checkout calls", "storefront": "anomaly in checkout, which storefront calls"}[c.Service]
+		if c.ExplainedBy != want {
+			t.Errorf("%s's slowdown explained by %q, want %q", c.Service, c.ExplainedBy, want)
 		}
 	}
 }
