@@ -22,6 +22,7 @@ const DemoHelp = `commands (type them and press Enter):
   clear <service>                       clear its faults
   deploy <service> slow|good            redeploy it as the slow build or back
   load <purchases per second>           change the load
+  neighbour <threads>|off               run a CPU hog outside the shop, or stop it
   summary                               print a summary now
 services: storefront, checkout, payments, inventory (and loadgen for cpu)
 `
@@ -132,6 +133,19 @@ func (s *Stack) command(ctx context.Context, line string) (string, bool) {
 			return err.Error(), false
 		}
 		return fmt.Sprintf("%s: redeployed as build %s (%s)", f[1], build, f[2]), false
+	case f[0] == "neighbour" && len(f) == 2:
+		if f[1] == "off" {
+			s.StopNeighbour()
+			return Neighbour + ": stopped", false
+		}
+		n, err := strconv.Atoi(f[1])
+		if err != nil || n < 1 {
+			return fmt.Sprintf("neighbour %s: want a number of busy threads (1 or more) or off", f[1]), false
+		}
+		if err := s.StartNeighbour(ctx, n); err != nil {
+			return err.Error(), false
+		}
+		return fmt.Sprintf("%s: %d busy threads", Neighbour, n), false
 	case f[0] == "load" && len(f) == 2:
 		r, err := strconv.ParseFloat(f[1], 64)
 		if err == nil {

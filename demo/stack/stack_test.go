@@ -102,3 +102,24 @@ func TestIncidentOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestDemoCommandsRefuseBadInput: a mistyped demo command says what was
+// wrong and what would be right, and touches nothing.
+func TestDemoCommandsRefuseBadInput(t *testing.T) {
+	s := &Stack{byName: map[string]*proc{}}
+	for line, want := range map[string]string{
+		"neighbour lots":             "want a number of busy threads (1 or more) or off",
+		"neighbour 0":                "want a number of busy threads (1 or more) or off",
+		"deploy checkout ok":         `build "ok": want slow or good`,
+		"fault payments latency 300": `fault parameter "300": want name=value`,
+		"frobnicate":                 "unknown command",
+	} {
+		got, summary := s.command(t.Context(), line)
+		if !strings.Contains(got, want) || summary {
+			t.Errorf("%q: %q (summary %v), want it to say %q", line, got, summary, want)
+		}
+	}
+	if len(s.procs) != 0 {
+		t.Errorf("bad commands started %d programs", len(s.procs))
+	}
+}
