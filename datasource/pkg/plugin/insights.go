@@ -554,7 +554,7 @@ func cpuUse(sigs []signalSeries, w insightWindow) map[string]float64 {
 // the run-queue wait of some services rose (they waited for a CPU), the
 // service whose CPU rose the most (in cores, another one's or one that
 // appeared) took the CPUs from them — provided it gained at least as many
-// cores as they waited for more (seconds of wait per second), and at
+// cores as any of them waited for more (seconds of wait per second), and at
 // least as many as all the other services use together (use: cores in
 // the window), so that its demand is what fills the CPUs; and, when the
 // hosts' CPUs are known (cpus > 0), provided the services kept at least
@@ -587,11 +587,13 @@ func contention(cs []cause, use map[string]float64, cpus float64) (hog string, o
 		}
 	}
 	victims = slices.DeleteFunc(victims, func(v string) bool { return v == hog })
-	// The CPU time the others waited for more (seconds per second) went
+	// The CPU time a service waited for more (seconds per second) went
 	// to someone: a service that gained less than that did not take it.
+	// Services waiting at once wait for the same CPUs, so their waits
+	// are not added: the longest is what must have gone somewhere.
 	var lost float64
 	for _, v := range victims {
-		lost += waited[v]
+		lost = max(lost, waited[v])
 	}
 	var others, busy float64
 	for svc, u := range use {

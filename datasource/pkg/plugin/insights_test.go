@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -453,6 +454,16 @@ func TestRankContention(t *testing.T) {
 		Step: time.Minute,
 	}), nil, 0); hog != "" {
 		t.Errorf("contention blames %s for 0.01 cores more, while checkout waited 0.2 s/s more", hog)
+	}
+	// Many services waiting at once wait for the same CPUs: eight that
+	// each waited 0.3 s/s more (2.4 together, more than the 1.9 cores
+	// taken) were still all waiting for the hog.
+	many := []signalSeries{{Kind: CauseSignal, Signal: signalCPU, Unit: "cores", Service: "cpuhog", Band: hog}}
+	for i := range 8 {
+		many = append(many, signalSeries{Kind: CauseSignal, Signal: signalRunqueue, Service: fmt.Sprintf("svc%d", i), Band: stepBand(at("11:29"), 0.01, 0.31)})
+	}
+	if hog, _, victims := contention(rankCauses(rankInput{Windows: win, Signals: many, Step: time.Minute}), cpuUse(many, win[0]), 2); hog != "cpuhog" || len(victims) != 8 {
+		t.Errorf("with eight services waiting 0.3 s/s more each, contention blames %q for %v; want cpuhog for all eight", hog, victims)
 	}
 	// A service whose CPU rose by 0.2 cores while the others use 0.6 does
 	// not fill the CPUs: everyone waiting a little more is not its doing.
