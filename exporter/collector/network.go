@@ -72,8 +72,10 @@ func (s *Scrape) network() *network {
 		sort.Slice(ps, func(i, j int) bool { return ps[i].Start < ps[j].Start })
 		for _, p := range ps {
 			dir := filepath.Join(root, strconv.Itoa(p.PID))
-			ls, errs := netgraph.ListenersOf(dir, e.ephemeral)
-			if gone(errs) {
+			ls, cs, errs, ok := readNamespace(e.wantConns,
+				func() ([]netgraph.Conn, []error) { return netgraph.ConnsOf(dir) },
+				func() ([]netgraph.Listener, []error) { return netgraph.ListenersOf(dir, e.ephemeral) })
+			if !ok {
 				continue
 			}
 			count(errs)
@@ -82,13 +84,9 @@ func (s *Scrape) network() *network {
 				n.listening[nsPort{ns, l.Port}] = true
 				inodes = append(inodes, l.Inode)
 			}
-			if e.wantConns {
-				cs, errs := netgraph.ConnsOf(dir)
-				count(errs)
-				for _, c := range cs {
-					n.conns = append(n.conns, netgraph.Socket{NS: ns, Conn: c})
-					inodes = append(inodes, c.Inode)
-				}
+			for _, c := range cs {
+				n.conns = append(n.conns, netgraph.Socket{NS: ns, Conn: c})
+				inodes = append(inodes, c.Inode)
 			}
 			break
 		}
@@ -110,6 +108,28 @@ func (n *network) service(s *Scrape, inode uint64) (string, bool) {
 
 // gone reports whether reading a process's sockets failed because the
 // process is no longer there.
+// readNamespace reads a namespace's established connections (when
+// wantConns), then its listeners; ok is false when the process it is read
+// through has gone. The connections come first: a server whose listener
+// came up between the two reads is then still listening when the
+// listeners are read, whereas read the other way round a client that had
+// just connected to it would find no one listening at either end, and
+// its connection would be read backwards (the lower port taken as the
+// server's) and kept on the map for the edges' retention.
+func readNamespace(wantConns bool, conns func() ([]netgraph.Conn, []error), listeners func() ([]netgraph.Listener, []error)) (ls []netgraph.Listener, cs []netgraph.Conn, errs []error, ok bool) {
+	if wantConns {
+		cs, errs = conns()
+		if gone(errs) {
+			return nil, nil, nil, false
+		}
+	}
+	ls, lerrs := listeners()
+	if gone(lerrs) {
+		return nil, nil, nil, false
+	}
+	return ls, cs, append(errs, lerrs...), true
+}
+
 func gone(errs []error) bool {
 	for _, err := range errs {
 		if errors.Is(err, fs.ErrNotExist) {
