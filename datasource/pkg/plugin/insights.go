@@ -52,9 +52,14 @@ import (
 //   - unexplained: explainedFactor when something else accounts for the
 //     change — a deploy of the same service shortly before, or a clear
 //     change in a service this one calls (a slow dependency makes its
-//     callers look abnormal too, and piles up connections to them); 1
-//     otherwise. This is what puts the root of a chain above the services
-//     it drags along. An edge's change counts for its server, its
+//     callers look abnormal too, and piles up connections to them), or
+//     more work a caller with an anomaly of its own sent (requests, or
+//     connections: those account for what they cost the server, not for
+//     it answering slower); 1 otherwise. Two changes explain each other
+//     when both came with the KPI going wrong or when they started
+//     together (within the timing tolerance), whenever the KPI showed
+//     them. This is what puts the root of a chain above the services it
+//     drags along. An edge's change counts for its server, its
 //     connections for its client, which opens them.
 
 // Tuning of the ranking; see above.
@@ -311,8 +316,9 @@ type signalSeries struct {
 	Signal, Unit string
 	// Service is the service the change is in: the service itself, or
 	// the server of an edge (the client for its connections: see
-	// candidateSignal). Edge is the edge's "client → server:port".
-	Service, Edge string
+	// candidateSignal). Edge is the edge's "client → server:port", and
+	// Peer, for its connections, the server they are opened to.
+	Service, Edge, Peer string
 	signalTraits
 	Band *bandSeries
 }
@@ -344,9 +350,11 @@ type cause struct {
 	// does not reach it (see rankCauses).
 	Upstream bool
 	// reaches is set for a change that reaches the KPI's service from a
-	// caller; traits are its signal's.
+	// caller; traits are its signal's, and peer the server of an edge's
+	// connections.
 	reaches bool
 	traits  signalTraits
+	peer    string
 	Score   float64
 }
 
@@ -429,7 +437,7 @@ func rankCauses(in rankInput) []cause {
 			}
 			if ok {
 				c.reaches = s.Work || (in.KPI.Direction != DirectionLower && !s.Internal)
-				c.traits = s.signalTraits
+				c.traits, c.peer = s.signalTraits, s.Peer
 				cs = append(cs, c)
 			}
 		}
@@ -451,19 +459,32 @@ func rankCauses(in rankInput) []cause {
 		// what the work they sent brings.
 		// Busier are the services that got more work as the KPI went
 		// wrong: the rate of requests they served rose.
-		rose, worse, busier := map[string]bool{}, map[string]bool{}, map[string]bool{}
+		// Fed are the services whose callers opened more connections
+		// to them: what those cost them (a file, buffers, reads) is the
+		// callers' doing, as the requests they send are.
+		rose, worse, busier, fed := rises{}, rises{}, rises{}, rises{}
 		for _, c := range cs {
-			if c.Kind != CauseDeploy && c.Anomaly >= AlertThreshold && c.Size >= 0.5 && c.rose() && c.Timing == 1 {
-				rose[c.Service] = true
-				worse[c.Service] = worse[c.Service] || c.worsened()
-				busier[c.Service] = busier[c.Service] || (c.traits.Load && !c.started())
+			// One seen after the KPI went wrong (later than a
+			// measurement's lag) is its effect: it explains nothing.
+			if c.Kind != CauseDeploy && c.Anomaly >= AlertThreshold && c.Size >= 0.5 && c.rose() && c.Lead >= -lag {
+				r := rise{c.Onset, c.Timing == 1}
+				rose.add(c.Service, r)
+				if c.worsened() {
+					worse.add(c.Service, r)
+				}
+				if c.traits.Load && !c.started() {
+					busier.add(c.Service, r)
+				}
+				if c.traits.Work && c.peer != "" {
+					fed.add(c.peer, r)
+				}
 			}
 		}
-		roseIn := func(svc string) bool { return rose[svc] }
-		worseIn := func(svc string) bool { return worse[svc] }
 		hog, hogOnset, victims := contention(cs, cpuUse(in.Signals, w), in.HostCPUs)
 		for i := range cs {
 			c := &cs[i]
+			roseIn := func(svc string) bool { return rose.with(svc, c.Onset, tol) }
+			worseIn := func(svc string) bool { return worse.with(svc, c.Onset, tol) }
 			c.Hops, c.Proximity = proximity(in.Hops, c.Service)
 			hogCPU := c.Service == hog && c.Kind == CauseSignal && c.Signal == signalCPU
 			switch {
@@ -487,11 +508,14 @@ func rankCauses(in rankInput) []cause {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "anomaly in "+dep+", which "+c.Service+" calls"
 				} else if up := firstAnomalousUpstream(callers, roseIn, c.Service); up != "" && c.fell() {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "anomaly in "+up+", upstream of "+c.Service+" (less work came in)"
-				} else if up != "" && busier[c.Service] && c.rose() && !c.started() {
+				} else if up != "" && c.rose() && !c.started() && (busier.with(c.Service, c.Onset, tol) || (fed.with(c.Service, c.Onset, tol) && !c.traits.Cost)) {
 					// A caller with an anomaly of its own sent more (its
 					// retries, say): this rose with the load, as the
 					// requests served did. What started here (an error
-					// code) is no load's doing.
+					// code) is no load's doing. Connections its callers
+					// opened account for what they cost it, not for it
+					// answering slower or failing: a pool grows because
+					// its server got slow (see worsened).
 					c.Unexplained, c.ExplainedBy = explainedFactor, "anomaly in "+up+", upstream of "+c.Service+" (more work came in)"
 				}
 			}
@@ -511,6 +535,26 @@ func rankCauses(in rankInput) []cause {
 		out = append(out, cs...)
 	}
 	return out
+}
+
+// rise is a clear rise of a service's signal: when it started, and whether
+// that was with the KPI going wrong (a timing of 1).
+type rise struct {
+	onset  time.Time
+	onTime bool
+}
+
+// rises are the clear rises of each service's signals around a window.
+type rises map[string][]rise
+
+func (r rises) add(svc string, x rise) { r[svc] = append(r[svc], x) }
+
+// with reports whether svc had a clear rise that came with a change at
+// onset: one that came with the KPI going wrong, as that change may not
+// have, or one that started within tol of it — changes that come together
+// explain each other, whenever the KPI showed them.
+func (r rises) with(svc string, onset time.Time, tol time.Duration) bool {
+	return slices.ContainsFunc(r[svc], func(x rise) bool { return x.onTime || x.onset.Sub(onset).Abs() <= tol })
 }
 
 // compareCauses orders causes by score, highest first. Ties go to the

@@ -1036,3 +1036,82 @@ func TestRankBackEdgeExplainsNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestRankConnectionStorm: the storefront opens hundreds of connections to
+// the checkout, whose files, reads and memory rise with them, and whose
+// latency (the KPI) drifts up until a window opens a minute later. The
+// checkout's rises are what the connections cost it: the storm, the
+// storefront's doing, comes first, though none of it came with the window
+// itself. Had the checkout answered slower with them, that would be its
+// own: connections account for what they cost, not for a server's speed.
+func TestRankConnectionStorm(t *testing.T) {
+	own := func(signal string, before, after float64, traits signalTraits) signalSeries {
+		return signalSeries{Kind: CauseSignal, signalTraits: traits, Signal: signal, Service: "checkout", Band: stepBand(at("11:30"), before, after)}
+	}
+	storm := signalSeries{Kind: CauseEdge, signalTraits: signalTraits{Work: true}, Signal: "connections", Service: "storefront", Peer: "checkout",
+		Edge: "storefront → checkout:8080", Band: stepBand(at("11:30"), 1, 602)}
+	in := rankInput{
+		KPI:     KPI{Name: "checkout_latency", Direction: DirectionLower},
+		Windows: []insightWindow{{ID: 1, Start: at("11:31"), End: at("11:40")}},
+		Signals: []signalSeries{
+			storm,
+			own("open files", 14, 612, signalTraits{Internal: true}),
+			own("read syscalls", 168, 830, signalTraits{Internal: true}),
+			own("memory", 20e6, 31e6, signalTraits{Internal: true}),
+		},
+		Hops:     map[string]int{"checkout": 0, "storefront": 1},
+		Upstream: map[string]bool{"storefront": true},
+		Callees:  map[string][]string{"storefront": {"checkout"}},
+		Step:     10 * time.Second,
+	}
+	causes := rankCauses(in)
+	if len(causes) != 4 || causes[0].Service != "storefront" || causes[0].Signal != "connections" || causes[0].ExplainedBy != "" {
+		t.Fatalf("causes %+v, want the storefront's connections first, unexplained", causes)
+	}
+	if causes[0].Timing == 1 {
+		t.Fatalf("the storm's timing is 1: the test wants a window that opened after the tolerance")
+	}
+	const want = "anomaly in storefront, upstream of checkout (more work came in)"
+	for _, c := range causes[1:] {
+		if c.ExplainedBy != want {
+			t.Errorf("checkout's %s explained by %q, want %q", c.Signal, c.ExplainedBy, want)
+		}
+	}
+
+	// The same connections do not explain the checkout answering slower.
+	in.Signals = append(in.Signals, own("p90 request duration", 0.024, 0.3, signalTraits{Internal: true, Cost: true}))
+	causes = rankCauses(in)
+	for _, c := range causes {
+		if c.Signal == "p90 request duration" && c.ExplainedBy != "" {
+			t.Errorf("checkout's latency explained by %q, want unexplained", c.ExplainedBy)
+		}
+	}
+
+	// Connections opened long before the checkout's rises explain none
+	// of them.
+	in.Signals = slices.Clone(in.Signals[:4])
+	in.Signals[0].Band = stepBand(at("11:20"), 1, 602)
+	for _, c := range rankCauses(in) {
+		if c.Service == "checkout" && c.ExplainedBy != "" {
+			t.Errorf("checkout's %s explained by %q after connections opened ten minutes before, want unexplained", c.Signal, c.ExplainedBy)
+		}
+	}
+}
+
+// TestResolveEdgeServices: an edge to another host counts for the server
+// the joined service map names; its connections count for the client and
+// are sent to that server.
+func TestResolveEdgeServices(t *testing.T) {
+	band := newBandSeries(model.Metric{"client": "checkout", "port": "8080", "server_address": "10.0.0.7"}, 0)
+	sigs := []signalSeries{
+		toSignalSeries(candidateSignal{Kind: CauseEdge, Name: "round-trip time"}, band),
+		toSignalSeries(candidateSignal{Kind: CauseEdge, Name: "connections", signalTraits: signalTraits{Work: true}}, band),
+	}
+	resolveEdgeServices(sigs, &serviceGraph{Edges: []*graphEdge{{Source: "checkout", Target: "payments", Port: "8080"}}})
+	if got := sigs[0].Service; got != "payments" {
+		t.Errorf("round-trip time counts for %q, want payments", got)
+	}
+	if got := sigs[1]; got.Service != "checkout" || got.Peer != "payments" {
+		t.Errorf("connections count for %q and go to %q, want checkout and payments", got.Service, got.Peer)
+	}
+}

@@ -367,6 +367,7 @@ func toSignalSeries(cs candidateSignal, b *bandSeries) signalSeries {
 	}
 	s.Service = server
 	if cs.Work {
+		s.Peer = server
 		s.Service = string(m["client"])
 		if s.Service == "" {
 			s.Service = externalPrefix + string(m["client_address"])
@@ -386,21 +387,26 @@ func orAddress(vals ...string) string {
 }
 
 // resolveEdgeServices names the server service of edges whose server is on
-// another host, using the joined service map.
+// another host, using the joined service map: the service an edge's
+// change counts for, or the peer its connections are opened to.
 func resolveEdgeServices(sigs []signalSeries, g *serviceGraph) {
 	if g == nil {
 		return
 	}
 	for i := range sigs {
 		s := &sigs[i]
-		if s.Kind != CauseEdge || s.Work || !strings.HasPrefix(s.Service, externalPrefix) {
+		server := &s.Service
+		if s.Work {
+			server = &s.Peer
+		}
+		if s.Kind != CauseEdge || !strings.HasPrefix(*server, externalPrefix) {
 			continue
 		}
 		client := string(s.Band.Labels["client"])
 		port := string(s.Band.Labels["port"])
 		for _, e := range g.Edges {
 			if e.Source == client && e.Port == port && !strings.HasPrefix(e.Target, externalPrefix) {
-				s.Service = e.Target
+				*server = e.Target
 				break
 			}
 		}
