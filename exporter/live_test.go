@@ -285,7 +285,9 @@ func TestLiveRestartAndDeploy(t *testing.T) {
 }
 
 // TestLiveChurn scrapes while hundreds of short-lived processes come and
-// go: every scrape succeeds and no read error is counted for them.
+// go: every scrape succeeds, no read error is counted for them, and no
+// counter ever goes down (Prometheus would read that as a reset, and a
+// rate as large as the whole total).
 func TestLiveChurn(t *testing.T) {
 	url := liveExporter(t)
 	before := families(t, url)
@@ -297,13 +299,34 @@ func TestLiveChurn(t *testing.T) {
 	}
 	defer func() { cancel(); _ = churn.Wait() }()
 	var after map[string]*dto.MetricFamily
-	for range 30 {
+	counters := map[string]float64{}
+	checked := 0
+	for scrape := range 30 {
 		after = families(t, url)
 		for _, c := range []string{"services", "ports", "deploys"} {
 			if v, _ := value(after, "telltale_scrape_collector_success", map[string]string{"collector": c}); v != 1 {
 				t.Fatalf("collector %s failed during churn", c)
 			}
 		}
+		for name, f := range after {
+			if f.GetType() != dto.MetricType_COUNTER {
+				continue
+			}
+			for _, m := range f.GetMetric() {
+				key := name + fmt.Sprint(m.GetLabel())
+				v := m.GetCounter().GetValue()
+				if prev, ok := counters[key]; ok {
+					checked++
+					if v < prev {
+						t.Errorf("scrape %d: %s went down from %v to %v", scrape, key, prev, v)
+					}
+				}
+				counters[key] = v
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no counter was seen twice")
 	}
 	// Permission errors (PID 1 of a sandbox may refuse some files) are
 	// counted once per process; anything else here would be a bug.

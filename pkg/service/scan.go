@@ -35,49 +35,63 @@ const pfKthread = 0x00200000
 // architecture Telltale builds for (USER_HZ is fixed by the ABI).
 const userHZ = 100
 
-// Counters are a process's or service's cumulative counts.
+// Counters are a process's or service's cumulative counts, kept in the
+// kernel's own whole units (clock ticks, nanoseconds, bytes, calls) so that
+// sums are exact: a service's total, folded together from processes that
+// come and go in any order, can never step back by a rounding error, which
+// Prometheus would read as a counter reset. The Seconds methods convert at
+// exposition; a larger whole count never converts to a smaller float.
 type Counters struct {
-	UserSeconds         float64
-	SystemSeconds       float64
-	ReadBytes           float64 // bytes read from storage (/proc/<pid>/io read_bytes)
-	WriteBytes          float64 // bytes written to storage (write_bytes)
-	ReadSyscalls        float64 // syscr
-	WriteSyscalls       float64 // syscw
-	VoluntarySwitches   float64
-	InvoluntarySwitches float64
-	RunqueueWaitSeconds float64 // time spent runnable but waiting for a CPU
+	UserTicks               uint64
+	SystemTicks             uint64
+	ReadBytes               uint64 // bytes read from storage (/proc/<pid>/io read_bytes)
+	WriteBytes              uint64 // bytes written to storage (write_bytes)
+	ReadSyscalls            uint64 // syscr
+	WriteSyscalls           uint64 // syscw
+	VoluntarySwitches       uint64
+	InvoluntarySwitches     uint64
+	RunqueueWaitNanoseconds uint64 // time spent runnable but waiting for a CPU
 }
+
+// UserSeconds is the CPU time spent in user mode.
+func (c Counters) UserSeconds() float64 { return float64(c.UserTicks) / userHZ }
+
+// SystemSeconds is the CPU time spent in the kernel.
+func (c Counters) SystemSeconds() float64 { return float64(c.SystemTicks) / userHZ }
+
+// RunqueueWaitSeconds is the time spent runnable but waiting for a CPU.
+func (c Counters) RunqueueWaitSeconds() float64 { return float64(c.RunqueueWaitNanoseconds) / 1e9 }
 
 // add adds o to c.
 func (c *Counters) add(o Counters) {
-	c.UserSeconds += o.UserSeconds
-	c.SystemSeconds += o.SystemSeconds
+	c.UserTicks += o.UserTicks
+	c.SystemTicks += o.SystemTicks
 	c.ReadBytes += o.ReadBytes
 	c.WriteBytes += o.WriteBytes
 	c.ReadSyscalls += o.ReadSyscalls
 	c.WriteSyscalls += o.WriteSyscalls
 	c.VoluntarySwitches += o.VoluntarySwitches
 	c.InvoluntarySwitches += o.InvoluntarySwitches
-	c.RunqueueWaitSeconds += o.RunqueueWaitSeconds
+	c.RunqueueWaitNanoseconds += o.RunqueueWaitNanoseconds
 }
 
 // addIncrease adds to c what grew from prev to cur, field by field, ignoring
 // decreases (a thread that exited takes its context switches with it).
 func (c *Counters) addIncrease(prev, cur Counters) {
-	inc := func(dst *float64, p, q float64) {
+	inc := func(dst *uint64, p, q uint64) {
 		if q > p {
 			*dst += q - p
 		}
 	}
-	inc(&c.UserSeconds, prev.UserSeconds, cur.UserSeconds)
-	inc(&c.SystemSeconds, prev.SystemSeconds, cur.SystemSeconds)
+	inc(&c.UserTicks, prev.UserTicks, cur.UserTicks)
+	inc(&c.SystemTicks, prev.SystemTicks, cur.SystemTicks)
 	inc(&c.ReadBytes, prev.ReadBytes, cur.ReadBytes)
 	inc(&c.WriteBytes, prev.WriteBytes, cur.WriteBytes)
 	inc(&c.ReadSyscalls, prev.ReadSyscalls, cur.ReadSyscalls)
 	inc(&c.WriteSyscalls, prev.WriteSyscalls, cur.WriteSyscalls)
 	inc(&c.VoluntarySwitches, prev.VoluntarySwitches, cur.VoluntarySwitches)
 	inc(&c.InvoluntarySwitches, prev.InvoluntarySwitches, cur.InvoluntarySwitches)
-	inc(&c.RunqueueWaitSeconds, prev.RunqueueWaitSeconds, cur.RunqueueWaitSeconds)
+	inc(&c.RunqueueWaitNanoseconds, prev.RunqueueWaitNanoseconds, cur.RunqueueWaitNanoseconds)
 }
 
 // Process is one process as read in one scan.
@@ -299,8 +313,8 @@ func (s *Scanner) readProcess(pid int, res *ScanResult) (Process, bool) {
 		RSSBytes:  float64(stat.ResidentMemory()),
 		StartTime: s.bootTime + float64(stat.Starttime)/userHZ,
 	}
-	p.Counters.UserSeconds = float64(stat.UTime) / userHZ
-	p.Counters.SystemSeconds = float64(stat.STime) / userHZ
+	p.Counters.UserTicks = uint64(stat.UTime)
+	p.Counters.SystemTicks = uint64(stat.STime)
 
 	if e == nil || e.key != p.key() || e.comm != p.Comm {
 		// New, or it called exec since: read what identifies it.
@@ -312,13 +326,13 @@ func (s *Scanner) readProcess(pid int, res *ScanResult) (Process, bool) {
 	p.group, p.cgroupPath, p.NetNS = e.group, e.cgroupPath, e.netns
 
 	idle := e.last.PID == pid && !due && p.Threads > 1 && p.Threads == e.last.Threads &&
-		p.Counters.UserSeconds == e.last.Counters.UserSeconds && p.Counters.SystemSeconds == e.last.Counters.SystemSeconds
+		p.Counters.UserTicks == e.last.Counters.UserTicks && p.Counters.SystemTicks == e.last.Counters.SystemTicks
 	if idle {
 		// A multi-threaded process whose CPU ticks did not move: keep the
 		// per-thread sums rather than read every thread's files.
 		p.Counters.VoluntarySwitches = e.last.Counters.VoluntarySwitches
 		p.Counters.InvoluntarySwitches = e.last.Counters.InvoluntarySwitches
-		p.Counters.RunqueueWaitSeconds = e.last.Counters.RunqueueWaitSeconds
+		p.Counters.RunqueueWaitNanoseconds = e.last.Counters.RunqueueWaitNanoseconds
 	} else if !s.readSched(proc, &p, e, res) {
 		return Process{}, false
 	}
@@ -326,10 +340,10 @@ func (s *Scanner) readProcess(pid int, res *ScanResult) (Process, bool) {
 		io, err := proc.IO()
 		switch {
 		case err == nil:
-			p.Counters.ReadBytes = float64(io.ReadBytes)
-			p.Counters.WriteBytes = float64(io.WriteBytes)
-			p.Counters.ReadSyscalls = float64(io.SyscR)
-			p.Counters.WriteSyscalls = float64(io.SyscW)
+			p.Counters.ReadBytes = io.ReadBytes
+			p.Counters.WriteBytes = io.WriteBytes
+			p.Counters.ReadSyscalls = io.SyscR
+			p.Counters.WriteSyscalls = io.SyscW
 		case vanished(err):
 			return Process{}, false
 		default:
@@ -386,7 +400,7 @@ func (s *Scanner) addThreadSched(t procfs.Proc, p *Process, res *ScanResult, isP
 	ss, err := t.Schedstat()
 	switch {
 	case err == nil:
-		p.Counters.RunqueueWaitSeconds += float64(ss.WaitingNanoseconds) / 1e9
+		p.Counters.RunqueueWaitNanoseconds += ss.WaitingNanoseconds
 		hasSched = true
 	case vanished(err):
 		// schedstat is absent on kernels without CONFIG_SCHED_INFO; the
@@ -397,8 +411,8 @@ func (s *Scanner) addThreadSched(t procfs.Proc, p *Process, res *ScanResult, isP
 	status, err := t.NewStatus()
 	switch {
 	case err == nil:
-		p.Counters.VoluntarySwitches += float64(status.VoluntaryCtxtSwitches)
-		p.Counters.InvoluntarySwitches += float64(status.NonVoluntaryCtxtSwitches)
+		p.Counters.VoluntarySwitches += status.VoluntaryCtxtSwitches
+		p.Counters.InvoluntarySwitches += status.NonVoluntaryCtxtSwitches
 	case vanished(err):
 		return !isProcess, ss, false
 	default:

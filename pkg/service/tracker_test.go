@@ -2,6 +2,7 @@ package service
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +15,7 @@ import (
 func proc(pid, ppid int, start uint64, exe string, cpu float64) Process {
 	name := exe[strings.LastIndexByte(exe, '/')+1:]
 	return Process{PID: pid, PPID: ppid, Start: start, Exe: exe, Name: name, prog: program{name: name},
-		Counters: Counters{UserSeconds: cpu}, Threads: 1}
+		Counters: Counters{UserTicks: uint64(math.Round(cpu * userHZ))}, Threads: 1}
 }
 
 func byName(t *testing.T, snap Snapshot, name string) Service {
@@ -42,12 +43,12 @@ func TestCountersStayMonotonic(t *testing.T) {
 	// The worker exits having used 4 s; the master grows to 6 s.
 	snap := tr.Update([]Process{proc(10, 1, 100, "/bin/web", 6)})
 	web := byName(t, snap, "web")
-	if web.Counters.UserSeconds != 9 || web.Processes != 1 {
-		t.Errorf("after a worker exited: cpu %v, processes %d; want 9 (6 + the worker's 3 as last seen) and 1", web.Counters.UserSeconds, web.Processes)
+	if web.Counters.UserSeconds() != 9 || web.Processes != 1 {
+		t.Errorf("after a worker exited: cpu %v, processes %d; want 9 (6 + the worker's 3 as last seen) and 1", web.Counters.UserSeconds(), web.Processes)
 	}
 	// A new worker arrives with 1 s already used.
 	snap = tr.Update([]Process{proc(10, 1, 100, "/bin/web", 6), proc(12, 10, 130, "/bin/web", 1)})
-	if got := byName(t, snap, "web").Counters.UserSeconds; got != 10 {
+	if got := byName(t, snap, "web").Counters.UserSeconds(); got != 10 {
 		t.Errorf("cpu = %v, want 10 (6 + 3 from the exited worker + 1)", got)
 	}
 	// A per-process counter that goes backwards (a thread exited) never
@@ -72,8 +73,8 @@ func TestRestartsAndComeback(t *testing.T) {
 	if api.Restarts != 1 {
 		t.Errorf("restarts = %v, want 1", api.Restarts)
 	}
-	if api.Counters.UserSeconds != 6.5 {
-		t.Errorf("cpu = %v, want 6.5 (counts of exited processes carry over)", api.Counters.UserSeconds)
+	if api.Counters.UserSeconds() != 6.5 {
+		t.Errorf("cpu = %v, want 6.5 (counts of exited processes carry over)", api.Counters.UserSeconds())
 	}
 	// The master dies but an old worker lives on: not a restart.
 	tr.Update([]Process{proc(20, 1, 500, "/bin/api", 1), proc(21, 20, 510, "/bin/api", 1)})
@@ -89,8 +90,8 @@ func TestRestartsAndComeback(t *testing.T) {
 	now = now.Add(30 * time.Second)
 	snap = tr.Update([]Process{proc(30, 1, 900, "/bin/api", 2)})
 	api = byName(t, snap, "api")
-	if api.Restarts != 2 || api.Counters.UserSeconds != 10 {
-		t.Errorf("after a comeback: restarts %v cpu %v, want 2 and 10 (8 before + 2)", api.Restarts, api.Counters.UserSeconds)
+	if api.Restarts != 2 || api.Counters.UserSeconds() != 10 {
+		t.Errorf("after a comeback: restarts %v cpu %v, want 2 and 10 (8 before + 2)", api.Restarts, api.Counters.UserSeconds())
 	}
 	// Gone for longer than Retain: a new service.
 	tr.Update(nil)
@@ -98,8 +99,8 @@ func TestRestartsAndComeback(t *testing.T) {
 	tr.Update(nil)
 	snap = tr.Update([]Process{proc(40, 1, 2000, "/bin/api", 1)})
 	api = byName(t, snap, "api")
-	if api.Restarts != 0 || api.Counters.UserSeconds != 1 {
-		t.Errorf("after Retain: restarts %v cpu %v, want 0 and 1", api.Restarts, api.Counters.UserSeconds)
+	if api.Restarts != 0 || api.Counters.UserSeconds() != 1 {
+		t.Errorf("after Retain: restarts %v cpu %v, want 0 and 1", api.Restarts, api.Counters.UserSeconds())
 	}
 }
 
@@ -253,3 +254,10 @@ func FuzzParseRules(f *testing.F) {
 		_ = r.Apply("service", "/bin/exe", "/cg")
 	})
 }
+
+func setCPU(c *Counters, ticks, waitNanos uint64) {
+	c.UserTicks, c.RunqueueWaitNanoseconds = ticks, waitNanos
+}
+
+func userSeconds(c Counters) float64     { return c.UserSeconds() }
+func runqueueSeconds(c Counters) float64 { return c.RunqueueWaitSeconds() }
