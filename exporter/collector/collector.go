@@ -179,7 +179,7 @@ func New(cfg *Config, logger *slog.Logger) (*Exporter, error) {
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Subsystem: "exporter",
 			Name: "services_dropped_total", Help: "Services left out of scrapes because of --service.limit, summed over scrapes."}),
 		readErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "exporter",
-			Name: "read_errors_total", Help: "Files under the procfs root that could not be read or parsed, by file and reason (permission, malformed, read). Processes that exit mid-scan are not errors."},
+			Name: "read_errors_total", Help: "Files under the procfs root that could not be read or parsed, by file and reason (permission, missing, malformed, read). Processes that exit mid-scan are not errors; a file missing for a process that is still there is, and the process is kept."},
 			[]string{"file", "reason"}),
 	}
 	if e.ephemeral, err = netgraph.EphemeralRange(cfg.ProcRoot); err != nil {

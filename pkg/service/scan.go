@@ -134,7 +134,8 @@ type ReadError struct {
 	// File is the /proc file: stat, status, io, schedstat, cgroup, cmdline,
 	// exe, fd, ns, net/tcp, ...
 	File string
-	// Reason is permission, malformed or read.
+	// Reason is permission, missing (of a process that is still there),
+	// malformed or read.
 	Reason string
 }
 
@@ -163,6 +164,8 @@ func reason(err error) string {
 	switch {
 	case errors.Is(err, fs.ErrPermission):
 		return "permission"
+	case vanished(err):
+		return "missing"
 	case errors.Is(err, procfs.ErrFileParse):
 		return "malformed"
 	case errors.As(err, &pe):
@@ -184,6 +187,7 @@ type entry struct {
 	netns      uint64
 	noIO       bool // io is not readable (EPERM): don't retry every scan
 	noFD       bool
+	noStatus   bool // status is missing though the process is there
 	// sched is the main thread's schedstat at the last full read; while it
 	// stays the same, the process has not run and nothing else moved.
 	sched    procfs.ProcSchedstat
@@ -344,10 +348,12 @@ func (s *Scanner) readProcess(pid int, res *ScanResult) (Process, bool) {
 			p.Counters.WriteBytes = io.WriteBytes
 			p.Counters.ReadSyscalls = io.SyscR
 			p.Counters.WriteSyscalls = io.SyscW
-		case vanished(err):
+		case vanished(err) && !s.alive(pid):
 			return Process{}, false
 		default:
-			e.noIO = errors.Is(err, fs.ErrPermission)
+			// A kernel without per-task I/O accounting has no io file
+			// for any process: the process is counted without it.
+			e.noIO = errors.Is(err, fs.ErrPermission) || vanished(err)
 			res.fail("io", err)
 		}
 	}
@@ -356,10 +362,10 @@ func (s *Scanner) readProcess(pid int, res *ScanResult) (Process, bool) {
 		switch {
 		case err == nil:
 			p.FDs = n
-		case vanished(err):
+		case vanished(err) && !s.alive(pid):
 			return Process{}, false
 		default:
-			e.noFD = errors.Is(err, fs.ErrPermission)
+			e.noFD = errors.Is(err, fs.ErrPermission) || vanished(err)
 			res.fail("fd", err)
 		}
 	}
@@ -372,7 +378,7 @@ func (s *Scanner) readProcess(pid int, res *ScanResult) (Process, bool) {
 // over /proc/<pid>/task/*. It returns false if the process vanished.
 func (s *Scanner) readSched(proc procfs.Proc, p *Process, e *entry, res *ScanResult) bool {
 	if p.Threads <= 1 {
-		ok, ss, hasSched := s.addThreadSched(proc, p, res, true)
+		ok, ss, hasSched := s.addThreadSched(proc, p, res, e)
 		e.sched, e.hasSched = ss, hasSched
 		return ok
 	}
@@ -388,12 +394,14 @@ func (s *Scanner) readSched(proc procfs.Proc, p *Process, e *entry, res *ScanRes
 	for _, t := range tasks {
 		// A thread that exits mid-scan takes its counts with it; the
 		// process itself is still here.
-		s.addThreadSched(t, p, res, false)
+		s.addThreadSched(t, p, res, nil)
 	}
 	return true
 }
 
-func (s *Scanner) addThreadSched(t procfs.Proc, p *Process, res *ScanResult, isProcess bool) (ok bool, ss procfs.ProcSchedstat, hasSched bool) {
+// addThreadSched adds a thread's counts to p; e is the process's entry when
+// the thread is the process itself (single-threaded), nil otherwise.
+func (s *Scanner) addThreadSched(t procfs.Proc, p *Process, res *ScanResult, e *entry) (ok bool, ss procfs.ProcSchedstat, hasSched bool) {
 	// schedstat first: if the thread runs between the two reads, the
 	// status counts are newer than the schedstat remembered, and the next
 	// scan reads the process again.
@@ -413,12 +421,27 @@ func (s *Scanner) addThreadSched(t procfs.Proc, p *Process, res *ScanResult, isP
 	case err == nil:
 		p.Counters.VoluntarySwitches += status.VoluntaryCtxtSwitches
 		p.Counters.InvoluntarySwitches += status.NonVoluntaryCtxtSwitches
+	case vanished(err) && (e == nil || !s.alive(p.PID)):
+		return e == nil, ss, false
 	case vanished(err):
-		return !isProcess, ss, false
+		// Counted once per process, as an io file missing is.
+		if !e.noStatus {
+			res.fail("status", err)
+		}
+		e.noStatus = true
 	default:
 		res.fail("status", err)
 	}
 	return true, ss, hasSched
+}
+
+// alive reports whether process pid is still there (its stat file can be
+// read): a file missing for a living process is one this kernel or procfs
+// does not have, counted as an error of reason "missing", and the process
+// is kept; one missing because the process exited is no error.
+func (s *Scanner) alive(pid int) bool {
+	_, err := os.Stat(filepath.Join(s.root, strconv.Itoa(pid), "stat"))
+	return err == nil
 }
 
 // isFileOf returns whether a path names a regular file as process pid sees
