@@ -38,8 +38,10 @@ const (
 )
 
 // MaxHashBytes bounds how much of a file is hashed when it has no build ID;
-// past it the hash covers the first MaxHashBytes and the size.
-const MaxHashBytes = 512 << 20
+// past it the hash covers the first MaxHashBytes and the size. It is read
+// during a scrape, once per file: 64 MiB of SHA-256 takes a fraction of a
+// second, well inside a scrape timeout (512 MiB took 2.1 s).
+const MaxHashBytes = 64 << 20
 
 // Identity is the build identity of one executable.
 type Identity struct {
@@ -61,13 +63,31 @@ const (
 
 // Read returns the identity of the executable at path. It reads only the
 // note sections of an ELF file, and the whole file only when it has none.
+// Only a regular file is read: a FIFO would block the reader until someone
+// writes to it, and a device such as /dev/zero never ends (a copied or fake
+// procfs can point an exe link anywhere). The file is opened without
+// blocking and checked once open, so it cannot be swapped in between.
 func Read(path string) (Identity, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return Identity{}, err
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return Identity{}, err
+	}
+	if !fi.Mode().IsRegular() {
+		return Identity{}, notRegular(path, fi)
+	}
 	return FromReader(f)
+}
+
+// ErrNotRegular is returned for an executable that is not a regular file.
+var ErrNotRegular = errors.New("not a regular file")
+
+func notRegular(path string, fi os.FileInfo) error {
+	return fmt.Errorf("%s is a %s: %w (an executable is one)", path, fi.Mode().Type(), ErrNotRegular)
 }
 
 // FromReader returns the identity of an executable's contents.
@@ -242,6 +262,9 @@ func (c *Cache) Read(path string) (Identity, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return Identity{}, err
+	}
+	if !fi.Mode().IsRegular() {
+		return Identity{}, notRegular(path, fi)
 	}
 	k := fileKey{size: fi.Size(), mtime: fi.ModTime().UnixNano()}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -229,5 +230,33 @@ func TestGoBuildIDWithoutGNUNote(t *testing.T) {
 	}
 	if want := (Identity{ID: strings.TrimSpace(string(out)), Source: SourceGo}); id != want {
 		t.Errorf("Read = %+v, want %+v (from go tool buildid)", id, want)
+	}
+}
+
+// TestOnlyRegularFiles: an exe link of a copied or fake procfs can point at
+// a FIFO (opening it blocks until someone writes: a scrape that hangs for
+// good) or a device such as /dev/zero (endless: hashed up to the cap).
+// Neither is read; each is an error that says what the file is.
+func TestOnlyRegularFiles(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{fifo, "/dev/zero"} {
+		for name, read := range map[string]func(string) (Identity, error){"Read": Read, "Cache.Read": new(Cache).Read} {
+			done := make(chan error, 1)
+			go func() {
+				_, err := read(path)
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if !errors.Is(err, ErrNotRegular) {
+					t.Errorf("%s(%s) = %v, want ErrNotRegular", name, path, err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%s(%s) still blocked after 5 s", name, path)
+			}
+		}
 	}
 }
