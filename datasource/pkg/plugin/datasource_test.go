@@ -87,6 +87,10 @@ func TestQueryErrors(t *testing.T) {
 	for i := 0; i <= maxOnDemandSeries; i++ {
 		f.raw = append(f.raw, fakeSeries{Metric: model.Metric{"__name__": "wide", "i": model.LabelValue(fmt.Sprint(i))}, F: constant(1)})
 	}
+	for i := 0; i <= maxAnswerSeries; i++ {
+		m := model.Metric{"__name__": "telltale_anomaly_score", "metric": "wide_scored", "i": model.LabelValue(fmt.Sprint(i))}
+		f.ranged[`telltale_anomaly_score{metric="wide_scored"}`] = append(f.ranged[`telltale_anomaly_score{metric="wide_scored"}`], fakeSeries{Metric: m, F: constant(0.1)})
+	}
 	d := newTestDatasource(t, f, "")
 
 	closed := httptest.NewServer(http.NotFoundHandler())
@@ -113,6 +117,8 @@ func TestQueryErrors(t *testing.T) {
 		{"unknown KPI", d, map[string]any{"queryType": "kpi", "kpi": "revenue"}, backend.StatusBadRequest, false, `kpi query: KPI "revenue" is not known: known KPIs are orders, checkout_latency`},
 		{"Prometheus rejects the KPI's PromQL", d, map[string]any{"queryType": "kpi", "kpi": "orders"}, backend.StatusBadRequest, true, "unexpected character"},
 		{"too many series to score on demand", d, map[string]any{"queryType": "anomalies", "selector": "wide"}, backend.StatusBadRequest, false, "selector wide matches more than 500 series; narrow it, or run the detector"},
+		{"too many detector series to show", d, map[string]any{"queryType": "anomalies", "selector": "wide_scored"}, backend.StatusBadRequest, false,
+			fmt.Sprintf(`telltale_anomaly_score{metric="wide_scored"} has %d series; an anomalies query shows at most %d: narrow the selector`, maxAnswerSeries+1, maxAnswerSeries)},
 		{"invalid query", d, map[string]any{"queryType": "insights"}, backend.StatusBadRequest, false, "invalid insights query: an insights query needs a KPI"},
 		{"unknown query type", d, map[string]any{"queryType": "logs"}, backend.StatusBadRequest, false, `queryType "logs" is not known`},
 		{"Prometheus unreachable", down, map[string]any{"queryType": "servicemap"}, backend.StatusBadGateway, true, "connection refused"},
@@ -366,6 +372,30 @@ func TestResources(t *testing.T) {
 		status, body := callResource(t, d, tc.method, tc.path)
 		if status != tc.status || !strings.Contains(string(body), tc.msg) {
 			t.Errorf("%s %s: %d %s, want %d with %q", tc.method, tc.path, status, body, tc.status, tc.msg)
+		}
+	}
+}
+
+// TestAnswerSizeLimits: an anomalies answer is bounded in series and in
+// points, and the error says which bound was hit and what narrows it.
+func TestAnswerSizeLimits(t *testing.T) {
+	day := newGrid(shopFrom, shopFrom.Add(24*time.Hour), time.Second) // 86,401 points
+	for _, tc := range []struct {
+		n    int
+		g    grid
+		want string // "" for no error
+	}{
+		{maxAnswerSeries, newGrid(shopFrom, shopTo, time.Minute), ""},
+		{maxAnswerSeries + 1, newGrid(shopFrom, shopTo, time.Minute), "an anomalies query shows at most"},
+		{maxAnswerPoints / day.n, day, ""},
+		{maxAnswerPoints/day.n + 1, day, "shorten the range or widen the step"},
+	} {
+		err := checkAnswerSize("x", tc.n, tc.g)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%d series of %d points: %v, want no error", tc.n, tc.g.n, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%d series of %d points: %v, want an error saying %q", tc.n, tc.g.n, err, tc.want)
 		}
 	}
 }

@@ -22,7 +22,25 @@ import (
 const (
 	maxOnDemandSeries  = 500
 	maxOnDemandSamples = 50_000_000
+	// maxAnswerSeries and maxAnswerPoints bound what one anomalies query
+	// answers (about 48 bytes a point: time, value, expected, band and
+	// score): a dashboard panel draws far fewer.
+	maxAnswerSeries = maxOnDemandSeries
+	maxAnswerPoints = 2_000_000
 )
+
+// checkAnswerSize refuses an answer of n series over the range's grid g
+// that is larger than an anomalies query answers, saying which limit was
+// hit and how to narrow the query.
+func checkAnswerSize(what string, n int, g grid) error {
+	switch {
+	case n > maxAnswerSeries:
+		return badQuery("%s has %d series; an anomalies query shows at most %d: narrow the selector with a label matcher", what, n, maxAnswerSeries)
+	case n*g.n > maxAnswerPoints:
+		return badQuery("%s has %d series of %d points, %d in all; an anomalies query answers at most %d: narrow the selector, shorten the range or widen the step (max data points)", what, n, g.n, n*g.n, maxAnswerPoints)
+	}
+	return nil
+}
 
 // Where an anomalies query's scores come from, in the frames' custom meta.
 const (
@@ -156,6 +174,9 @@ func (d *Datasource) detectorAnomalies(ctx context.Context, q Query) (*anomalyRe
 	sel := detectorSelector(q.Matchers)
 	score, err := d.prom.queryRange(ctx, "telltale_anomaly_score{"+sel+"}", q.From, q.To, q.Step)
 	if err != nil || len(score) == 0 {
+		return nil, err
+	}
+	if err := checkAnswerSize("telltale_anomaly_score{"+sel+"}", len(score), newGrid(q.From, q.To, q.Step)); err != nil {
 		return nil, err
 	}
 	counter, err := d.counterFunc(ctx, q.Matchers)
@@ -358,6 +379,9 @@ func (d *Datasource) onDemandAnomalies(ctx context.Context, q Query) (*anomalyRe
 	}
 	if err != nil {
 		return nil, d.prom.downstream("remote read "+q.Selector, err)
+	}
+	if err := checkAnswerSize("selector "+q.Selector, len(steps), newGrid(q.From, q.To, q.Step)); err != nil {
+		return nil, err
 	}
 	scored, err := scoreAll(ctx, g, steps, counter)
 	if err != nil {
