@@ -5,11 +5,13 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/magefile/mage/mg"
 	"github.com/magefile/mage/sh"
@@ -24,10 +26,53 @@ const binDir = "bin"
 // Test runs every test the project has: formatting, vet, the plugin build
 // (backend and frontend, once), the Go tests (unit, golden, fuzz seeds, live,
 // real-Prometheus and plugin-binary tests), the demo's end-to-end test (on
-// its own, after them: it times an incident) and the frontend's tests. In
-// CI a test whose dependency is missing fails.
+// its own, after them: it times an incident) and the frontend's tests; in CI
+// also a few seconds of fuzzing of every fuzz target (see Fuzz). In CI a
+// test whose dependency is missing fails.
 func Test() error {
 	mg.SerialDeps(Fmt, Vet, Plugin, GoTest, E2E, Frontend.Test)
+	if os.Getenv("CI") != "" {
+		mg.Deps(Fuzz)
+	}
+	return nil
+}
+
+// Fuzz runs every fuzz target beyond its seed corpus (which GoTest runs
+// always) for TELLTALE_FUZZTIME each (a Go duration, default 3s); Test runs
+// it in CI. An input that fails is written to the target's testdata/fuzz,
+// to be committed as a seed once fixed.
+func Fuzz() error {
+	fuzztime := cmp.Or(os.Getenv("TELLTALE_FUZZTIME"), "3s")
+	if _, err := time.ParseDuration(fuzztime); err != nil {
+		return fmt.Errorf("TELLTALE_FUZZTIME=%q: want a Go duration such as 3s: %w", fuzztime, err)
+	}
+	// go test -list prints a package's targets, then "ok <package> <time>".
+	out, err := sh.Output(mg.GoCmd(), "test", "-list", "^Fuzz", "./...")
+	if err != nil {
+		return err
+	}
+	var targets []string
+	ran := 0
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 1 && strings.HasPrefix(f[0], "Fuzz"):
+			targets = append(targets, f[0])
+		case len(f) >= 2 && f[0] == "ok":
+			for _, t := range targets {
+				fmt.Printf("fuzz %s %s for %s\n", f[1], t, fuzztime)
+				if err := sh.RunV(mg.GoCmd(), "test", "-run", "^$", "-fuzz", "^"+t+"$", "-fuzztime", fuzztime, f[1]); err != nil {
+					return fmt.Errorf("%s in %s: %w", t, f[1], err)
+				}
+				ran++
+			}
+			targets = nil
+		}
+	}
+	if ran == 0 {
+		return fmt.Errorf("no fuzz target found in:\n%s", out)
+	}
+	fmt.Printf("%d fuzz targets ran for %s each\n", ran, fuzztime)
 	return nil
 }
 
