@@ -508,14 +508,16 @@ func rankCauses(in rankInput) []cause {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "anomaly in "+dep+", which "+c.Service+" calls"
 				} else if up := firstAnomalousUpstream(callers, roseIn, c.Service); up != "" && c.fell() {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "anomaly in "+up+", upstream of "+c.Service+" (less work came in)"
-				} else if up != "" && c.rose() && !c.started() && (busier.with(c.Service, c.Onset, tol) || (fed.with(c.Service, c.Onset, tol) && !c.traits.Cost)) {
+				} else if up != "" && c.rose() && !c.started() && (busier.with(c.Service, c.Onset, tol) || (fed.with(c.Service, c.Onset, tol) && !c.traits.Cost && !worseIn(c.Service))) {
 					// A caller with an anomaly of its own sent more (its
 					// retries, say): this rose with the load, as the
 					// requests served did. What started here (an error
 					// code) is no load's doing. Connections its callers
 					// opened account for what they cost it, not for it
-					// answering slower or failing: a pool grows because
-					// its server got slow (see worsened).
+					// answering slower or failing, and only while it did
+					// not get worse with them: a pool grows because its
+					// server got slow (see worsened), a CPU burn's
+					// callers open more as it slows.
 					c.Unexplained, c.ExplainedBy = explainedFactor, "anomaly in "+up+", upstream of "+c.Service+" (more work came in)"
 				}
 			}

@@ -1043,7 +1043,8 @@ func TestRankBackEdgeExplainsNothing(t *testing.T) {
 // checkout's rises are what the connections cost it: the storm, the
 // storefront's doing, comes first, though none of it came with the window
 // itself. Had the checkout answered slower with them, that would be its
-// own: connections account for what they cost, not for a server's speed.
+// own: connections account for what they cost, not for a server's speed;
+// and had it got worse with them, they may be its effect.
 func TestRankConnectionStorm(t *testing.T) {
 	own := func(signal string, before, after float64, traits signalTraits) signalSeries {
 		return signalSeries{Kind: CauseSignal, signalTraits: traits, Signal: signal, Service: "checkout", Band: stepBand(at("11:30"), before, after)}
@@ -1084,6 +1085,17 @@ func TestRankConnectionStorm(t *testing.T) {
 	for _, c := range causes {
 		if c.Signal == "p90 request duration" && c.ExplainedBy != "" {
 			t.Errorf("checkout's latency explained by %q, want unexplained", c.ExplainedBy)
+		}
+	}
+
+	// Had the checkout got worse with them (a CPU burn's run-queue wait:
+	// its callers open more connections as it slows), the connections
+	// may be its effect: its CPU and files stay its own.
+	slowed := slices.Clone(in.Signals[:4])
+	slowed = append(slowed, own("run-queue wait", 0.02, 0.06, signalTraits{Internal: true, Cost: true}), own("cpu", 0.02, 1.5, signalTraits{Internal: true}))
+	for _, c := range rankCauses(rankInput{KPI: in.KPI, Windows: in.Windows, Signals: slowed, Hops: in.Hops, Upstream: in.Upstream, Callees: in.Callees, Step: in.Step}) {
+		if c.Service == "checkout" && c.ExplainedBy != "" {
+			t.Errorf("checkout's %s explained by %q though the checkout got slower with the connections, want unexplained", c.Signal, c.ExplainedBy)
 		}
 	}
 
