@@ -54,8 +54,9 @@ import (
 //     change in a service this one calls (a slow dependency makes its
 //     callers look abnormal too, and piles up connections to them), or
 //     more work a caller with an anomaly of its own sent (requests, or
-//     connections: those account for what they cost the server, not for
-//     it answering slower); 1 otherwise. Two changes explain each other
+//     connections that grew more than anything in the server got worse:
+//     a pool grows as its server slows, a storm by far more); 1
+//     otherwise. Two changes explain each other
 //     when both came with the KPI going wrong or when they started
 //     together (within the timing tolerance), whenever the KPI showed
 //     them. This is what puts the root of a chain above the services it
@@ -467,7 +468,7 @@ func rankCauses(in rankInput) []cause {
 			// One seen after the KPI went wrong (later than a
 			// measurement's lag) is its effect: it explains nothing.
 			if c.Kind != CauseDeploy && c.Anomaly >= AlertThreshold && c.Size >= 0.5 && c.rose() && c.Lead >= -lag {
-				r := rise{c.Onset, c.Timing == 1}
+				r := rise{c.Onset, c.Timing == 1, c.ratio()}
 				rose.add(c.Service, r)
 				if c.worsened() {
 					worse.add(c.Service, r)
@@ -485,6 +486,14 @@ func rankCauses(in rankInput) []cause {
 			c := &cs[i]
 			roseIn := func(svc string) bool { return rose.with(svc, c.Onset, tol) }
 			worseIn := func(svc string) bool { return worse.with(svc, c.Onset, tol) }
+			if c.traits.Work {
+				// A pool grows as its server answers slower (Little's
+				// law: connections in use are requests in flight):
+				// connections that grew many times more than anything
+				// in a callee got worse were opened for their own
+				// sake — a storm — and it is no effect of that callee.
+				worseIn = func(svc string) bool { return worse.most(svc, c.Onset, tol) >= c.ratio() }
+			}
 			c.Hops, c.Proximity = proximity(in.Hops, c.Service)
 			hogCPU := c.Service == hog && c.Kind == CauseSignal && c.Signal == signalCPU
 			switch {
@@ -508,16 +517,15 @@ func rankCauses(in rankInput) []cause {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "anomaly in "+dep+", which "+c.Service+" calls"
 				} else if up := firstAnomalousUpstream(callers, roseIn, c.Service); up != "" && c.fell() {
 					c.Unexplained, c.ExplainedBy = explainedFactor, "anomaly in "+up+", upstream of "+c.Service+" (less work came in)"
-				} else if up != "" && c.rose() && !c.started() && (busier.with(c.Service, c.Onset, tol) || (fed.with(c.Service, c.Onset, tol) && !c.traits.Cost && !worseIn(c.Service))) {
+				} else if up != "" && c.rose() && !c.started() && (busier.with(c.Service, c.Onset, tol) || fed.most(c.Service, c.Onset, tol) > worse.most(c.Service, c.Onset, tol)) {
 					// A caller with an anomaly of its own sent more (its
 					// retries, say): this rose with the load, as the
 					// requests served did. What started here (an error
-					// code) is no load's doing. Connections its callers
-					// opened account for what they cost it, not for it
-					// answering slower or failing, and only while it did
-					// not get worse with them: a pool grows because its
-					// server got slow (see worsened), a CPU burn's
-					// callers open more as it slows.
+					// code) is no load's doing. So do connections its
+					// callers opened, when they grew more times over than
+					// anything in it got worse: a pool grows as its
+					// server slows (a CPU burn's callers open more as it
+					// does), a storm by far more.
 					c.Unexplained, c.ExplainedBy = explainedFactor, "anomaly in "+up+", upstream of "+c.Service+" (more work came in)"
 				}
 			}
@@ -544,6 +552,7 @@ func rankCauses(in rankInput) []cause {
 type rise struct {
 	onset  time.Time
 	onTime bool
+	ratio  float64 // after / before (see cause.ratio)
 }
 
 // rises are the clear rises of each service's signals around a window.
@@ -556,7 +565,23 @@ func (r rises) add(svc string, x rise) { r[svc] = append(r[svc], x) }
 // have, or one that started within tol of it — changes that come together
 // explain each other, whenever the KPI showed them.
 func (r rises) with(svc string, onset time.Time, tol time.Duration) bool {
-	return slices.ContainsFunc(r[svc], func(x rise) bool { return x.onTime || x.onset.Sub(onset).Abs() <= tol })
+	return slices.ContainsFunc(r[svc], func(x rise) bool { return together(x, onset, tol) })
+}
+
+// most is the largest ratio of svc's clear rises that came with a change
+// at onset (see with); 0 when none did.
+func (r rises) most(svc string, onset time.Time, tol time.Duration) float64 {
+	m := 0.0
+	for _, x := range r[svc] {
+		if together(x, onset, tol) {
+			m = max(m, x.ratio)
+		}
+	}
+	return m
+}
+
+func together(x rise, onset time.Time, tol time.Duration) bool {
+	return x.onTime || x.onset.Sub(onset).Abs() <= tol
 }
 
 // compareCauses orders causes by score, highest first. Ties go to the
@@ -1085,6 +1110,15 @@ func (c cause) worsened() bool {
 // that appeared or rose from zero.
 func (c cause) started() bool {
 	return (math.IsNaN(c.Before) || c.Before == 0) && c.After > 0
+}
+
+// ratio is how many times its value a change multiplied: after / before,
+// +Inf for a series that appeared or rose from zero.
+func (c cause) ratio() float64 {
+	if math.IsNaN(c.Before) || c.Before <= 0 {
+		return math.Inf(1)
+	}
+	return c.After / c.Before
 }
 
 func (c cause) fell() bool {

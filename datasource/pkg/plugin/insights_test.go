@@ -1042,9 +1042,9 @@ func TestRankBackEdgeExplainsNothing(t *testing.T) {
 // latency (the KPI) drifts up until a window opens a minute later. The
 // checkout's rises are what the connections cost it: the storm, the
 // storefront's doing, comes first, though none of it came with the window
-// itself. Had the checkout answered slower with them, that would be its
-// own: connections account for what they cost, not for a server's speed;
-// and had it got worse with them, they may be its effect.
+// itself. A pool that grows no more than its server got worse is the
+// server's effect (Little's law), as when the server is slow or a CPU burn
+// slows it.
 func TestRankConnectionStorm(t *testing.T) {
 	own := func(signal string, before, after float64, traits signalTraits) signalSeries {
 		return signalSeries{Kind: CauseSignal, signalTraits: traits, Signal: signal, Service: "checkout", Band: stepBand(at("11:30"), before, after)}
@@ -1079,23 +1079,56 @@ func TestRankConnectionStorm(t *testing.T) {
 		}
 	}
 
-	// The same connections do not explain the checkout answering slower.
-	in.Signals = append(in.Signals, own("p90 request duration", 0.024, 0.3, signalTraits{Internal: true, Cost: true}))
-	causes = rankCauses(in)
+	// A slow checkout: twenty times slower, and the storefront's pool to
+	// it grows from 1 to 7 connections, as pools do when their server
+	// slows. The slowdown is the checkout's own; the pool is its effect.
+	slow := []signalSeries{
+		{Kind: CauseEdge, signalTraits: signalTraits{Work: true}, Signal: "connections", Service: "storefront", Peer: "checkout",
+			Edge: "storefront → checkout:8080", Band: stepBand(at("11:30"), 1, 7)},
+		own("p90 request duration", 0.024, 0.475, signalTraits{Internal: true, Cost: true}),
+		own("open files", 14, 20, signalTraits{Internal: true}),
+	}
+	causes = rankCauses(rankInput{KPI: in.KPI, Windows: in.Windows, Signals: slow, Hops: in.Hops, Upstream: in.Upstream, Callees: in.Callees, Step: in.Step})
+	if len(causes) == 0 || causes[0].Signal != "p90 request duration" || causes[0].ExplainedBy != "" {
+		t.Errorf("a slow checkout: causes %+v, want its latency first, unexplained", causes)
+	}
 	for _, c := range causes {
-		if c.Signal == "p90 request duration" && c.ExplainedBy != "" {
-			t.Errorf("checkout's latency explained by %q, want unexplained", c.ExplainedBy)
+		if c.Service == "storefront" && c.ExplainedBy != "anomaly in checkout, which storefront calls" {
+			t.Errorf("a slow checkout: the storefront's pool growing explained by %q, want the checkout", c.ExplainedBy)
 		}
 	}
 
-	// Had the checkout got worse with them (a CPU burn's run-queue wait:
-	// its callers open more connections as it slows), the connections
-	// may be its effect: its CPU and files stay its own.
-	slowed := slices.Clone(in.Signals[:4])
-	slowed = append(slowed, own("run-queue wait", 0.02, 0.06, signalTraits{Internal: true, Cost: true}), own("cpu", 0.02, 1.5, signalTraits{Internal: true}))
-	for _, c := range rankCauses(rankInput{KPI: in.KPI, Windows: in.Windows, Signals: slowed, Hops: in.Hops, Upstream: in.Upstream, Callees: in.Callees, Step: in.Step}) {
-		if c.Service == "checkout" && c.ExplainedBy != "" {
-			t.Errorf("checkout's %s explained by %q though the checkout got slower with the connections, want unexplained", c.Signal, c.ExplainedBy)
+	// The storm also makes the checkout wait for CPUs (threefold): its
+	// connections grew two hundred times more than that, so they are no
+	// pool growing because the checkout slowed — the storm still ranks
+	// first, and the checkout's files and its wait are its doing.
+	waits := own("run-queue wait", 0.02, 0.06, signalTraits{Internal: true, Cost: true})
+	causes = rankCauses(rankInput{KPI: in.KPI, Windows: in.Windows, Signals: append(slices.Clone(in.Signals[:4]), waits), Hops: in.Hops, Upstream: in.Upstream, Callees: in.Callees, Step: in.Step})
+	if len(causes) == 0 || causes[0].Signal != "connections" || causes[0].ExplainedBy != "" {
+		t.Errorf("a storm that also makes the checkout wait: causes %+v, want the storm first, unexplained", causes)
+	}
+	for _, c := range causes {
+		if c.Service == "checkout" && c.ExplainedBy != want {
+			t.Errorf("a storm that also makes the checkout wait: its %s explained by %q, want %q", c.Signal, c.ExplainedBy, want)
+		}
+	}
+
+	// A CPU burn in the checkout: its run-queue wait grows tenfold and
+	// the storefront's pool to it grows from 1 to 5 as it slows. Those
+	// connections are the burn's effect; the burn's CPU is its own.
+	burn := []signalSeries{
+		{Kind: CauseEdge, signalTraits: signalTraits{Work: true}, Signal: "connections", Service: "storefront", Peer: "checkout",
+			Edge: "storefront → checkout:8080", Band: stepBand(at("11:30"), 1, 5)},
+		own("run-queue wait", 0.02, 0.2, signalTraits{Internal: true, Cost: true}),
+		own("cpu", 0.02, 1.5, signalTraits{Internal: true}),
+		own("open files", 14, 18, signalTraits{Internal: true}),
+	}
+	for _, c := range rankCauses(rankInput{KPI: in.KPI, Windows: in.Windows, Signals: burn, Hops: in.Hops, Upstream: in.Upstream, Callees: in.Callees, Step: in.Step}) {
+		switch {
+		case c.Service == "checkout" && c.ExplainedBy != "":
+			t.Errorf("a CPU burn: checkout's %s explained by %q, want unexplained", c.Signal, c.ExplainedBy)
+		case c.Service == "storefront" && c.ExplainedBy != "anomaly in checkout, which storefront calls":
+			t.Errorf("a CPU burn: the storefront's pool growing explained by %q, want the checkout", c.ExplainedBy)
 		}
 	}
 
