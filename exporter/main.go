@@ -8,6 +8,9 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -86,18 +89,22 @@ func newHandler(cfg *collector.Config, logger *slog.Logger, opts handlerOptions)
 		return nil, nil, err
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(exp, versioncollector.NewCollector("telltale_exporter"))
+	reg.MustRegister(versioncollector.NewCollector("telltale_exporter"))
 	if opts.exporterMetrics {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle(opts.metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:            slogAdapter{logger},
-		ErrorHandling:       promhttp.ContinueOnError,
-		MaxRequestsInFlight: opts.maxRequests,
-	}))
-	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "OK") })
+	sh := &scrapeHandler{exp: exp, static: reg, logger: logger, opts: promhttp.HandlerOpts{
+		ErrorLog:      slogAdapter{logger},
+		ErrorHandling: promhttp.ContinueOnError,
+	}}
+	if opts.maxRequests > 0 {
+		sh.inFlight = make(chan struct{}, opts.maxRequests)
+	}
+	sh.timeout.Store(int64(defaultScrapeTimeout))
+	mux.Handle(opts.metricsPath, sh)
+	mux.HandleFunc("/-/healthy", sh.healthy)
 	if opts.metricsPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "Telltale Exporter",
@@ -112,4 +119,66 @@ func newHandler(cfg *collector.Config, logger *slog.Logger, opts handlerOptions)
 		mux.Handle("/", landing)
 	}
 	return mux, exp.Close, nil
+}
+
+// defaultScrapeTimeout is Prometheus's default scrape timeout, for /-/healthy
+// until a scrape says its own.
+const defaultScrapeTimeout = 10 * time.Second
+
+// scrapeHandler serves /metrics: one scrape at a time, each within the
+// timeout Prometheus sends with it (X-Prometheus-Scrape-Timeout-Seconds).
+// A scrape that cannot begin before its timeout, because the one running
+// is stuck, is answered 503 at once (Prometheus's up is then 0) instead of
+// queueing behind it.
+type scrapeHandler struct {
+	exp      *collector.Exporter
+	static   prometheus.Gatherer // the exporter's own version, Go and process metrics
+	logger   *slog.Logger
+	opts     promhttp.HandlerOpts
+	inFlight chan struct{} // nil: no limit
+	// timeout is the last scrape timeout asked for, in nanoseconds.
+	timeout atomic.Int64
+}
+
+func (h *scrapeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.inFlight != nil {
+		select {
+		case h.inFlight <- struct{}{}:
+			defer func() { <-h.inFlight }()
+		default:
+			http.Error(w, fmt.Sprintf("limit of concurrent scrapes reached (%d, --web.max-requests); try again later", cap(h.inFlight)), http.StatusServiceUnavailable)
+			return
+		}
+	}
+	var deadline time.Time
+	if v := r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds"); v != "" {
+		secs, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(secs > 0) {
+			http.Error(w, fmt.Sprintf("X-Prometheus-Scrape-Timeout-Seconds %q: want a number of seconds above 0", v), http.StatusBadRequest)
+			return
+		}
+		timeout := time.Duration(secs * float64(time.Second))
+		h.timeout.Store(int64(timeout))
+		deadline = time.Now().Add(timeout)
+	}
+	held, release, err := h.exp.Begin(deadline)
+	if err != nil {
+		h.logger.Warn("scrape refused", "err", err)
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	defer release()
+	scrape := prometheus.NewRegistry()
+	scrape.MustRegister(held)
+	promhttp.HandlerFor(prometheus.Gatherers{scrape, h.static}, h.opts).ServeHTTP(w, r)
+}
+
+// healthy answers /-/healthy: unhealthy while a scrape has held the exporter
+// for longer than a scrape may take (the last timeout Prometheus sent).
+func (h *scrapeHandler) healthy(w http.ResponseWriter, _ *http.Request) {
+	if busy, limit := h.exp.Busy(), time.Duration(h.timeout.Load()); busy > limit {
+		http.Error(w, fmt.Sprintf("a scrape has run for %s, longer than the scrape timeout of %s: a read of the procfs is stuck", busy.Round(time.Millisecond), limit), http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "OK")
 }

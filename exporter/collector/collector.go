@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -135,9 +135,13 @@ type Exporter struct {
 	wantConns bool
 	ephemeral netgraph.PortRange
 
-	mu      sync.Mutex
-	scanner *service.Scanner
-	tracker *service.Tracker
+	// lock is held by the scrape running (one at a time: the scan and
+	// the tracker are shared); busySince is when it took it (Unix
+	// nanoseconds, 0 while free).
+	lock      chan struct{}
+	busySince atomic.Int64
+	scanner   *service.Scanner
+	tracker   *service.Tracker
 
 	scrapeDuration *prometheus.Desc
 	scrapeSuccess  *prometheus.Desc
@@ -167,6 +171,7 @@ func New(cfg *Config, logger *slog.Logger) (*Exporter, error) {
 	e := &Exporter{
 		logger:     logger,
 		collectors: map[string]Collector{},
+		lock:       make(chan struct{}, 1),
 		scanner:    scanner,
 		scrapeDuration: prometheus.NewDesc(namespace+"_scrape_collector_duration_seconds",
 			"How long a collector took in the last scrape.", []string{"collector"}, nil),
@@ -231,11 +236,64 @@ func (e *Exporter) Close() error {
 // the series it exposes depend on what runs on the host.
 func (e *Exporter) Describe(chan<- *prometheus.Desc) {}
 
-// Collect runs one scrape.
+// Collect runs one scrape, after the one running, however long that takes.
 func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	held, release, _ := e.Begin(time.Time{})
+	defer release()
+	held.Collect(ch)
+}
 
+// ErrBusy is returned by Begin when the scrape running still holds the
+// exporter at the deadline.
+var ErrBusy = errors.New("another scrape still holds the exporter")
+
+// Begin waits until no other scrape runs, or until deadline (the zero time:
+// no deadline; Prometheus sends its scrape timeout with every scrape), and
+// returns the exporter as a collector for one scrape, which holds it until
+// release is called. A scrape that cannot begin in time fails at once,
+// rather than queue behind one that is stuck (a read of a procfs that
+// blocks), and says for how long that one has run.
+func (e *Exporter) Begin(deadline time.Time) (held prometheus.Collector, release func(), err error) {
+	var timeout <-chan time.Time
+	if !deadline.IsZero() {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case e.lock <- struct{}{}:
+	case <-timeout:
+		return nil, func() {}, fmt.Errorf("%w: it has run for %s, longer than this scrape's timeout", ErrBusy, e.Busy().Round(time.Millisecond))
+	}
+	e.busySince.Store(time.Now().UnixNano())
+	var once atomic.Bool
+	return scrapeCollector{e}, func() {
+		if once.CompareAndSwap(false, true) {
+			e.busySince.Store(0)
+			<-e.lock
+		}
+	}, nil
+}
+
+// Busy is how long the scrape running has held the exporter; 0 when none
+// runs.
+func (e *Exporter) Busy() time.Duration {
+	since := e.busySince.Load()
+	if since == 0 {
+		return 0
+	}
+	return time.Since(time.Unix(0, since))
+}
+
+// scrapeCollector is the exporter held for one scrape (see Begin).
+type scrapeCollector struct{ e *Exporter }
+
+func (scrapeCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (c scrapeCollector) Collect(ch chan<- prometheus.Metric) { c.e.collect(ch) }
+
+// collect runs one scrape; the caller holds the exporter.
+func (e *Exporter) collect(ch chan<- prometheus.Metric) {
 	s := &Scrape{exporter: e}
 	if e.scanNeeded {
 		start := time.Now()
