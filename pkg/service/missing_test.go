@@ -18,7 +18,7 @@ func TestMissingFilesKeepTheProcess(t *testing.T) {
 	if out, err := exec.Command("cp", "-a", filepath.Join("..", "..", "exporter", "testdata", "proc"), root).CombinedOutput(); err != nil {
 		t.Fatalf("copy the procfs fixture: %v: %s", err, out)
 	}
-	full, before := scanPIDs(t, root)
+	full, before := scanPIDs(t, newScanner(t, root))
 	gone := map[string]int{"io": 100, "status": 101, "fd": 102}
 	for file, pid := range gone {
 		if !full[pid] {
@@ -28,24 +28,14 @@ func TestMissingFilesKeepTheProcess(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sc, err := NewScanner(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := sc.Scan()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[int]bool{}
-	for _, p := range res.Processes {
-		got[p.PID] = true
-	}
+	sc := newScanner(t, root)
+	got, errs := scanPIDs(t, sc)
 	for file, pid := range gone {
 		if !got[pid] {
 			t.Errorf("process %d was dropped when its %s was missing", pid, file)
 		}
-		if k := (ReadError{File: file, Reason: "missing"}); res.Errors[k] != before[k]+1 {
-			t.Errorf("errors %v with the files removed, %v before: want one more missing %s", res.Errors, before, file)
+		if k := (ReadError{File: file, Reason: "missing"}); errs[k] != before[k]+1 {
+			t.Errorf("errors %v with the files removed, %v before: want one more missing %s", errs, before, file)
 		}
 	}
 	if len(got) != len(full) {
@@ -55,29 +45,30 @@ func TestMissingFilesKeepTheProcess(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(root, "100")); err != nil {
 		t.Fatal(err)
 	}
-	res, err = sc.Scan()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range res.Processes {
-		if p.PID == 100 {
-			t.Errorf("process 100 scanned after it was gone")
-		}
+	got, errs = scanPIDs(t, sc)
+	if got[100] {
+		t.Errorf("process 100 scanned after it was gone")
 	}
 	// (Each process's missing files were counted once, in the first scan.)
-	for k := range res.Errors {
+	for k := range errs {
 		if k.Reason == "missing" {
-			t.Errorf("errors %v after process 100 exited: want no missing file", res.Errors)
+			t.Errorf("errors %v after process 100 exited: want no missing file", errs)
 		}
 	}
 }
 
-func scanPIDs(t *testing.T, root string) (map[int]bool, map[ReadError]int) {
+func newScanner(t *testing.T, root string) *Scanner {
 	t.Helper()
 	sc, err := NewScanner(root)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return sc
+}
+
+// scanPIDs scans once and returns the PIDs found and the errors counted.
+func scanPIDs(t *testing.T, sc *Scanner) (map[int]bool, map[ReadError]int) {
+	t.Helper()
 	res, err := sc.Scan()
 	if err != nil {
 		t.Fatal(err)

@@ -56,12 +56,12 @@ import (
 //     more work a caller with an anomaly of its own sent (requests, or
 //     connections that grew more than anything in the server got worse:
 //     a pool grows as its server slows, a storm by far more); 1
-//     otherwise. Two changes explain each other
-//     when both came with the KPI going wrong or when they started
-//     together (within the timing tolerance), whenever the KPI showed
-//     them. This is what puts the root of a chain above the services it
-//     drags along. An edge's change counts for its server, its
-//     connections for its client, which opens them.
+//     otherwise. Two changes explain each other when both came with the
+//     KPI going wrong or when they started together (within the timing
+//     tolerance), whenever the KPI showed them. This is what puts the
+//     root of a chain above the services it drags along. An edge's
+//     change counts for its server, its connections for its client,
+//     which opens them.
 
 // Tuning of the ranking; see above.
 const (
@@ -461,8 +461,9 @@ func rankCauses(in rankInput) []cause {
 		// Busier are the services that got more work as the KPI went
 		// wrong: the rate of requests they served rose.
 		// Fed are the services whose callers opened more connections
-		// to them: what those cost them (a file, buffers, reads) is the
-		// callers' doing, as the requests they send are.
+		// to them, with how many times over: what came with those is
+		// the callers' doing, as with the requests they send, unless
+		// the service got worse as much (see below).
 		rose, worse, busier, fed := rises{}, rises{}, rises{}, rises{}
 		for _, c := range cs {
 			// One seen after the KPI went wrong (later than a
