@@ -30,7 +30,8 @@ import (
 // Gauges are left out: their type does not say whether a level, a
 // capacity or an info series is measured, and the levels that matter most
 // (memory, threads, open files) the exporter measures for every service.
-// No metric name is written here.
+// So is a series that several services read off one thing they share (see
+// sharedSeries). No metric name is written here.
 
 // appQuantile is the quantile a histogram is read at: high enough to show
 // a slow part of the requests, low enough not to be one request's noise.
@@ -101,15 +102,7 @@ func appSignals(md []promv1.MetricMetadata, h hostIndex, dist func(service strin
 	for _, f := range fams {
 		insts := instances[f]
 		slices.Sort(insts)
-		for i := range insts {
-			insts[i] = regexp.QuoteMeta(insts[i])
-		}
-		sel := func(names ...string) string {
-			for i := range names {
-				names[i] = regexp.QuoteMeta(names[i])
-			}
-			return "{__name__=~" + quote(strings.Join(names, "|")) + ", instance=~" + quote(strings.Join(insts, "|")) + "}"
-		}
+		sel := func(names ...string) string { return targetSelector(names, insts) }
 		rate := func(names ...string) string { return "rate(" + sel(names...) + "[$__rate_interval])" }
 		// A quantile or a mean is read only where the rate window holds
 		// the observations it needs: a p90 does not exist below 10, and
@@ -126,15 +119,15 @@ func appSignals(md []promv1.MetricMetadata, h hostIndex, dist func(service strin
 			if !strings.HasSuffix(f.name, "_total") {
 				names = append(names, f.name+"_total")
 			}
-			add = append(add, candidateSignal{Name: f.name, Unit: "/s", Expr: rate(names...)})
+			add = append(add, candidateSignal{Name: f.name, Unit: "/s", Expr: rate(names...), Counts: names})
 		case model.MetricTypeHistogram:
 			add = append(add,
 				candidateSignal{Name: fmt.Sprintf("p%g %s", 100*appQuantile, f.name), Unit: unitOf(f.name), signalTraits: signalTraits{Internal: true, Cost: true},
-					Expr: fmt.Sprintf("histogram_quantile(%g, %s) and %s", appQuantile, rate(f.name+"_bucket"), enough(f.name))},
-				candidateSignal{Name: f.name + "_count", Unit: "/s", signalTraits: signalTraits{Load: true}, Expr: rate(f.name + "_count")})
+					Expr: fmt.Sprintf("histogram_quantile(%g, %s) and %s", appQuantile, rate(f.name+"_bucket"), enough(f.name)), Counts: []string{f.name + "_count"}},
+				candidateSignal{Name: f.name + "_count", Unit: "/s", signalTraits: signalTraits{Load: true}, Expr: rate(f.name + "_count"), Counts: []string{f.name + "_count"}})
 		case model.MetricTypeSummary:
 			add = append(add, candidateSignal{Name: "mean " + f.name, Unit: unitOf(f.name), signalTraits: signalTraits{Internal: true, Cost: true},
-				Expr: "(" + rate(f.name+"_sum") + " / " + rate(f.name+"_count") + ") and " + enough(f.name)})
+				Expr: "(" + rate(f.name+"_sum") + " / " + rate(f.name+"_count") + ") and " + enough(f.name), Counts: []string{f.name + "_count"}})
 		}
 		if len(out)+len(add) > maxAppQueries {
 			break
@@ -142,6 +135,98 @@ func appSignals(md []promv1.MetricMetadata, h hostIndex, dist func(service strin
 		for _, cs := range add {
 			cs.Kind, cs.Owners = CauseSignal, owners
 			out = append(out, cs)
+		}
+	}
+	return out
+}
+
+// targetSelector selects the series of the named metrics that the given
+// targets expose.
+func targetSelector(names, instances []string) string {
+	q := func(vals []string) string {
+		out := make([]string, len(vals))
+		for i, v := range vals {
+			out[i] = regexp.QuoteMeta(v)
+		}
+		return quote(strings.Join(out, "|"))
+	}
+	return "{__name__=~" + q(names) + ", instance=~" + q(instances) + "}"
+}
+
+// sharedSet holds the series of the services' own families that several
+// services read off one thing they share (see sharedSeries), by family,
+// labels and target.
+type sharedSet map[string]bool
+
+// sharedKey names a series of a family in a sharedSet: the family, the
+// series' labels that are not the target's or a bucket's, and its target.
+func sharedKey(family string, m model.Metric) string {
+	ls := make(model.LabelSet, len(m))
+	for k, v := range m {
+		switch k {
+		case model.MetricNameLabel, model.InstanceLabel, model.JobLabel, model.BucketLabel:
+			continue
+		}
+		ls[k] = v
+	}
+	return family + "\xff" + ls.String() + "\xff" + string(m[model.InstanceLabel])
+}
+
+// has reports whether the series with labels m of a signal that counts
+// family is one several services share.
+func (s sharedSet) has(family string, m model.Metric) bool { return s[sharedKey(family, m)] }
+
+// sharedSeries finds the series that several services read off one thing
+// they share instead of counting it themselves: a network namespace's
+// interfaces (a process reading its own network counters reads its
+// namespace's, the same in every process in it), a host's, a common file's.
+// Two reads of one counter differ only by what it counted between them,
+// while two processes each count their own from their own start. So a
+// cumulative sample that at two services is within the larger of their
+// increases over the last rate interval of each other is one thing read
+// twice: it moves in every service that reads it, at once, and cannot say
+// which of them a change belongs to. now and before are the families'
+// cumulative samples at the end of the range and a rate interval before
+// it; owners maps a target to its service, and family a sample's name to
+// its family. A counter that did not move is never called shared: two
+// equal idle counts are no evidence of one thing.
+func sharedSeries(now, before model.Vector, owners map[string]string, family map[string]string) sharedSet {
+	type read struct {
+		key, svc string
+		v, inc   float64
+	}
+	prev := make(map[model.Fingerprint]float64, len(before))
+	for _, s := range before {
+		prev[s.Metric.Fingerprint()] = float64(s.Value)
+	}
+	groups := map[string][]read{}
+	for _, s := range now {
+		fam, ok := family[string(s.Metric[model.MetricNameLabel])]
+		svc := owners[string(s.Metric[model.InstanceLabel])]
+		if !ok || svc == "" {
+			continue
+		}
+		key := sharedKey(fam, s.Metric)
+		v := float64(s.Value)
+		inc := 0.0
+		if p, ok := prev[s.Metric.Fingerprint()]; ok && v >= p {
+			inc = v - p
+		}
+		// The group is the key less its target.
+		g := key[:strings.LastIndexByte(key, '\xff')]
+		groups[g] = append(groups[g], read{key, svc, v, inc})
+	}
+	out := sharedSet{}
+	for _, rs := range groups {
+		for i, a := range rs {
+			for _, b := range rs[i+1:] {
+				if a.svc == b.svc {
+					continue
+				}
+				if m := max(a.inc, b.inc); m > 0 && math.Abs(a.v-b.v) <= m {
+					out[a.key], out[b.key] = true, true
+				}
+			}
 		}
 	}
 	return out

@@ -201,6 +201,21 @@ func (f *fakeProm) handleQuery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, ok := f.instant[expr]
+	if series, ranged := f.ranged[expr]; !ok && ranged {
+		// An instant query is a range query of one step: a ranged
+		// fixture answers it with its value at the query's time.
+		t, err := parseTime(r.Form.Get("time"))
+		if err != nil {
+			http.Error(w, "bad time: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		ok = true
+		for _, s := range series {
+			if x, has := s.F(t); has {
+				v = append(v, &model.Sample{Metric: s.Metric, Value: model.SampleValue(x), Timestamp: model.TimeFromUnixNano(t.UnixNano())})
+			}
+		}
+	}
 	f.note(expr, ok)
 	if v == nil {
 		v = model.Vector{}

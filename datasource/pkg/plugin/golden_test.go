@@ -659,6 +659,118 @@ func TestGoldenInsightsAppSignals(t *testing.T) {
 	}
 }
 
+// TestInsightsSharedCounters: the three shop services each expose the
+// network counters of the one network namespace they run in, which every
+// process there reads alike, and its traffic quadruples as the KPI goes
+// wrong (the monitoring's own queries, say). Read at checkout, the KPI's
+// own service, it would rank first. One counter read at three services is
+// no one service's, so it is no cause, and payments' errors stay first.
+func TestInsightsSharedCounters(t *testing.T) {
+	f := newFakeProm(t)
+	insightsFixtures(f)
+	appFixtures(f)
+	const fam = "process_network_receive_bytes_total"
+	insts := []string{"10.0.0.1:10181", "10.0.0.1:10182", "10.0.0.1:10183"}
+	for _, inst := range insts {
+		f.targets = append(f.targets, targetFamily{inst, "shop", fam, "counter"})
+	}
+	rise := at("11:30")
+	// bytes is the namespace's count at t: 150 kB/s, then 600 kB/s.
+	bytes := func(t time.Time) float64 {
+		since, after := t.Sub(shopFrom.Add(-24*time.Hour)).Seconds(), t.Sub(rise).Seconds()
+		return 1e9 + 1.5e5*since + 4.5e5*max(after, 0)
+	}
+	var rates, counts []fakeSeries
+	for i, inst := range insts {
+		m := model.Metric{"instance": model.LabelValue(inst), "job": "shop"}
+		rates = append(rates, fakeSeries{Metric: m, F: always(func(t time.Time) float64 {
+			r := 1.5e5
+			if !t.Before(rise) {
+				r = 6e5
+			}
+			return r * (1 + 0.02*wave(t, float64(50+i)))
+		})})
+		raw := model.Metric{"__name__": fam, "instance": model.LabelValue(inst), "job": "shop"}
+		counts = append(counts, fakeSeries{Metric: raw, F: always(bytes)})
+	}
+	f.ranged[`rate({__name__=~"`+fam+`", instance=~"10\\.0\\.0\\.1:10181|10\\.0\\.0\\.1:10182|10\\.0\\.0\\.1:10183"}[75s])`] = rates
+	// The families' cumulative samples, as markShared reads them.
+	f.ranged[targetSelector([]string{fam, "shop_http_request_duration_seconds_count", "shop_http_requests_total"}, insts)] = counts
+	d := newTestDatasource(t, f, "")
+	dr := query(t, d, map[string]any{"queryType": "insights", "kpi": "checkout_latency"})
+	if dr.Error != nil {
+		t.Fatal(dr.Error)
+	}
+	f.checkAllUsed(`sum(rate(shop_orders_total[75s]))`)
+	causes := dr.Frames[1]
+	if causes.Rows() == 0 {
+		t.Fatal("no causes")
+	}
+	for i := 0; i < causes.Rows(); i++ {
+		if sig := causes.Fields[5].At(i).(string); strings.Contains(sig, fam) {
+			t.Errorf("cause %d is the shared counter: %s of %s", i+1, sig, causes.Fields[4].At(i))
+		}
+	}
+	top := fmt.Sprint(causes.Fields[4].At(0), " ", causes.Fields[5].At(0))
+	if want := `payments shop_http_requests_total{code="500",handler="charge"}`; top != want {
+		t.Errorf("top cause %q, want %q", top, want)
+	}
+}
+
+// TestSharedSeries: which cumulative samples sharedSeries calls one thing
+// read at several services.
+func TestSharedSeries(t *testing.T) {
+	owners := map[string]string{"a:1": "storefront", "a:2": "checkout", "a:3": "payments", "a:4": "checkout"}
+	family := map[string]string{"net_total": "net_total", "req_total": "req_total", "req": "req_total"}
+	s := func(name, inst string, v float64, ls ...string) *model.Sample {
+		m := model.Metric{"__name__": model.LabelValue(name), "instance": model.LabelValue(inst), "job": "j"}
+		for i := 0; i+1 < len(ls); i += 2 {
+			m[model.LabelName(ls[i])] = model.LabelValue(ls[i+1])
+		}
+		return &model.Sample{Metric: m, Value: model.SampleValue(v)}
+	}
+	now := model.Vector{
+		// One namespace's bytes, read a second apart at three services
+		// (75 kB/s, a 75 s rate interval).
+		s("net_total", "a:1", 1e9, "device", "lo"), s("net_total", "a:2", 1e9+75e3, "device", "lo"), s("net_total", "a:3", 1e9+150e3, "device", "lo"),
+		// Requests each service counts itself, at rates alike.
+		s("req_total", "a:1", 52000, "code", "200"), s("req_total", "a:2", 51000, "code", "200"),
+		// Idle counts, equal: no evidence of one thing.
+		s("req_total", "a:1", 0, "code", "500"), s("req_total", "a:2", 0, "code", "500"),
+		// Two targets of one service.
+		s("req", "a:2", 7000, "code", "404"), s("req", "a:4", 7000, "code", "404"),
+		// A family no signal reads, and a target of no service.
+		s("other_total", "a:1", 5, "device", "lo"), s("other_total", "a:2", 5, "device", "lo"),
+		s("net_total", "b:9", 1e9, "device", "lo"),
+	}
+	before := model.Vector{
+		s("net_total", "a:1", 1e9-5.625e6, "device", "lo"), s("net_total", "a:2", 1e9+75e3-5.625e6, "device", "lo"), s("net_total", "a:3", 1e9+150e3-5.625e6, "device", "lo"),
+		s("req_total", "a:1", 51250, "code", "200"), s("req_total", "a:2", 50250, "code", "200"),
+		s("req_total", "a:1", 0, "code", "500"), s("req_total", "a:2", 0, "code", "500"),
+		s("req", "a:2", 6000, "code", "404"), s("req", "a:4", 6000, "code", "404"),
+	}
+	got := sharedSeries(now, before, owners, family)
+	for _, smp := range now {
+		name := string(smp.Metric["__name__"])
+		want := name == "net_total" && owners[string(smp.Metric["instance"])] != ""
+		fam, ok := family[name]
+		if !ok {
+			fam = name
+		}
+		if has := got.has(fam, smp.Metric); has != want {
+			t.Errorf("%s: shared %v, want %v", smp.Metric, has, want)
+		}
+	}
+	if len(got) != 3 {
+		t.Errorf("%d series shared, want the namespace's 3", len(got))
+	}
+	// A counter that restarted between the reads has no known increase.
+	reset := model.Vector{s("net_total", "a:1", 10, "device", "lo"), s("net_total", "a:2", 10, "device", "lo")}
+	if got := sharedSeries(reset, before, owners, family); len(got) != 0 {
+		t.Errorf("restarted counters called shared: %v", got)
+	}
+}
+
 // TestScrapeIntervalFromPrometheus: $__rate_interval follows the scrape
 // interval Prometheus's configuration gives (four scrapes, or the step
 // plus one), not Grafana's assumed 15 s: at a 1 s scrape and a 1 m step,

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"net/url"
@@ -55,6 +56,12 @@ type candidateSignal struct {
 	// maps to their services by instance.
 	Expr   string
 	Owners map[string]string
+	// Counts names the cumulative samples of a service's own family (a
+	// counter's, or a histogram's or summary's _count), by which
+	// sharedSeries tells a series one service counts from one that several
+	// read off a thing they share; Shared holds the latter.
+	Counts []string
+	Shared sharedSet
 }
 
 // edgeBy is the grouping of edge signals: an edge as its client's host
@@ -182,7 +189,11 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 			h, ok := in.Hops[svc]
 			return h, ok
 		}
-		appSigs = d.querySignals(gctx, eg, appSignals(md, newHostIndex(gi), dist, kpiFamilies(allKPIs, q)), sq, windows)
+		cands := appSignals(md, newHostIndex(gi), dist, kpiFamilies(allKPIs, q))
+		if err := d.markShared(gctx, cands, q.To, in.RateInterval); err != nil {
+			return err
+		}
+		appSigs = d.querySignals(gctx, eg, cands, sq, windows)
 		return nil
 	})
 	eg.Go(func() error {
@@ -258,12 +269,15 @@ func kpiFamilies(kpis []KPI, q Query) func(string) bool {
 // called from a goroutine of eg.
 func (d *Datasource) querySignals(ctx context.Context, eg *errgroup.Group, cands []candidateSignal, q Query, windows []insightWindow) [][]signalSeries {
 	signals := make([][]signalSeries, len(cands))
-	pick := func(g grid, s []*stepSeries) []int {
-		// A series that is flat wherever a cause of the windows is read
-		// cannot be one: it is not scored.
-		return mostChanged(g, s, windows, maxCandidates, func(ss *stepSeries) bool { return varies(g, ss, windows, q.Step) })
-	}
 	for i, cs := range cands {
+		pick := func(g grid, s []*stepSeries) []int {
+			// A series that is flat wherever a cause of the windows is
+			// read cannot be one, nor can one that several services
+			// share: neither is scored.
+			return mostChanged(g, s, windows, maxCandidates, func(ss *stepSeries) bool {
+				return varies(g, ss, windows, q.Step) && (len(cs.Counts) == 0 || !cs.Shared.has(cs.Counts[0], ss.labels))
+			})
+		}
 		eg.Go(func() error {
 			// The warm-up stays: a change is judged against it when the
 			// scores say nothing (see rawOnset).
@@ -280,6 +294,42 @@ func (d *Datasource) querySignals(ctx context.Context, eg *errgroup.Group, cands
 		})
 	}
 	return signals
+}
+
+// markShared marks, in the candidates of the services' own families, the
+// series that several services share (see sharedSeries), from the
+// families' cumulative samples at the end of the range and a rate
+// interval before it.
+func (d *Datasource) markShared(ctx context.Context, cands []candidateSignal, at time.Time, rateInterval time.Duration) error {
+	family := map[string]string{}
+	var owners map[string]string
+	for _, cs := range cands {
+		for _, n := range cs.Counts {
+			family[n] = cs.Counts[0]
+		}
+		if cs.Owners != nil {
+			owners = cs.Owners
+		}
+	}
+	if len(family) == 0 || len(owners) == 0 {
+		return nil
+	}
+	sel := targetSelector(slices.Sorted(maps.Keys(family)), slices.Sorted(maps.Keys(owners)))
+	now, err := d.prom.query(ctx, sel, at)
+	if err != nil {
+		return err
+	}
+	before, err := d.prom.query(ctx, sel, at.Add(-rateInterval))
+	if err != nil {
+		return err
+	}
+	shared := sharedSeries(now, before, owners, family)
+	for i := range cands {
+		if len(cands[i].Counts) > 0 {
+			cands[i].Shared = shared
+		}
+	}
+	return nil
 }
 
 // varies reports whether a series has two different values (or a value
