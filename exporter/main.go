@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
@@ -125,6 +126,12 @@ func newHandler(cfg *collector.Config, logger *slog.Logger, opts handlerOptions)
 // until a scrape says its own.
 const defaultScrapeTimeout = 10 * time.Second
 
+// timeoutOffset is how long before its timeout a scrape that could not
+// begin is refused, so that the refusal reaches Prometheus before it gives
+// up (half the timeout when that is shorter): blackbox_exporter's
+// --timeout-offset default.
+const timeoutOffset = 500 * time.Millisecond
+
 // scrapeHandler serves /metrics: one scrape at a time, each within the
 // timeout Prometheus sends with it (X-Prometheus-Scrape-Timeout-Seconds).
 // A scrape that cannot begin before its timeout, because the one running
@@ -159,7 +166,7 @@ func (h *scrapeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		timeout := time.Duration(secs * float64(time.Second))
 		h.timeout.Store(int64(timeout))
-		deadline = time.Now().Add(timeout)
+		deadline = time.Now().Add(timeout - min(timeoutOffset, timeout/2))
 	}
 	held, release, err := h.exp.Begin(deadline)
 	if err != nil {
@@ -167,10 +174,37 @@ func (h *scrapeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	defer release()
 	scrape := prometheus.NewRegistry()
 	scrape.MustRegister(held)
-	promhttp.HandlerFor(prometheus.Gatherers{scrape, h.static}, h.opts).ServeHTTP(w, r)
+	// The scan runs on its own and holds the exporter until it ends; the
+	// scrape waits for it only until its deadline. A scan stuck in a read
+	// that blocks then costs this scrape a 503 in time, and the next
+	// ones a refusal, never a scrape past its timeout.
+	type result struct {
+		mfs []*dto.MetricFamily
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer release()
+		mfs, err := prometheus.Gatherers{scrape, h.static}.Gather()
+		done <- result{mfs, err}
+	}()
+	var timeout <-chan time.Time
+	if !deadline.IsZero() {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case res := <-done:
+		gathered := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return res.mfs, res.err })
+		promhttp.HandlerFor(gathered, h.opts).ServeHTTP(w, r)
+	case <-timeout:
+		msg := fmt.Sprintf("this scrape's scan has run for %s, past the scrape's timeout: a read of the procfs is stuck; scrapes are refused until it ends", h.exp.Busy().Round(time.Millisecond))
+		h.logger.Warn("scrape abandoned", "err", msg)
+		http.Error(w, msg, http.StatusServiceUnavailable)
+	}
 }
 
 // healthy answers /-/healthy: unhealthy while a scrape has held the exporter
