@@ -15,6 +15,8 @@ import (
 
 	"github.com/magefile/mage/mg"
 	"github.com/magefile/mage/sh"
+
+	"github.com/telltale-dev/telltale/internal/chaos"
 )
 
 // Default is what `go tool mage` alone runs.
@@ -76,6 +78,38 @@ func Fuzz() error {
 	return nil
 }
 
+// Chaos runs the chaos probes (internal/chaos, build tag chaos) against
+// the built exporter, detector and plugin, and prints one table: probe,
+// held or failed, and what was measured; the last line is JSON. It takes
+// about four minutes (TELLTALE_CHAOS_CHURN sets the churn's length,
+// default 90s; TELLTALE_CHAOS_SEED the generated command lines') and
+// needs root, Prometheus and promtool, python3, perl and node.
+func Chaos() error {
+	f, err := os.CreateTemp("", "telltale-chaos-*.jsonl")
+	if err != nil {
+		return err
+	}
+	path := f.Name()
+	f.Close()
+	defer os.Remove(path)
+	fmt.Println("running the chaos probes (about four minutes)")
+	testErr := sh.RunWithV(map[string]string{chaos.ReportEnv: path}, mg.GoCmd(), "test", "-tags=chaos", "-count=1", "-timeout=30m", "./internal/chaos/")
+	rs, err := chaos.ReadReport(path)
+	if err != nil {
+		return err
+	}
+	if err := chaos.WriteTable(os.Stdout, rs); err != nil {
+		return err
+	}
+	switch {
+	case testErr != nil:
+		return fmt.Errorf("chaos probes: %w", testErr)
+	case len(rs) == 0:
+		return fmt.Errorf("the chaos probes reported nothing")
+	}
+	return nil
+}
+
 // Plugin builds the Grafana plugin into datasource/dist/: the backend for
 // linux/amd64 and arm64, then the frontend next to it.
 func Plugin() error {
@@ -102,6 +136,9 @@ func Fmt() error {
 // Vet runs go vet over every package, the magefiles included.
 func Vet() error {
 	if err := sh.RunV(mg.GoCmd(), "vet", "./..."); err != nil {
+		return err
+	}
+	if err := sh.RunV(mg.GoCmd(), "vet", "-tags=chaos", "./internal/chaos/"); err != nil {
 		return err
 	}
 	return sh.RunV(mg.GoCmd(), "vet", "-tags=mage", ".")

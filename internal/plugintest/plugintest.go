@@ -19,6 +19,8 @@ type Plugin struct {
 	Data        grpcplugin.DataClient
 	Diagnostics grpcplugin.DiagnosticsClient
 	Resource    grpcplugin.ResourceClient
+	// Pid is the plugin process's.
+	Pid int
 }
 
 // Launch starts the plugin executable bin and connects to it; the process
@@ -58,5 +60,6 @@ func Launch(tb testing.TB, bin string) *Plugin {
 		Data:        dispense("data").(grpcplugin.DataClient),
 		Diagnostics: dispense("diagnostics").(grpcplugin.DiagnosticsClient),
 		Resource:    dispense("resource").(grpcplugin.ResourceClient),
+		Pid:         client.ReattachConfig().Pid,
 	}
 }

@@ -148,13 +148,19 @@ func (s *Server) Start() {
 }
 
 // Stop stops the server and waits for it to exit.
-func (s *Server) Stop() {
+func (s *Server) Stop() { s.signal(syscall.SIGTERM) }
+
+// Kill kills the server at once, as a crash or the OOM killer would, and
+// waits for it to exit; Start starts it again, recovering its storage.
+func (s *Server) Kill() { s.signal(syscall.SIGKILL) }
+
+func (s *Server) signal(sig syscall.Signal) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd == nil {
 		return
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	_ = s.cmd.Process.Signal(sig)
 	select {
 	case <-s.done:
 	case <-time.After(20 * time.Second):

@@ -40,6 +40,12 @@ type Datasource struct {
 	resources   backend.CallResourceHandler
 	logger      log.Logger
 
+	// onDemand admits one on-demand scoring of an anomalies query at a
+	// time: each holds its series' samples and scores until it answers
+	// (tens of MB at the limits), and scoring is CPU-bound, so queries
+	// that wait lose little time while memory stays that of one.
+	onDemand chan struct{}
+
 	// scrape caches Prometheus's scrape interval (see scrapeInterval).
 	scrape struct {
 		sync.Mutex
@@ -82,7 +88,7 @@ var (
 // the instance; they are reported by the health check and every query, so
 // the user sees what to fix.
 func NewDatasource(ctx context.Context, is backend.DataSourceInstanceSettings) (instancemgmt.Instance, error) {
-	d := &Datasource{logger: backend.Logger.FromContext(ctx)}
+	d := &Datasource{logger: backend.Logger.FromContext(ctx), onDemand: make(chan struct{}, 1)}
 	d.mux = datasource.NewQueryTypeMux()
 	d.mux.HandleFunc(QueryTypeKPI, d.handler(d.queryKPI))
 	d.mux.HandleFunc(QueryTypeAnomalies, d.handler(d.queryAnomalies))

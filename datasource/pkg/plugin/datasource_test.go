@@ -87,7 +87,7 @@ func TestQueryErrors(t *testing.T) {
 	for i := 0; i <= maxOnDemandSeries; i++ {
 		f.raw = append(f.raw, fakeSeries{Metric: model.Metric{"__name__": "wide", "i": model.LabelValue(fmt.Sprint(i))}, F: constant(1)})
 	}
-	for i := 0; i <= maxAnswerSeries; i++ {
+	for i := 0; i <= MaxAnswerSeries; i++ {
 		m := model.Metric{"__name__": "telltale_anomaly_score", "metric": "wide_scored", "i": model.LabelValue(fmt.Sprint(i))}
 		f.ranged[`telltale_anomaly_score{metric="wide_scored"}`] = append(f.ranged[`telltale_anomaly_score{metric="wide_scored"}`], fakeSeries{Metric: m, F: constant(0.1)})
 	}
@@ -118,7 +118,7 @@ func TestQueryErrors(t *testing.T) {
 		{"Prometheus rejects the KPI's PromQL", d, map[string]any{"queryType": "kpi", "kpi": "orders"}, backend.StatusBadRequest, true, "unexpected character"},
 		{"too many series to score on demand", d, map[string]any{"queryType": "anomalies", "selector": "wide"}, backend.StatusBadRequest, false, "selector wide matches more than 500 series; narrow it, or run the detector"},
 		{"too many detector series to show", d, map[string]any{"queryType": "anomalies", "selector": "wide_scored"}, backend.StatusBadRequest, false,
-			fmt.Sprintf(`telltale_anomaly_score{metric="wide_scored"} has %d series; an anomalies query shows at most %d: narrow the selector`, maxAnswerSeries+1, maxAnswerSeries)},
+			fmt.Sprintf(`telltale_anomaly_score{metric="wide_scored"} has %d series; an anomalies query shows at most %d: narrow the selector`, MaxAnswerSeries+1, MaxAnswerSeries)},
 		{"invalid query", d, map[string]any{"queryType": "insights"}, backend.StatusBadRequest, false, "invalid insights query: an insights query needs a KPI"},
 		{"unknown query type", d, map[string]any{"queryType": "logs"}, backend.StatusBadRequest, false, `queryType "logs" is not known`},
 		{"Prometheus unreachable", down, map[string]any{"queryType": "servicemap"}, backend.StatusBadGateway, true, "connection refused"},
@@ -385,10 +385,10 @@ func TestAnswerSizeLimits(t *testing.T) {
 		g    grid
 		want string // "" for no error
 	}{
-		{maxAnswerSeries, newGrid(shopFrom, shopTo, time.Minute), ""},
-		{maxAnswerSeries + 1, newGrid(shopFrom, shopTo, time.Minute), "an anomalies query shows at most"},
-		{maxAnswerPoints / day.n, day, ""},
-		{maxAnswerPoints/day.n + 1, day, "shorten the range or widen the step"},
+		{MaxAnswerSeries, newGrid(shopFrom, shopTo, time.Minute), ""},
+		{MaxAnswerSeries + 1, newGrid(shopFrom, shopTo, time.Minute), "an anomalies query shows at most"},
+		{MaxAnswerPoints / day.n, day, ""},
+		{MaxAnswerPoints/day.n + 1, day, "shorten the range or widen the step"},
 	} {
 		err := checkAnswerSize("x", tc.n, tc.g)
 		switch {

@@ -22,11 +22,15 @@ import (
 const (
 	maxOnDemandSeries  = 500
 	maxOnDemandSamples = 50_000_000
-	// maxAnswerSeries and maxAnswerPoints bound what one anomalies query
-	// answers (about 48 bytes a point: time, value, expected, band and
-	// score): a dashboard panel draws far fewer.
-	maxAnswerSeries = maxOnDemandSeries
-	maxAnswerPoints = 2_000_000
+	// MaxAnswerSeries and MaxAnswerPoints bound what one anomalies query
+	// answers: as many series as are scored on demand, a thousand points
+	// each (a panel asks for about as many points as it is pixels wide).
+	// An answer costs the plugin about 250 bytes a point on its way out
+	// (the scores, the frames, their Arrow encoding and the gRPC
+	// message), so the largest one it accepts stays under 300 MB (go tool
+	// mage chaos measures it).
+	MaxAnswerSeries = maxOnDemandSeries
+	MaxAnswerPoints = 500_000
 )
 
 // checkAnswerSize refuses an answer of n series over the range's grid g
@@ -34,10 +38,10 @@ const (
 // hit and how to narrow the query.
 func checkAnswerSize(what string, n int, g grid) error {
 	switch {
-	case n > maxAnswerSeries:
-		return badQuery("%s has %d series; an anomalies query shows at most %d: narrow the selector with a label matcher", what, n, maxAnswerSeries)
-	case n*g.n > maxAnswerPoints:
-		return badQuery("%s has %d series of %d points, %d in all; an anomalies query answers at most %d: narrow the selector, shorten the range or widen the step (max data points)", what, n, g.n, n*g.n, maxAnswerPoints)
+	case n > MaxAnswerSeries:
+		return badQuery("%s has %d series; an anomalies query shows at most %d: narrow the selector with a label matcher", what, n, MaxAnswerSeries)
+	case n*g.n > MaxAnswerPoints:
+		return badQuery("%s has %d series of %d points, %d in all; an anomalies query answers at most %d: narrow the selector, shorten the range or widen the step (max data points)", what, n, g.n, n*g.n, MaxAnswerPoints)
 	}
 	return nil
 }
@@ -146,7 +150,7 @@ func (d *Datasource) scoreExprPick(ctx context.Context, expr string, q Query, pi
 		}
 		steps = kept
 	}
-	scored, err := scoreAll(ctx, g, steps, func(model.Metric) bool { return false })
+	scored, err := scoreAll(ctx, g, steps, func(model.Metric) bool { return false }, 0)
 	if err != nil {
 		return nil, 0, expr, err
 	}
@@ -344,6 +348,12 @@ func (d *Datasource) onDemandAnomalies(ctx context.Context, q Query) (*anomalyRe
 	start := q.warmStart()
 	g := newGrid(start, q.To, q.Step)
 	rq := remoteread.NewQuery(start, q.To, remoteread.Matchers(q.Matchers))
+	select {
+	case d.onDemand <- struct{}{}:
+		defer func() { <-d.onDemand }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 
 	var (
 		steps   []*stepSeries
@@ -383,13 +393,9 @@ func (d *Datasource) onDemandAnomalies(ctx context.Context, q Query) (*anomalyRe
 	if err := checkAnswerSize("selector "+q.Selector, len(steps), newGrid(q.From, q.To, q.Step)); err != nil {
 		return nil, err
 	}
-	scored, err := scoreAll(ctx, g, steps, counter)
+	scored, err := scoreAll(ctx, g, steps, counter, max(g.bucket(q.From.UnixMilli()), 0))
 	if err != nil {
 		return nil, err
-	}
-	first := g.bucket(q.From.UnixMilli())
-	for i, s := range scored {
-		scored[i] = s.slice(first)
 	}
 	sort.Slice(scored, func(i, j int) bool { return scored[i].Labels.String() < scored[j].Labels.String() })
 	return &anomalyResult{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -137,9 +138,11 @@ func newBandSeries(labels model.Metric, n int) *bandSeries {
 // slice returns the points from index i on.
 func (b *bandSeries) slice(i int) *bandSeries {
 	i = min(i, len(b.Times))
+	// Copies, so that the points before i (a warm-up of up to an hour
+	// of steps) are freed.
 	return &bandSeries{
-		Labels: b.Labels, Times: b.Times[i:],
-		Value: b.Value[i:], Expected: b.Expected[i:], Lower: b.Lower[i:], Upper: b.Upper[i:], Score: b.Score[i:],
+		Labels: b.Labels, Times: slices.Clone(b.Times[i:]),
+		Value: slices.Clone(b.Value[i:]), Expected: slices.Clone(b.Expected[i:]), Lower: slices.Clone(b.Lower[i:]), Upper: slices.Clone(b.Upper[i:]), Score: slices.Clone(b.Score[i:]),
 	}
 }
 
@@ -191,8 +194,10 @@ func scoreSteps(g grid, s *stepSeries, counter bool) *bandSeries {
 	return out
 }
 
-// scoreAll scores step series in parallel, one ensemble each.
-func scoreAll(ctx context.Context, g grid, in []*stepSeries, counter func(model.Metric) bool) ([]*bandSeries, error) {
+// scoreAll scores step series in parallel, one ensemble each, and keeps
+// the points from index from on (all of them when from is 0). It takes the
+// step series: each is dropped once scored.
+func scoreAll(ctx context.Context, g grid, in []*stepSeries, counter func(model.Metric) bool, from int) ([]*bandSeries, error) {
 	out := make([]*bandSeries, len(in))
 	eg, ctx := errgroup.WithContext(ctx)
 	eg.SetLimit(runtime.GOMAXPROCS(0))
@@ -201,7 +206,13 @@ func scoreAll(ctx context.Context, g grid, in []*stepSeries, counter func(model.
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			out[i] = scoreSteps(g, s, counter(s.labels))
+			b := scoreSteps(g, s, counter(s.labels))
+			if from > 0 {
+				b = b.slice(from)
+			}
+			// Only what is kept stays: the series' samples and its
+			// points before from are freed as it goes.
+			out[i], in[i] = b, nil
 			return nil
 		})
 	}
