@@ -268,6 +268,9 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// poll is how often a scenario asks for the KPIs' windows.
+const poll = 2 * time.Second
+
 // firstWindow finds the KPI window that started first at or after since
 // (less a few steps: a window may open as the fault lands), over the range
 // from..to.
@@ -319,7 +322,7 @@ func (r *Runner) waitHealthy(ctx context.Context, kpis []string) error {
 			r.logf("%s still has a window open after %s; going on", open, Detect)
 			return nil
 		}
-		if err := sleep(ctx, 2*time.Second); err != nil {
+		if err := sleep(ctx, poll); err != nil {
 			return err
 		}
 	}
@@ -329,9 +332,19 @@ func (r *Runner) waitHealthy(ctx context.Context, kpis []string) error {
 // fault, the ranking, the fault cleared and a recovery.
 func (r *Runner) One(ctx context.Context, sc Scenario, kpis []string) Outcome {
 	o := Outcome{Scenario: sc.Name, Culprit: sc.Culprit, Harmless: sc.Harmless != ""}
-	if err := sleep(ctx, Healthy); err != nil {
-		o.Err = err.Error()
-		return o
+	// The healthy traffic is watched as the fault will be, with the same
+	// queries every poll: the load they put on the host (Prometheus
+	// answering, loopback traffic) is then part of the healthy level, not
+	// a change that starts with the fault.
+	for end := time.Now().Add(Healthy); time.Now().Before(end); {
+		if _, _, err := r.firstWindow(ctx, kpis, time.Now().Add(-time.Minute), time.Now()); err != nil {
+			o.Err = err.Error()
+			return o
+		}
+		if err := sleep(ctx, poll); err != nil {
+			o.Err = err.Error()
+			return o
+		}
 	}
 	if err := r.waitHealthy(ctx, kpis); err != nil {
 		o.Err = err.Error()
@@ -362,7 +375,7 @@ func (r *Runner) One(ctx context.Context, sc Scenario, kpis []string) Outcome {
 			o.Found, o.KPI, w = true, k, win
 			break
 		}
-		if err := sleep(ctx, 2*time.Second); err != nil {
+		if err := sleep(ctx, poll); err != nil {
 			o.Err = err.Error()
 			return o
 		}
