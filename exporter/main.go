@@ -126,17 +126,17 @@ func newHandler(cfg *collector.Config, logger *slog.Logger, opts handlerOptions)
 // until a scrape says its own.
 const defaultScrapeTimeout = 10 * time.Second
 
-// timeoutOffset is how long before its timeout a scrape that could not
-// begin is refused, so that the refusal reaches Prometheus before it gives
-// up (half the timeout when that is shorter): blackbox_exporter's
-// --timeout-offset default.
+// timeoutOffset is how long before its timeout a scrape is answered 503
+// when it could not begin or its scan has not ended, so that the answer
+// reaches Prometheus before it gives up (half the timeout when that is
+// shorter): blackbox_exporter's --timeout-offset default.
 const timeoutOffset = 500 * time.Millisecond
 
 // scrapeHandler serves /metrics: one scrape at a time, each within the
 // timeout Prometheus sends with it (X-Prometheus-Scrape-Timeout-Seconds).
 // A scrape that cannot begin before its timeout, because the one running
-// is stuck, is answered 503 at once (Prometheus's up is then 0) instead of
-// queueing behind it.
+// is stuck, is answered 503 (Prometheus's up is then 0) instead of
+// queueing behind it, and so is one whose own scan gets stuck.
 type scrapeHandler struct {
 	exp      *collector.Exporter
 	static   prometheus.Gatherer // the exporter's own version, Go and process metrics
