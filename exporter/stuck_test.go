@@ -68,14 +68,7 @@ func TestStuckScrapeIsRefused(t *testing.T) {
 	}
 
 	// The read returns; the stat file is a regular one from then on.
-	f, err := os.OpenFile(statPath, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Write(stat); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	letRead(t, statPath, stat)
 	select {
 	case code := <-first:
 		if code != http.StatusOK {
@@ -83,13 +76,6 @@ func TestStuckScrapeIsRefused(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the stuck scrape did not end after its read returned")
-	}
-	regular := statPath + ".new"
-	if err := os.WriteFile(regular, stat, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(regular, statPath); err != nil {
-		t.Fatal(err)
 	}
 	if code, body := get("/metrics", "5"); code != http.StatusOK || !strings.Contains(body, `service="nginx"`) {
 		t.Errorf("scrape after the read returned: %d, want 200 with nginx's series", code)
@@ -185,6 +171,22 @@ func TestStuckScanAnswersInTime(t *testing.T) {
 	if code, body := getWithTimeout(t, srv.URL+"/-/healthy", ""); code != http.StatusServiceUnavailable {
 		t.Errorf("/-/healthy while the scan is stuck: %d %q, want 503", code, body)
 	}
+	letRead(t, statPath, stat)
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		code, body := getWithTimeout(t, srv.URL+"/metrics", "5")
+		if code == http.StatusOK && strings.Contains(body, `service="nginx"`) {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("scrapes after the read returned: %d, want 200 with nginx's series", code)
+		}
+	}
+}
+
+// letRead lets the scan blocked on the FIFO at statPath read stat, and puts
+// a regular stat file in the FIFO's place for the scans after it.
+func letRead(t *testing.T, statPath string, stat []byte) {
+	t.Helper()
 	f, err := os.OpenFile(statPath, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -199,14 +201,5 @@ func TestStuckScanAnswersInTime(t *testing.T) {
 	}
 	if err := os.Rename(regular, statPath); err != nil {
 		t.Fatal(err)
-	}
-	for end := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		code, body := getWithTimeout(t, srv.URL+"/metrics", "5")
-		if code == http.StatusOK && strings.Contains(body, `service="nginx"`) {
-			break
-		}
-		if time.Now().After(end) {
-			t.Fatalf("scrapes after the read returned: %d, want 200 with nginx's series", code)
-		}
 	}
 }
