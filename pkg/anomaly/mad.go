@@ -57,9 +57,15 @@ func robustScale(w *window, m float64) float64 {
 	if s := madK * w.mad(m); s > 0 {
 		return s
 	}
+	// Half the values or more equal m; only the others count, read off
+	// the sorted values on either side of m.
+	lo, hi := w.countBelow(m), w.countAtMost(m)
 	var sum float64
-	for _, x := range w.ring {
-		sum += math.Abs(x - m)
+	for _, x := range w.sorted[:lo] {
+		sum += m - x
+	}
+	for _, x := range w.sorted[hi:] {
+		sum += x - m
 	}
 	if sum > 0 {
 		return math.Sqrt(math.Pi/2) * sum / float64(w.len())

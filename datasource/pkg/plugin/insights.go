@@ -4,9 +4,12 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -429,8 +432,9 @@ func rankCauses(in rankInput) []cause {
 		// is better) also depends on the work that got to it, which a
 		// caller's failures and requests tell — but not its state (its
 		// CPU, memory, latency, …).
-		for _, s := range in.Signals {
-			c, ok := signalCause(w, s, searchFrom, lag)
+		found := signalCauses(w, in.Signals, searchFrom, lag)
+		for i, s := range in.Signals {
+			c, ok := found[i].c, found[i].ok
 			if s.Cost && c.fell() {
 				// A latency, a wait or an error rate that fell got
 				// better: it explains nothing going wrong.
@@ -679,6 +683,29 @@ func contention(cs []cause, use map[string]float64, cpus float64) (hog string, o
 	}
 	slices.Sort(victims)
 	return hog, onset, victims
+}
+
+// foundCause is what signalCause returns.
+type foundCause struct {
+	c  cause
+	ok bool
+}
+
+// signalCauses runs signalCause for each signal, on every CPU: a series is
+// read by one goroutine at a time (levelBefore caches in it).
+func signalCauses(w insightWindow, signals []signalSeries, searchFrom time.Time, tol time.Duration) []foundCause {
+	out := make([]foundCause, len(signals))
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	for range min(runtime.GOMAXPROCS(0), len(signals)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(signals); i = int(next.Add(1) - 1) {
+				out[i].c, out[i].ok = signalCause(w, signals[i], searchFrom, tol)
+			}
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 // signalCause looks for a change of one signal around a window, the one
@@ -936,8 +963,8 @@ func rawOnset(b *bandSeries, w insightWindow, searchFrom, by time.Time) int {
 		// is that of all its values before the window, an earlier
 		// incident among them outweighed by the healthy stretches.
 		ref = ref[:0]
-		for i := 0; i < b.index(w.Start); i++ {
-			if v := b.Value[i]; !math.IsNaN(v) {
+		for _, v := range b.Value[:b.index(w.Start)] {
+			if !math.IsNaN(v) {
 				ref = append(ref, v)
 			}
 		}

@@ -678,7 +678,7 @@ func TestRankSecondIncident(t *testing.T) {
 				}
 				s.add(g, tm.UnixMilli(), v)
 			}
-			b := scoreSteps(g, s, false)
+			b := scoreSteps(g, g.times(), s, false)
 			win := insightWindow{ID: 1, Start: w, End: w.Add(33 * time.Second)}
 			var peak float64
 			for i, tm := range b.Times {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -108,8 +109,12 @@ func (d *Datasource) kpiAnomalies(ctx context.Context, q Query) (*anomalyResult,
 // before it, scores each series on demand and returns the range's part.
 func (d *Datasource) scoreExpr(ctx context.Context, expr string, q Query) ([]*bandSeries, string, error) {
 	scored, first, expr, err := d.scoreExprWarm(ctx, expr, q)
-	for i, s := range scored {
-		scored[i] = s.slice(first)
+	if len(scored) > 0 {
+		// The series share their grid's times; so do their slices.
+		times := slices.Clone(scored[0].Times[min(first, len(scored[0].Times)):])
+		for i, s := range scored {
+			scored[i] = s.slice(first, times)
+		}
 	}
 	return scored, expr, err
 }
@@ -243,6 +248,7 @@ func seriesKey(m model.Metric, oneName bool) string {
 func joinDetectorSeries(g grid, oneName bool, score, expected, lower, upper, value model.Matrix) []*bandSeries {
 	byKey := map[string]*bandSeries{}
 	var keys []string
+	times := g.times()
 	for _, s := range score {
 		lbls := s.Metric.Clone()
 		delete(lbls, model.MetricNameLabel)
@@ -251,10 +257,7 @@ func joinDetectorSeries(g grid, oneName bool, score, expected, lower, upper, val
 			delete(lbls, "metric")
 		}
 		k := seriesKey(s.Metric, oneName)
-		b := newBandSeries(lbls, g.n)
-		for i := range b.Times {
-			b.Times[i] = time.UnixMilli(g.at(i)).UTC()
-		}
+		b := bandSeriesAt(lbls, times)
 		fill(g, b.Score, s.Values)
 		byKey[k] = b
 		keys = append(keys, k)

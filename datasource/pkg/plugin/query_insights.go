@@ -143,18 +143,32 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 		hostnames model.Vector
 		appSigs   [][]signalSeries
 		mdErr     error
-		observer  []string
+		// The Prometheus these queries read watches everything; its load
+		// and its scrapes move with the queries, not with the KPI. Its
+		// series are not scored: each signal's waits until it is known.
+		observer      []string
+		observerKnown = make(chan struct{})
 	)
 	eg, gctx := errgroup.WithContext(ctx)
+	watching := func(s signalSeries) bool {
+		select {
+		case <-observerKnown:
+		case <-gctx.Done():
+			return true
+		}
+		return slices.Contains(observer, s.Service) || (s.Kind == CauseEdge && slices.Contains(observer, string(s.Band.Labels["client"])))
+	}
 	// Prometheus runs 20 queries at once by default; leave room for others.
 	eg.SetLimit(4)
 	eg.Go(func() error {
 		gi, err := d.fetchGraph(gctx, q.To, q.To.Sub(q.warmStart()), "")
 		if err != nil {
+			close(observerKnown)
 			return err
 		}
 		graph, hostnames = buildGraph(gi, nil), gi.Hostnames
 		observer = d.observer(newHostIndex(gi))
+		close(observerKnown)
 		paths := graph.without(observer)
 		kpiSvcs, err := d.kpiServices(gctx, expr, q, gi)
 		if err != nil {
@@ -193,7 +207,7 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 		if err := d.markShared(gctx, cands, q.To, in.RateInterval); err != nil {
 			return err
 		}
-		appSigs = d.querySignals(gctx, eg, cands, sq, windows)
+		appSigs = d.querySignals(gctx, eg, cands, sq, windows, watching)
 		return nil
 	})
 	eg.Go(func() error {
@@ -208,18 +222,13 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 		in.Deploys, err = d.deployEvents(gctx, deployFrom, q.To, q.Step, "")
 		return err
 	})
-	signals := d.querySignals(gctx, eg, candidateSignals, sq, windows)
+	signals := d.querySignals(gctx, eg, candidateSignals, sq, windows, watching)
 	if err := eg.Wait(); err != nil {
 		return nil, err
 	}
 	for _, s := range append(signals, appSigs...) {
 		in.Signals = append(in.Signals, s...)
 	}
-	// The Prometheus these queries read watches everything; its load and
-	// its scrapes move with the queries, not with the KPI.
-	in.Signals = slices.DeleteFunc(in.Signals, func(s signalSeries) bool {
-		return slices.Contains(observer, s.Service) || (s.Kind == CauseEdge && slices.Contains(observer, string(s.Band.Labels["client"])))
-	})
 	resolveEdgeServices(in.Signals, graph)
 	nameHosts(in.Deploys, hostnames)
 	frames := insightFrames(k, windows, rankCauses(in), false, q.FromAlert)
@@ -265,9 +274,10 @@ func kpiFamilies(kpis []KPI, q Query) func(string) bool {
 }
 
 // querySignals queries and scores the candidate signals in eg, each into
-// its slot of the result, which is complete once eg is done. It may be
-// called from a goroutine of eg.
-func (d *Datasource) querySignals(ctx context.Context, eg *errgroup.Group, cands []candidateSignal, q Query, windows []insightWindow) [][]signalSeries {
+// its slot of the result, which is complete once eg is done; a series of no
+// service, or one skip says, is not scored. It may be called from a
+// goroutine of eg.
+func (d *Datasource) querySignals(ctx context.Context, eg *errgroup.Group, cands []candidateSignal, q Query, windows []insightWindow, skip func(signalSeries) bool) [][]signalSeries {
 	signals := make([][]signalSeries, len(cands))
 	for i, cs := range cands {
 		pick := func(g grid, s []*stepSeries) []int {
@@ -275,6 +285,9 @@ func (d *Datasource) querySignals(ctx context.Context, eg *errgroup.Group, cands
 			// read cannot be one, nor can one that several services
 			// share: neither is scored.
 			return mostChanged(g, s, windows, maxCandidates, func(ss *stepSeries) bool {
+				if named := toSignalSeries(cs, &bandSeries{Labels: ss.labels}); named.Service == "" || skip(named) {
+					return false
+				}
 				return varies(g, ss, windows, q.Step) && (len(cs.Counts) == 0 || !cs.Shared.has(cs.Counts[0], ss.labels))
 			})
 		}
@@ -286,9 +299,7 @@ func (d *Datasource) querySignals(ctx context.Context, eg *errgroup.Group, cands
 				return fmt.Errorf("signal %s: %w", cs.Name, err)
 			}
 			for _, s := range series {
-				if ss := toSignalSeries(cs, s); ss.Service != "" {
-					signals[i] = append(signals[i], ss)
-				}
+				signals[i] = append(signals[i], toSignalSeries(cs, s))
 			}
 			return nil
 		})

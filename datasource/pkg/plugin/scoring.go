@@ -64,6 +64,16 @@ func newGrid(start, end time.Time, step time.Duration) grid {
 // at returns the time of point i in Unix milliseconds.
 func (g grid) at(i int) int64 { return g.start + int64(i)*g.step }
 
+// times returns the times of the grid's points. The series put on one grid
+// share them (nothing writes to a band series' Times).
+func (g grid) times() []time.Time {
+	t := make([]time.Time, g.n)
+	for i := range t {
+		t[i] = time.UnixMilli(g.at(i)).UTC()
+	}
+	return t
+}
+
 // bucket returns the index of the grid point a sample at t counts for: the
 // first point at or after t, so point i holds the samples in
 // (at(i-1), at(i)]. It is -1 or n for samples outside the grid.
@@ -123,27 +133,40 @@ type bandSeries struct {
 	levels map[levelKey]refLevel
 }
 
-// newBandSeries returns a band series of n NaN points.
+// newBandSeries returns a band series of n NaN points at zero times.
 func newBandSeries(labels model.Metric, n int) *bandSeries {
-	b := &bandSeries{Labels: labels, Times: make([]time.Time, n)}
-	for _, p := range []*[]float64{&b.Value, &b.Expected, &b.Lower, &b.Upper, &b.Score} {
-		*p = make([]float64, n)
-		for i := range *p {
-			(*p)[i] = math.NaN()
-		}
-	}
-	return b
+	return bandSeriesAt(labels, make([]time.Time, n))
 }
 
-// slice returns the points from index i on.
-func (b *bandSeries) slice(i int) *bandSeries {
+// bandSeriesAt returns a band series of NaN points at the given times,
+// which it shares.
+func bandSeriesAt(labels model.Metric, times []time.Time) *bandSeries {
+	n := len(times)
+	// One array for the five columns: one allocation, not five.
+	all := make([]float64, 5*n)
+	for i := range all {
+		all[i] = math.NaN()
+	}
+	return &bandSeries{Labels: labels, Times: times,
+		Value: all[:n:n], Expected: all[n : 2*n : 2*n], Lower: all[2*n : 3*n : 3*n], Upper: all[3*n : 4*n : 4*n], Score: all[4*n:]}
+}
+
+// slice returns the points from index i on, at times (the points' times
+// from i on, shared with other series of the grid; b.Times[i:] when nil).
+func (b *bandSeries) slice(i int, times []time.Time) *bandSeries {
 	i = min(i, len(b.Times))
+	if times == nil {
+		times = slices.Clone(b.Times[i:])
+	}
 	// Copies, so that the points before i (a warm-up of up to an hour
 	// of steps) are freed.
-	return &bandSeries{
-		Labels: b.Labels, Times: slices.Clone(b.Times[i:]),
-		Value: slices.Clone(b.Value[i:]), Expected: slices.Clone(b.Expected[i:]), Lower: slices.Clone(b.Lower[i:]), Upper: slices.Clone(b.Upper[i:]), Score: slices.Clone(b.Score[i:]),
-	}
+	out := bandSeriesAt(b.Labels, times)
+	copy(out.Value, b.Value[i:])
+	copy(out.Expected, b.Expected[i:])
+	copy(out.Lower, b.Lower[i:])
+	copy(out.Upper, b.Upper[i:])
+	copy(out.Score, b.Score[i:])
+	return out
 }
 
 // scoreSteps runs a fresh ensemble over a step series and returns the band
@@ -151,9 +174,9 @@ func (b *bandSeries) slice(i int) *bandSeries {
 // between the samples kept, which is what the ensemble scores and what its
 // band is in. A point with no sample of its own repeats the previous one for
 // up to the lookback, as a range query would.
-func scoreSteps(g grid, s *stepSeries, counter bool) *bandSeries {
+func scoreSteps(g grid, times []time.Time, s *stepSeries, counter bool) *bandSeries {
 	det := anomaly.NewEnsemble(anomaly.Config{Step: time.Duration(g.step) * time.Millisecond, Counter: counter})
-	out := newBandSeries(s.labels, g.n)
+	out := bandSeriesAt(s.labels, times)
 	var (
 		last     anomaly.Result
 		lastT    int64 = math.MinInt64
@@ -164,7 +187,6 @@ func scoreSteps(g grid, s *stepSeries, counter bool) *bandSeries {
 		lb       = lookback.Milliseconds()
 	)
 	for i := 0; i < g.n; i++ {
-		out.Times[i] = time.UnixMilli(g.at(i)).UTC()
 		if t := s.t[i]; t != 0 {
 			v := s.v[i]
 			last = det.Update(t, v)
@@ -199,6 +221,7 @@ func scoreSteps(g grid, s *stepSeries, counter bool) *bandSeries {
 // step series: each is dropped once scored.
 func scoreAll(ctx context.Context, g grid, in []*stepSeries, counter func(model.Metric) bool, from int) ([]*bandSeries, error) {
 	out := make([]*bandSeries, len(in))
+	times := g.times()
 	eg, ctx := errgroup.WithContext(ctx)
 	eg.SetLimit(runtime.GOMAXPROCS(0))
 	for i, s := range in {
@@ -206,9 +229,9 @@ func scoreAll(ctx context.Context, g grid, in []*stepSeries, counter func(model.
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			b := scoreSteps(g, s, counter(s.labels))
+			b := scoreSteps(g, times, s, counter(s.labels))
 			if from > 0 {
-				b = b.slice(from)
+				b = b.slice(from, times[min(from, len(times)):])
 			}
 			// Only what is kept stays: the series' samples and its
 			// points before from are freed as it goes.
