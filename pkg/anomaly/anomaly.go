@@ -100,6 +100,12 @@ type Point struct {
 
 // Result is what a detector says about one sample.
 type Result struct {
+	// Value is the value scored: the sample's value, or for a counter the
+	// per-second rate since the previous sample (a decrease read as a
+	// reset from zero), clamped to ±1e100. It is NaN when nothing was
+	// scored: a sample that is not finite or not newer than the last, and
+	// a counter's first sample, which has no rate yet.
+	Value float64
 	// Score is in [0,1]: 0 normal, 1 as anomalous as the detector can say.
 	// It is 0 while the detector is not Warm.
 	Score float64

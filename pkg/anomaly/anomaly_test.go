@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"gonum.org/v1/gonum/stat"
 )
 
@@ -598,12 +599,24 @@ func TestCounterRate(t *testing.T) {
 		got = append(got, s.v)
 		return Result{Expected: s.v, Lower: s.v, Upper: s.v}
 	}))
-	// 10/s, then a reset to 5 after 10 s: rate 0.5/s, then 10/s again.
-	for _, p := range []Point{{0, 100}, {10000, 200}, {20000, 300}, {30000, 5}, {40000, 105}} {
-		f.Update(p.T, p.V)
+	// 10/s, then a reset to 5 after 10 s: rate 0.5/s, then 10/s again;
+	// a NaN sample and a stale one (not newer) are not scored.
+	var values []float64
+	for _, p := range []Point{{0, 100}, {10000, 200}, {20000, 300}, {25000, math.NaN()}, {30000, 5}, {30000, 7}, {40000, 105}} {
+		values = append(values, f.Update(p.T, p.V).Value)
 	}
 	if diff := cmp.Diff([]float64{10, 10, 0.5, 10}, got); diff != "" {
 		t.Errorf("rates (-want +got):\n%s", diff)
+	}
+	// Result.Value is what was scored, NaN where nothing was (the first
+	// sample has no rate yet).
+	nan := math.NaN()
+	if diff := cmp.Diff([]float64{nan, 10, 10, nan, 0.5, nan, 10}, values, cmpopts.EquateNaNs()); diff != "" {
+		t.Errorf("Result.Value (-want +got):\n%s", diff)
+	}
+	g := newFront(Config{}, modelFunc(func(s sample, _ []float64) Result { return Result{} }))
+	if v := g.Update(0, 3.5).Value; v != 3.5 {
+		t.Errorf("gauge: Result.Value = %v, want the sample's 3.5", v)
 	}
 }
 

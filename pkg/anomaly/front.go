@@ -49,6 +49,7 @@ func (f *front) feed(s sample) Result {
 		f.st[i] = math.NaN()
 	}
 	r := f.m.update(s, f.st)
+	r.Value = s.v
 	f.fed++
 	r.Score = f.cal.score(f.st, r.Warm)
 	return r
@@ -58,7 +59,7 @@ func (f *front) feed(s sample) Result {
 func (f *front) Update(t int64, v float64) Result {
 	if !finite(v) || (f.started && t <= f.lastT) {
 		r := f.last
-		r.Score = 0
+		r.Score, r.Value = 0, math.NaN()
 		return r
 	}
 	if !f.started {
@@ -66,7 +67,7 @@ func (f *front) Update(t int64, v float64) Result {
 		f.lastT, f.lastV = t, v
 		if f.counter {
 			// A counter's first sample has no rate yet.
-			f.last = Result{Expected: 0, Lower: 0, Upper: 0}
+			f.last = Result{Value: math.NaN()}
 			return f.last
 		}
 		f.last = f.feed(sample{t: t, v: math.Max(math.Min(v, maxValue), -maxValue), step: f.fixed})

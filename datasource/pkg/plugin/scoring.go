@@ -170,44 +170,26 @@ func (b *bandSeries) slice(i int, times []time.Time) *bandSeries {
 }
 
 // scoreSteps runs a fresh ensemble over a step series and returns the band
-// series on the same grid. For a counter, Value is the per-second rate
-// between the samples kept, which is what the ensemble scores and what its
+// series on the same grid. Value is what the ensemble scored (for a
+// counter, the per-second rate between the samples kept), which is what its
 // band is in. A point with no sample of its own repeats the previous one for
 // up to the lookback, as a range query would.
 func scoreSteps(g grid, times []time.Time, s *stepSeries, counter bool) *bandSeries {
 	det := anomaly.NewEnsemble(anomaly.Config{Step: time.Duration(g.step) * time.Millisecond, Counter: counter})
 	out := bandSeriesAt(s.labels, times)
 	var (
-		last     anomaly.Result
-		lastT    int64 = math.MinInt64
-		lastV    float64
-		prevT    int64
-		prevV    float64
-		havePrev bool
-		lb       = lookback.Milliseconds()
+		last  anomaly.Result
+		lastT int64 = math.MinInt64
+		lb          = lookback.Milliseconds()
 	)
 	for i := 0; i < g.n; i++ {
 		if t := s.t[i]; t != 0 {
-			v := s.v[i]
-			last = det.Update(t, v)
-			shown := v
-			if counter {
-				shown = math.NaN()
-				if havePrev && t > prevT {
-					d := v - prevV
-					if d < 0 { // a reset: the counter restarted from zero
-						d = v
-					}
-					shown = d / (float64(t-prevT) / 1000)
-				}
-				prevT, prevV, havePrev = t, v, true
-			}
-			lastT, lastV = t, shown
+			last, lastT = det.Update(t, s.v[i]), t
 		}
 		if lastT == math.MinInt64 || g.at(i)-lastT > lb {
 			continue
 		}
-		out.Value[i] = lastV
+		out.Value[i] = last.Value
 		if last.Warm {
 			out.Score[i] = last.Score
 			out.Expected[i], out.Lower[i], out.Upper[i] = last.Expected, last.Lower, last.Upper
