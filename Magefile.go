@@ -17,6 +17,7 @@ import (
 	"github.com/magefile/mage/sh"
 
 	"github.com/telltale-dev/telltale/internal/chaos"
+	"github.com/telltale-dev/telltale/internal/gotest"
 )
 
 // Default is what `go tool mage` alone runs.
@@ -31,13 +32,19 @@ const binDir = "bin"
 // its own, after them: it times an incident) and the frontend's tests; in CI
 // also a few seconds of fuzzing of every fuzz target (see Fuzz). In CI a
 // test whose dependency is missing fails.
+// It ends with the list of the Go tests that skipped, each with its reason.
 func Test() error {
 	mg.SerialDeps(Fmt, Vet, Plugin, GoTest, E2E, Frontend.Test)
 	if os.Getenv("CI") != "" {
 		mg.Deps(Fuzz)
 	}
+	fmt.Println("go tests:")
+	goTests.WriteSkipped(os.Stdout)
 	return nil
 }
+
+// goTests gathers what GoTest and E2E ran, for Test's closing list.
+var goTests gotest.Report
 
 // Fuzz runs every fuzz target beyond its seed corpus (which GoTest runs
 // always) for TELLTALE_FUZZTIME each (a Go duration, default 3s); Test runs
@@ -144,10 +151,14 @@ func Vet() error {
 	return sh.RunV(mg.GoCmd(), "vet", "-tags=mage", ".")
 }
 
-// GoTest runs the Go tests of every package once (no cached results). The
-// datasource's tests need the plugin built (go tool mage plugin).
+// GoTest runs the Go tests of every package once (no cached results),
+// with a line per package as it finishes and the skipped tests with their
+// reasons at the end (internal/gotest). The datasource's tests need the
+// plugin built (go tool mage plugin).
 func GoTest() error {
-	return sh.RunV(mg.GoCmd(), "test", "-count=1", "-timeout=30m", "./...")
+	rep, err := gotest.Run(gotest.Options{}, os.Stdout, "-count=1", "-timeout=30m", "./...")
+	goTests.Add(rep)
+	return err
 }
 
 // Build builds the exporter and detector into bin/, with the version,

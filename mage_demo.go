@@ -11,11 +11,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/magefile/mage/mg"
-	"github.com/magefile/mage/sh"
-
 	"github.com/telltale-dev/telltale/demo/scenarios"
 	"github.com/telltale-dev/telltale/demo/stack"
+	"github.com/telltale-dev/telltale/internal/gotest"
 )
 
 // Demo builds the exporter, the detector and the demo shop, and starts them
@@ -51,7 +49,9 @@ func Demo(ctx context.Context) error {
 // prometheus (apt-get install prometheus); without it, it skips, or fails
 // under CI=true.
 func E2E() error {
-	return sh.RunV(mg.GoCmd(), "test", "-tags=e2e", "-count=1", "-v", "-timeout=30m", "./demo/")
+	rep, err := gotest.Run(gotest.Options{Verbose: true}, os.Stdout, "-tags=e2e", "-count=1", "-timeout=30m", "./demo/")
+	goTests.Add(rep)
+	return err
 }
 
 // Scenarios runs the fault scenarios (demo/scenarios) against one demo
