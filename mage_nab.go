@@ -3,10 +3,10 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/anomalybench"
@@ -15,7 +15,8 @@ import (
 	"github.com/telltale-dev/telltale/pkg/nab"
 )
 
-// nabDefaultDir is the NAB kit shipped next to the repository.
+// nabDefaultDir is the NAB kit shipped next to the repository, used when
+// nab.KitEnv is not set.
 const nabDefaultDir = "../shared/nab"
 
 // nabResultsDir is where `mage nab` writes the results files of Telltale's
@@ -35,7 +36,8 @@ var nabNames = map[string]string{
 
 // Nab runs every Telltale detector over a NAB-layout corpus and scores it,
 // next to every published detector found in its results/, with Telltale's
-// NAB scorer: `go tool mage nab [dir]` (default ../shared/nab). It prints
+// NAB scorer: `go tool mage nab` reads the kit at $TELLTALE_NAB_DIR (default
+// ../shared/nab), `go tool mage nabDir <dir>` the corpus at dir. It prints
 // a table with the three profile scores and samples scored per second per
 // core, writes the results files under .cache/nab/results, then
 // cross-validates the ensemble by category, as shipped (nothing fitted)
@@ -44,7 +46,11 @@ var nabNames = map[string]string{
 // {"standard": …, …}, …} in which telltaleEnsembleCV is the shipped
 // ensemble's cross-validated score.
 func Nab() error {
-	dir, consumed := nabDirArg()
+	return NabDir(cmp.Or(os.Getenv(nab.KitEnv), nabDefaultDir))
+}
+
+// NabDir is Nab on the NAB-layout corpus at dir.
+func NabDir(dir string) error {
 	var dets []nab.Detector
 	for _, name := range anomaly.Names() {
 		if _, err := anomaly.New(name, anomaly.Config{}); err != nil {
@@ -78,25 +84,7 @@ func Nab() error {
 		return err
 	}
 	fmt.Println(string(js))
-	if consumed {
-		// The directory argument is not a mage target: stop here so that
-		// mage does not go on to run it as one.
-		os.Exit(0)
-	}
 	return nil
-}
-
-// nabDirArg finds the corpus directory given after the nab target on the
-// command line, if any. Mage has no optional positional arguments, so the
-// target reads it itself.
-func nabDirArg() (dir string, consumed bool) {
-	args := os.Args[1:]
-	for i, a := range args {
-		if strings.EqualFold(a, "nab") && i+1 < len(args) {
-			return args[i+1], true
-		}
-	}
-	return nabDefaultDir, false
 }
 
 // Anomalybench generates the project's Prometheus-shaped anomaly benchmark

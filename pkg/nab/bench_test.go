@@ -76,7 +76,7 @@ func write(tb testing.TB, p, body string) {
 	}
 }
 
-// TestBenchmarkSyntheticCorpus runs the benchmark as `mage nab <dir>`
+// TestBenchmarkSyntheticCorpus runs the benchmark as `mage nabDir <dir>`
 // does, on a corpus made here, with Telltale's real detectors.
 func TestBenchmarkSyntheticCorpus(t *testing.T) {
 	dir := t.TempDir()

@@ -63,6 +63,13 @@ type Corpus struct {
 // LabelsPath is where a corpus keeps its windows, relative to its root.
 const LabelsPath = "labels/combined_windows.json"
 
+// KitEnv names the environment variable that says where the NAB kit is,
+// for the tests and `go tool mage nab`.
+const KitEnv = "TELLTALE_NAB_DIR"
+
+// KitHint says, in one line, what the NAB kit is and where to get it.
+const KitHint = "the kit is NAB v1.1's layout (data/, " + LabelsPath + ", results/ with the published detectors' outputs) from github.com/numenta/NAB, or the project's ../shared/nab; set " + KitEnv + " to its directory"
+
 // timeLayouts are the timestamp forms NAB files use: data files have whole
 // seconds, label files microseconds.
 var timeLayouts = []string{"2006-01-02 15:04:05", "2006-01-02 15:04:05.999999999", time.RFC3339Nano}
@@ -81,7 +88,7 @@ func parseTime(s string) (time.Time, error) {
 func LoadCorpus(dir string) (*Corpus, error) {
 	lf, err := os.Open(filepath.Join(dir, LabelsPath))
 	if err != nil {
-		return nil, fmt.Errorf("open labels: %w", err)
+		return nil, fmt.Errorf("no NAB corpus at %s: %w (%s)", dir, err, KitHint)
 	}
 	defer lf.Close()
 	windows, err := ReadWindows(lf)

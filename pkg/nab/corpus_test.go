@@ -249,8 +249,9 @@ func TestLoadCorpusErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, err := LoadCorpus(t.TempDir()); err == nil || !strings.Contains(err.Error(), "open labels") {
-		t.Errorf("empty dir: err %v", err)
+	// A directory that is no corpus says where a corpus comes from.
+	if _, err := LoadCorpus(t.TempDir()); err == nil || !strings.Contains(err.Error(), "no NAB corpus at") || !strings.Contains(err.Error(), KitEnv) {
+		t.Errorf("empty dir: err %v, want it to say what a corpus is and %s", err, KitEnv)
 	}
 }
 

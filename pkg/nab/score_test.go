@@ -13,7 +13,7 @@ import (
 // kitDir is where the NAB kit is: $TELLTALE_NAB_DIR, else the kit shipped
 // next to the repository.
 func kitDir() string {
-	if d := os.Getenv("TELLTALE_NAB_DIR"); d != "" {
+	if d := os.Getenv(KitEnv); d != "" {
 		return d
 	}
 	return "../../../shared/nab"
@@ -24,7 +24,7 @@ func kitDir() string {
 func loadKit(tb testing.TB) *Corpus {
 	tb.Helper()
 	if _, err := os.Stat(filepath.Join(kitDir(), LabelsPath)); err != nil {
-		testenv.Missing(tb, "NAB kit not found at %s (set TELLTALE_NAB_DIR): %v", kitDir(), err)
+		testenv.Missing(tb, "NAB kit not found at %s: %v; %s", kitDir(), err, KitHint)
 	}
 	c, err := LoadCorpus(kitDir())
 	if err != nil {
