@@ -828,3 +828,25 @@ func TestLiveIncidents(t *testing.T) {
 		}
 	}
 }
+
+// TestKSDeviates: the KS statistic's table of deviates gives what the
+// p-value's series gives for the same windows.
+func TestKSDeviates(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for trial := range 2000 {
+		x, y := make([]float64, ksProbe), make([]float64, ksRef)
+		shift := float64(trial%7) / 3
+		for i := range x {
+			x[i] = math.Round(4*(rng.NormFloat64()+shift)) / 4
+		}
+		for i := range y {
+			y[i] = math.Round(4*rng.NormFloat64()) / 4
+		}
+		slices.Sort(x)
+		slices.Sort(y)
+		want := pToZ(ksPValue(ksDistance(x, y), ksProbe, ksRef))
+		if got := ksDeviates()[ksCount(x, y)]; got != want {
+			t.Fatalf("trial %d: table %v, series %v", trial, got, want)
+		}
+	}
+}

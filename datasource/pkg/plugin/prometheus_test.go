@@ -1,8 +1,11 @@
 package plugin
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -99,5 +102,52 @@ func TestQueryRangeHTTPStatus(t *testing.T) {
 	var se *HTTPStatusError
 	if !errors.As(err, &se) || se.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("error %v, want an HTTPStatusError 401", err)
+	}
+}
+
+// A Prometheus on the same host is asked for plain range answers; one over
+// a network for gzip, which is decoded as before.
+func TestQueryRangeCompression(t *testing.T) {
+	const matrix = `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"__name__":"up"},"values":[[1700000000,"1"]]}]}}`
+	var asked string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = r.Header.Get("Accept-Encoding")
+		w.Header().Set("Content-Type", "application/json")
+		if !strings.Contains(asked, "gzip") {
+			io.WriteString(w, matrix)
+			return
+		}
+		w.Header().Set("Content-Encoding", "gzip")
+		gz := gzip.NewWriter(w)
+		io.WriteString(gz, matrix)
+		gz.Close()
+	}))
+	defer srv.Close()
+	// Every connection goes to the test server, whatever the URL's host.
+	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, srv.Listener.Addr().String())
+	}
+	hc := &http.Client{Transport: &http.Transport{DialContext: dial}}
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	for _, tc := range []struct {
+		host, want string
+	}{
+		{"127.0.0.1", "identity"},
+		{"localhost", "identity"},
+		{"[::1]", "identity"},
+		{"prometheus.example", "gzip"},
+		{"192.0.2.7", "gzip"},
+	} {
+		p, err := newPrometheus("http://"+tc.host+":"+port, hc, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := p.queryRange(context.Background(), "up", time.Unix(1700000000, 0), time.Unix(1700000000, 0), time.Second)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.host, err)
+		}
+		if asked != tc.want || len(m) != 1 || len(m[0].Values) != 1 || m[0].Values[0].Value != 1 {
+			t.Errorf("%s: Accept-Encoding %q, answer %v; want %q and the one sample", tc.host, asked, m, tc.want)
+		}
 	}
 }
