@@ -6,6 +6,7 @@ package main
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/telltale-dev/telltale/internal/chaos"
 	"github.com/telltale-dev/telltale/internal/gotest"
+	"github.com/telltale-dev/telltale/internal/release"
 )
 
 // Default is what `go tool mage` alone runs.
@@ -164,21 +166,92 @@ func GoTest() error {
 // Build builds the exporter and detector into bin/, with the version,
 // revision and branch from git in their build info.
 func Build() error {
-	const v = "github.com/prometheus/common/version"
+	ldflags := gitStamp().Ldflags()
+	for _, c := range release.Commands {
+		if err := sh.RunV(mg.GoCmd(), "build", "-ldflags", ldflags, "-o", filepath.Join(binDir, c.Name), c.Dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// gitStamp is the version, revision and branch git gives the work tree.
+func gitStamp() release.Stamp {
 	rev, _ := sh.Output("git", "rev-parse", "--short", "HEAD")
 	branch, _ := sh.Output("git", "rev-parse", "--abbrev-ref", "HEAD")
 	version, err := sh.Output("git", "describe", "--tags", "--always", "--dirty")
 	if err != nil {
 		version = "dev"
 	}
-	ldflags := fmt.Sprintf("-X %s.Version=%s -X %s.Revision=%s -X %s.Branch=%s", v, version, v, rev, v, branch)
-	for _, cmd := range []string{"exporter", "detector"} {
-		if _, err := os.Stat(filepath.Join(cmd, "main.go")); err != nil {
-			continue
+	return release.Stamp{Version: version, Revision: rev, Branch: branch}
+}
+
+// Release builds what a release ships into bin/release/ (internal/release):
+// for linux/amd64 and linux/arm64, the exporter and detector as static
+// binaries stamped with version, revision and branch, each in a tarball
+// in the Prometheus layout (<name>-<version>.linux-<arch>.tar.gz: binary,
+// LICENSE, README.md) and a .deb (systemd unit, defaults file, system
+// user; packaging/); the Grafana plugin as the zip Grafana installs; and
+// sha256sums.txt. The version is git's tag without its v (0.0.0~git<rev>
+// before the first tag).
+func Release() error {
+	mg.SerialDeps(Plugin)
+	stamp := gitStamp()
+	version := release.VersionOf(stamp.Version)
+	stamp.Version = version
+	out := filepath.Join(binDir, "release")
+	if err := os.RemoveAll(out); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	var files []string
+	for _, arch := range release.Arches {
+		for _, c := range release.Commands {
+			bin := filepath.Join(out, "build", arch, c.Name)
+			if err := release.Build(".", c, arch, stamp, bin); err != nil {
+				return err
+			}
+			tgz, err := release.Tarball(out, c, version, arch, bin, "LICENSE", "README.md")
+			if err != nil {
+				return err
+			}
+			deb, err := release.Deb(out, "packaging", c, version, arch, bin, "LICENSE")
+			if err != nil {
+				return err
+			}
+			files = append(files, tgz, deb)
 		}
-		if err := sh.RunV(mg.GoCmd(), "build", "-ldflags", ldflags, "-o", filepath.Join(binDir, "telltale-"+cmd), "./"+cmd); err != nil {
-			return err
-		}
+	}
+	if err := os.RemoveAll(filepath.Join(out, "build")); err != nil {
+		return err
+	}
+	var plugin struct {
+		ID   string `json:"id"`
+		Info struct {
+			Version string `json:"version"`
+		} `json:"info"`
+	}
+	dist := filepath.Join("datasource", "dist")
+	b, err := os.ReadFile(filepath.Join(dist, "plugin.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &plugin)
+	}
+	if err != nil {
+		return fmt.Errorf("the built plugin's plugin.json: %w", err)
+	}
+	zip, err := release.PluginZip(out, dist, plugin.ID, plugin.Info.Version)
+	if err != nil {
+		return err
+	}
+	files = append(files, zip)
+	sums, err := release.Sums(out, files)
+	if err != nil {
+		return err
+	}
+	for _, f := range append(files, sums) {
+		fmt.Println(f)
 	}
 	return nil
 }
