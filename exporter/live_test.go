@@ -390,7 +390,22 @@ func TestLiveSyscalls(t *testing.T) {
 	}
 
 	const n = 5000
-	out := proctest.Start(t, t.TempDir(), builds.Get(t, "sysprobe", "./testdata/sysprobe"), fmt.Sprint("-n=", n))
+	cmd := exec.Command(builds.Get(t, "sysprobe", "./testdata/sysprobe"), fmt.Sprint("-n=", n))
+	cmd.Dir = t.TempDir()
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := proctest.StartCmd(t, cmd)
+	if line, err := out.Stdout.ReadString('\n'); err != nil || strings.TrimSpace(line) != "started" {
+		t.Fatalf("sysprobe: %q, %v", line, err)
+	}
+	// A new process counts for its parent's service until it has lived
+	// through a scrape: the calls are made once it is a service of its own.
+	for range 2 {
+		families(t, srv.URL+"/metrics")
+	}
+	fmt.Fprintln(stdin, "go")
 	if line, err := out.Stdout.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
 		t.Fatalf("sysprobe: %q, %v", line, err)
 	}

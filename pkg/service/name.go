@@ -119,8 +119,8 @@ func programName(exe, comm string, args []string, isFile func(string) bool, own 
 	switch {
 	case exe == "" || base == "." || base == "/":
 		// No executable to go by (permission): the kernel's comm is
-		// the best name left.
-		base = comm
+		// the best name left, whole again when it was cut.
+		base = uncut(comm, args)
 	case opaque(base):
 		base = comm
 		if n := own(); n != "" {
@@ -136,6 +136,24 @@ func programName(exe, comm string, args []string, isFile func(string) bool, own 
 		return program{name: cleanName(base)}
 	}
 	return program{name: script, script: true, shell: kind == shell}
+}
+
+// commLen is the longest comm the kernel keeps (TASK_COMM_LEN less its
+// terminating zero): a longer executable name is cut to it.
+const commLen = 15
+
+// uncut returns comm, or, when it is as long as the kernel keeps and the
+// base name of argv[0] goes on from it (telltale-export for
+// telltale-exporter), that name: the executable's own, which the kernel
+// cut. Nothing else of the command line is taken.
+func uncut(comm string, args []string) string {
+	if len(comm) != commLen || len(args) == 0 {
+		return comm
+	}
+	if n := path.Base(args[0]); len(n) > commLen && strings.HasPrefix(n, comm) && safeName.MatchString(n) {
+		return n
+	}
+	return comm
 }
 
 // hashName is a content hash as a build cache names its files: 16 or more

@@ -50,6 +50,13 @@ func TestProgramName(t *testing.T) {
 		{"/memfd:sealed (deleted)", "sandboxd", []string{"sandboxd"}, program{name: "sandboxd"}},
 		{"", "we\x01ird", nil, program{name: "we_ird"}},
 		{"", "", nil, program{name: "unknown"}},
+		// comm is cut at 15 bytes: argv[0]'s base name gives it back when
+		// it goes on from comm, and only then.
+		{"", "telltale-export", []string{"/usr/bin/telltale-exporter", "--web.listen-address=:10171"}, program{name: "telltale-exporter"}},
+		{"", "telltale-export", []string{"telltale-exporter-evil"}, program{name: "telltale-exporter-evil"}},
+		{"", "telltale-export", []string{"something-else-entirely"}, program{name: "telltale-export"}},
+		{"", "short", []string{"shorter-name"}, program{name: "short"}},
+		{"", "telltale-export", []string{"telltale-exporter --password=x"}, program{name: "telltale-export"}},
 		{"/usr/bin/myapp (deleted)", "myapp", []string{"myapp", "--password", "x"}, program{name: "myapp"}},
 		// Secrets after options the parser does not know, or after "-"
 		// (a program read from standard input), are no files.

@@ -62,6 +62,10 @@ type Config struct {
 	Identify IdentifyFunc
 	// Now returns the current time; defaults to time.Now.
 	Now func() time.Time
+	// Since is when the tracker began to look: at the first update, a
+	// process started after it is new (see group). Defaults to the time
+	// of NewTracker.
+	Since time.Time
 }
 
 // Tracker groups processes into services and keeps each service's counters
@@ -103,6 +107,9 @@ func NewTracker(cfg Config) *Tracker {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Since.IsZero() {
+		cfg.Since = cfg.Now()
 	}
 	return &Tracker{cfg: cfg, procs: map[procKey]*procState{}, services: map[string]*serviceState{}}
 }
@@ -266,6 +273,22 @@ func (t *Tracker) Update(procs []Process) Snapshot {
 	return snap
 }
 
+// isNew reports whether p appeared since the last update: not seen by an
+// earlier one and, at the first, started after Config.Since.
+func (t *Tracker) isNew(p *Process) bool {
+	if _, seen := t.procs[p.key()]; seen {
+		return false
+	}
+	return t.updates > 1 || p.StartTime > float64(t.cfg.Since.UnixNano())/1e9
+}
+
+// present reports whether a service of that name was there at the last
+// update.
+func (t *Tracker) present(name string) bool {
+	s := t.services[name]
+	return s != nil && s.present
+}
+
 // groupKind keeps a service's kind stable once seen.
 func (t *Tracker) groupKind(n groupName, s *serviceState) Kind {
 	if s.kind == "" {
@@ -280,7 +303,8 @@ type groupName struct {
 }
 
 // group names every process's service: cgroup, then process tree, then
-// program name, then the rules.
+// program name, then the rules. It reads the state of the last update (the
+// processes and services seen), so it runs before Update changes it.
 func (t *Tracker) group(procs []Process) map[procKey]groupName {
 	byPID := make(map[int]*Process, len(procs))
 	for i := range procs {
@@ -320,13 +344,23 @@ func (t *Tracker) group(procs []Process) map[procKey]groupName {
 			n = groupName{root.Name, p.group.kind}
 		default:
 			parent := byPID[p.PPID]
-			// A worker runs its master's executable; a command run by a
-			// shell script is part of the script, unless it is a program
-			// with a name of its own (python3 worker.py).
-			if depth < 64 && parent != nil && parent.group == nil && parent.PID != p.PID &&
-				(p.Exe != "" && parent.Exe == p.Exe || parent.prog.shell && !p.prog.script) {
+			linked := depth < 64 && parent != nil && parent.PID != p.PID
+			switch {
+			case linked && parent.group == nil && (p.Exe != "" && parent.Exe == p.Exe || parent.prog.shell && !p.prog.script):
+				// A worker runs its master's executable; a command run
+				// by a shell script is part of the script, unless it is
+				// a program with a name of its own (python3 worker.py).
 				n = resolve(parent, depth+1)
-			} else {
+			case linked && t.isNew(p) && !t.present(p.Name):
+				// New since the last look, and no service of its name
+				// was there: a command typed in a shell, a compiler a
+				// build runs. It counts for its parent's service until
+				// it has lived through an update, so no service is made
+				// of a process that lived less than a scrape (nor
+				// restarted each time the command runs again); one
+				// that lives on is a service from the next update.
+				n = resolve(parent, depth+1)
+			default:
 				n = groupName{p.Name, KindProcess}
 			}
 		}

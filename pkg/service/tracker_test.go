@@ -261,3 +261,51 @@ func setCPU(c *Counters, ticks, waitNanos uint64) {
 
 func userSeconds(c Counters) float64     { return c.UserSeconds() }
 func runqueueSeconds(c Counters) float64 { return c.RunqueueWaitSeconds() }
+
+// TestNewProcessesWaitAScan: a process new since the last update that would
+// start a service of its own counts for its parent's until it has lived
+// through an update; one that joins a service already there (a restart, a
+// deploy) joins at once.
+func TestNewProcessesWaitAScan(t *testing.T) {
+	now := time.Unix(5000, 0)
+	tr := NewTracker(Config{Now: func() time.Time { return now }, Since: time.Unix(4000, 0)})
+	at := func(p Process, start float64) Process { p.StartTime = start; return p }
+	shell := at(proc(10, 1, 100, "/usr/bin/bash", 1), 3000)
+	sup := at(proc(5, 1, 10, "/usr/bin/supervisord", 0), 1000)
+	// At the first update, what started before the tracker looked is
+	// established; what started after is new.
+	snap := tr.Update([]Process{shell, at(proc(11, 10, 4100, "/usr/bin/tail", 0.5), 4100), at(proc(20, 5, 50, "/usr/sbin/api", 2), 2000), sup})
+	if got := names(snap); !cmp.Equal(got, []string{"api", "bash", "supervisord"}) {
+		t.Errorf("first update: services %v, want [api bash supervisord] (tail is new: it counts for its shell)", got)
+	}
+	if got := byName(t, snap, "bash").Counters.UserSeconds(); got != 1.5 {
+		t.Errorf("bash cpu %v, want 1.5 (its own 1 and its new child's 0.5)", got)
+	}
+	// A pipeline typed in the shell.
+	curl, grep := proc(12, 10, 4200, "/usr/bin/curl", 0.25), proc(13, 10, 4200, "/usr/bin/grep", 0.25)
+	snap = tr.Update([]Process{shell, curl, grep, at(proc(11, 10, 4100, "/usr/bin/tail", 0.5), 4100), at(proc(20, 5, 50, "/usr/sbin/api", 2), 2000), sup})
+	if got := names(snap); !cmp.Equal(got, []string{"api", "bash", "supervisord", "tail"}) {
+		t.Errorf("second update: services %v, want [api bash supervisord tail] (tail lived through an update; curl and grep are new)", got)
+	}
+	bash := byName(t, snap, "bash")
+	if got := bash.Counters.UserSeconds(); got != 2 {
+		t.Errorf("bash cpu %v, want 2 (1 + tail's 0.5 before it left + curl's and grep's 0.25 each)", got)
+	}
+	// curl exits; grep lives on and becomes a service; bash never goes
+	// back; curl again is no service and no restart.
+	grep.Counters.UserTicks += userHZ / 4
+	snap = tr.Update([]Process{shell, grep, proc(14, 10, 4300, "/usr/bin/curl", 0.25), at(proc(20, 5, 50, "/usr/sbin/api", 2), 2000), sup})
+	if got := names(snap); !cmp.Equal(got, []string{"api", "bash", "grep", "supervisord"}) {
+		t.Errorf("third update: services %v, want [api bash grep supervisord]", got)
+	}
+	if b, g := byName(t, snap, "bash"), byName(t, snap, "grep"); b.Counters.UserSeconds() != 2.25 || g.Counters.UserSeconds() != 0.25 || b.Restarts != 0 {
+		t.Errorf("bash cpu %v restarts %v, grep cpu %v; want 2.25 (curl's and grep's first 0.25 stay), 0, 0.25 (grep's since it moved)",
+			b.Counters.UserSeconds(), b.Restarts, g.Counters.UserSeconds())
+	}
+	// The api's process is replaced by a new one: the service is there,
+	// so the new process joins it at once — a restart, as before.
+	snap = tr.Update([]Process{shell, sup, proc(21, 5, 4400, "/usr/sbin/api", 0.1)})
+	if api := byName(t, snap, "api"); api.Restarts != 1 || api.Processes != 1 {
+		t.Errorf("api after its process was replaced: restarts %v, processes %d; want 1 and 1", api.Restarts, api.Processes)
+	}
+}

@@ -1,5 +1,10 @@
 package syscalls
 
+import (
+	"maps"
+	"syscall"
+)
+
 // ServiceTotals turns per-process Snapshots into per-service totals that
 // never go backwards: a process's totals count towards its service while it
 // lives and, from the Snapshot that reports it exited, stay in the service's
@@ -7,6 +12,14 @@ package syscalls
 // concurrent use.
 type ServiceTotals struct {
 	retired map[string]map[uint32]*Syscall
+	// owners is, per live process, the service it counts for and its
+	// totals when it began to (nil: from its start).
+	owners map[uint32]owner
+}
+
+type owner struct {
+	service string
+	base    map[uint32]*Syscall
 }
 
 // Update folds snap into the totals and returns every service's cumulative
@@ -15,26 +28,99 @@ type ServiceTotals struct {
 // calls are then never counted, alive or exited). The result is the
 // caller's to keep.
 //
-// The totals only grow as long as each process keeps its service while it
-// lives; Update must see every Snapshot of the Tracer, since an exited
-// process is reported once.
+// A process that moves to another service while it lives (a command that
+// counted for its parent's service until it lived long enough to be one of
+// its own) leaves what it counted so far with the service it leaves, and
+// counts for the new one from then on, so neither goes backwards. Update
+// must see every Snapshot of the Tracer, since an exited process is
+// reported once.
 func (st *ServiceTotals) Update(snap *Snapshot, service func(tgid uint32, p *Process) string) map[string]map[uint32]*Syscall {
 	if st.retired == nil {
 		st.retired = map[string]map[uint32]*Syscall{}
+		st.owners = map[uint32]owner{}
+	}
+	for tgid, p := range snap.Processes {
+		svc := service(tgid, p)
+		o, had := st.owners[tgid]
+		if had && o.service != svc {
+			if o.service != "" {
+				st.retire(o.service, since(p.Syscalls, o.base))
+			}
+			o = owner{service: svc, base: cloneCalls(p.Syscalls)}
+		} else if !had {
+			o = owner{service: svc}
+		}
+		if p.Exited {
+			if svc != "" {
+				st.retire(svc, since(p.Syscalls, o.base))
+			}
+			delete(st.owners, tgid)
+			continue
+		}
+		st.owners[tgid] = o
+	}
+	for tgid := range st.owners {
+		if _, ok := snap.Processes[tgid]; !ok {
+			delete(st.owners, tgid) // forgotten by the tracer
+		}
 	}
 	out := make(map[string]map[uint32]*Syscall, len(st.retired))
 	for svc, calls := range st.retired {
 		addCalls(out, svc, calls)
 	}
-	for tgid, p := range snap.Processes {
-		svc := service(tgid, p)
-		if svc == "" {
-			continue
+	for tgid, o := range st.owners {
+		if o.service != "" {
+			addCalls(out, o.service, since(snap.Processes[tgid].Syscalls, o.base))
 		}
-		addCalls(out, svc, p.Syscalls)
-		if p.Exited {
-			addCalls(st.retired, svc, p.Syscalls)
+	}
+	return out
+}
+
+func (st *ServiceTotals) retire(svc string, calls map[uint32]*Syscall) {
+	addCalls(st.retired, svc, calls)
+}
+
+// since returns the totals counted after base (all of them when base is
+// nil).
+func since(calls, base map[uint32]*Syscall) map[uint32]*Syscall {
+	if base == nil {
+		return calls
+	}
+	out := make(map[uint32]*Syscall, len(calls))
+	for nr, s := range calls {
+		d := *s
+		d.Errors = nil
+		if b := base[nr]; b != nil {
+			d.Count -= min(b.Count, d.Count)
+			d.Sampled -= min(b.Sampled, d.Sampled)
+			d.Sum -= min(b.Sum, d.Sum)
+			for i := range d.Buckets {
+				d.Buckets[i] -= min(b.Buckets[i], d.Buckets[i])
+			}
 		}
+		for errno, n := range s.Errors {
+			if b := base[nr]; b != nil {
+				n -= min(b.Errors[errno], n)
+			}
+			if n > 0 {
+				if d.Errors == nil {
+					d.Errors = map[syscall.Errno]uint64{}
+				}
+				d.Errors[errno] = n
+			}
+		}
+		out[nr] = &d
+	}
+	return out
+}
+
+// cloneCalls copies totals.
+func cloneCalls(calls map[uint32]*Syscall) map[uint32]*Syscall {
+	out := make(map[uint32]*Syscall, len(calls))
+	for nr, s := range calls {
+		c := *s
+		c.Errors = maps.Clone(s.Errors)
+		out[nr] = &c
 	}
 	return out
 }

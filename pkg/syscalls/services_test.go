@@ -73,3 +73,41 @@ func TestServiceTotals(t *testing.T) {
 	got = st.Update(&Snapshot{}, service)
 	check("forgotten", got, want{"web": 9}, map[string]map[syscall.Errno]uint64{"web": {2: 2}})
 }
+
+// TestServiceTotalsMove: a process that moves to another service while it
+// lives leaves what it counted with the service it leaves and counts for
+// the new one from then on; neither goes backwards.
+func TestServiceTotalsMove(t *testing.T) {
+	svcOf := map[uint32]string{40: "bash"}
+	service := func(tgid uint32, p *Process) string { return svcOf[tgid] }
+	var st ServiceTotals
+	count := func(got map[string]map[uint32]*Syscall, svc string) (uint64, uint64, uint64) {
+		if got[svc] == nil {
+			return 0, 0, 0
+		}
+		s := got[svc][0]
+		return s.Count, s.Errors[2], s.Buckets[3]
+	}
+	got := st.Update(&Snapshot{Processes: map[uint32]*Process{40: {Syscalls: calls(10, map[syscall.Errno]uint64{2: 4})}}}, service)
+	if c, e, b := count(got, "bash"); c != 10 || e != 4 || b != 10 {
+		t.Errorf("before the move: bash %d calls, %d errors, bucket %d; want 10, 4, 10", c, e, b)
+	}
+	svcOf[40] = "grep"
+	got = st.Update(&Snapshot{Processes: map[uint32]*Process{40: {Syscalls: calls(15, map[syscall.Errno]uint64{2: 5})}}}, service)
+	if c, e, _ := count(got, "bash"); c != 15 || e != 5 {
+		t.Errorf("at the move: bash %d calls, %d errors; want 15 and 5 (all it counted until the move)", c, e)
+	}
+	if c, _, _ := count(got, "grep"); c != 0 {
+		t.Errorf("at the move: grep %d calls, want 0 (it counts from the move on)", c)
+	}
+	got = st.Update(&Snapshot{Processes: map[uint32]*Process{40: {Syscalls: calls(21, map[syscall.Errno]uint64{2: 7}), Exited: true}}}, service)
+	bc, be, _ := count(got, "bash")
+	gc, ge, gb := count(got, "grep")
+	if bc != 15 || be != 5 || gc != 6 || ge != 2 || gb != 6 {
+		t.Errorf("after the exit: bash %d/%d, grep %d/%d (bucket %d); want bash 15/5, grep 6/2 (bucket 6)", bc, be, gc, ge, gb)
+	}
+	got = st.Update(&Snapshot{}, service)
+	if c, _, _ := count(got, "grep"); c != 6 {
+		t.Errorf("later: grep %d, want its 6 retired", c)
+	}
+}
