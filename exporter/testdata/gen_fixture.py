@@ -206,3 +206,71 @@ w(root + "/self/net/if_inet6", "00000000000000000000000000000001 01 80 10 80    
   "fd000000000000000000000000000005 04 40 00 82     eth0\n")
 w(root + "/sys/kernel/hostname", "fixture-host\n")
 w(root + "/self/net/udp", "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n")
+
+# ---------------------------------------------------------------------------
+# pkg/service/testdata/workstation/: a developer's workstation, for the
+# service-naming golden test (pkg/service's TestWorkstationServices, expected
+# list in services.golden). The tracker begins to look at btime + 10000 s
+# (start tick 1000000): processes started later are new. Executables are
+# named by their links alone (which need not resolve), except the cached
+# build's, which the test builds (a Go program: its build info names it).
+ws = os.path.join(here, "..", "..", "pkg", "service", "testdata", "workstation")
+shutil.rmtree(os.path.join(ws, "proc"), ignore_errors=True)
+shutil.rmtree(os.path.join(ws, "rootfs"), ignore_errors=True)
+root = os.path.join(ws, "proc")
+os.makedirs(root)
+rootfs = os.path.join(ws, "rootfs")
+for f in ["home/dev/shop/Makefile", "home/dev/notes.txt", "home/dev/.vscode-server/server.js"]:
+    os.makedirs(os.path.dirname(os.path.join(rootfs, f)), exist_ok=True)
+    with open(os.path.join(rootfs, f), "w") as fh:
+        fh.write("# fixture\n")
+w(root + "/stat", "cpu  100 0 100 1000 0 0 0 0 0 0\ncpu0 100 0 100 1000 0 0 0 0 0 0\nintr 0\nctxt 12345\nbtime 1700000000\nprocesses 1000\nprocs_running 1\nprocs_blocked 0\nsoftirq 0 0 0 0 0 0 0 0 0 0 0\n")
+w(root + "/sys/net/ipv4/ip_local_port_range", "32768\t60999\n")
+w(root + "/sys/kernel/hostname", "workstation\n")
+ln("self/net", root + "/net")
+NEW = 1000000  # start ticks after this are new to the tracker
+user = "0::/user.slice/user-1000.slice/user@1000.service/app.slice/app-org.gnome.Terminal.slice/vte-spawn-%d.scope\n"
+session = "0::/user.slice/user-1000.slice/session-2.scope\n"
+proc(1, "systemd", 0, "../../missing/systemd", ["/sbin/init"], "0::/init.scope\n", start=1)
+proc(2, "kthreadd", 0, None, [], "0::/\n", flags=0x208040, iov=None, fds=())
+# A system service (its unit names it) and the desktop in the user's session.
+proc(400, "sshd", 1, BIN + "sshd", ["sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups"], "0::/system.slice/ssh.service\n", start=400)
+proc(900, "gnome-shell", 1, BIN + "gnome-shell", ["/usr/bin/gnome-shell"], session, start=9000, utime=5000)
+proc(1000, "gnome-terminal-", 1, BIN + "gnome-terminal-server", ["/usr/libexec/gnome-terminal-server"],
+     "0::/user.slice/user-1000.slice/user@1000.service/app.slice/app-org.gnome.Terminal.slice/gnome-terminal-server.service\n", start=10000)
+# First tab: an interactive shell, a long tail -f it started an hour ago, and
+# a pipeline typed a moment ago (new: it counts for the shell).
+proc(1010, "bash", 1000, BIN + "bash", ["bash"], user % 1, start=20000)
+proc(1011, "tail", 1010, BIN + "tail", ["tail", "-f", "/var/log/syslog"], user % 1, start=30000)
+proc(1012, "grep", 1010, BIN + "grep", ["grep", "-v", "DEBUG"], user % 1, start=NEW + 500)
+proc(1013, "wc", 1010, BIN + "wc", ["wc", "-l"], user % 1, start=NEW + 500)
+proc(1014, "tee", 1010, BIN + "tee", ["tee", "/home/dev/notes.txt"], user % 1, start=NEW + 500)
+# Second tab: `go run ./cmd/shop` for a while — the go command and the
+# program it built in its work directory — and a curl against it just now.
+proc(1020, "bash", 1000, BIN + "bash", ["bash"], user % 2, start=40000)
+proc(1021, "go", 1020, BIN + "go", ["go", "run", "./cmd/shop"], user % 2, start=50000)
+proc(1022, "shop", 1021, BIN + "go", ["/tmp/go-build2962711355/b001/exe/shop", "--listen=:8080"], user % 2, start=50500)
+os.remove(root + "/1022/exe")
+ln("../../../../tmp/go-build2962711355/b001/exe/shop", root + "/1022/exe")
+proc(1023, "curl", 1020, BIN + "curl", ["curl", "-s", "localhost:8080/"], user % 2, start=NEW + 600)
+# Third tab: make running a compiler just started (new: counts for make).
+proc(1030, "bash", 1000, BIN + "bash", ["bash"], user % 3, start=60000)
+proc(1031, "make", 1030, BIN + "make", ["make", "-C", "/home/dev/shop", "test"], user % 3, start=NEW - 100)
+proc(1032, "cc1", 1031, BIN + "cc1", ["/usr/lib/gcc/x86_64-linux-gnu/12/cc1", "-quiet", "shop.c"], user % 3, start=NEW + 700)
+# An editor with its language server, and a program it runs from a memfd.
+proc(1040, "nvim", 1000, BIN + "nvim", ["nvim", "main.go"], user % 4, start=70000)
+proc(1041, "gopls", 1040, BIN + "gopls", ["gopls"], user % 4, start=70100)
+proc(1042, "memfd:sealed-91", 1040, "/memfd:sealed-91 (deleted)", ["formatter-helper", "--stdin"], user % 4, start=70200)
+# A cached build's binary, named by its content hash (its Go main package
+# names it; the test builds it into bin/ under the hash).
+proc(1050, "a3f5c7e9b1d2f4a", 1020, "../../bin/a3f5c7e9b1d2f4a6c8e0b2d4f6a8c0e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4-d",
+     ["/home/dev/.cache/go-build/a3/a3f5c7e9b1d2f4a6c8e0b2d4f6a8c0e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4-d"], user % 2, start=55000)
+# A browser and its helpers: the same executable, one service.
+proc(1060, "chrome", 900, BIN + "chrome", ["/opt/google/chrome/chrome"], session, start=80000, utime=3000)
+for pid, kind in ((1061, "renderer"), (1062, "gpu-process"), (1063, "utility")):
+    proc(pid, "chrome", 1060, BIN + "chrome", ["/opt/google/chrome/chrome", "--type=" + kind], session, start=80100 + pid)
+# A language server in Node for the editor, run by node from a script file.
+proc(1070, "node", 1000, BIN + "node", ["node", "/home/dev/.vscode-server/server.js", "--stdio"], user % 5, start=90000)
+os.makedirs(root + "/self/net", exist_ok=True)
+for t in ("tcp", "tcp6", "udp", "udp6"):
+    w(root + "/self/net/" + t, "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n")
