@@ -114,6 +114,11 @@ func parseFlags(args []string) (*settings, error) {
 	if _, err := app.Parse(args); err != nil {
 		return nil, fmt.Errorf("%w (see --help)", err)
 	}
+	if !*toolkitFlags.WebSystemdSocket {
+		if err := webserver.CheckListenAddresses(*toolkitFlags.WebListenAddresses); err != nil {
+			return nil, err
+		}
+	}
 	cfg, err := f.engineConfig()
 	if err != nil {
 		return nil, err

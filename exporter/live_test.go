@@ -661,3 +661,20 @@ func TestLiveOutputPassesPromtool(t *testing.T) {
 		t.Errorf("promtool check metrics on a live scrape: %v\n%s", err, out)
 	}
 }
+
+// TestFlagsDocumented: every flag --help lists is in the README, and a bad
+// listen address names the flag.
+func TestFlagsDocumented(t *testing.T) {
+	bin := builds.Get(t, "telltale-exporter", ".")
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if missing := proctest.Undocumented(proctest.HelpFlags(t, bin), string(readme)); len(missing) > 0 {
+		t.Errorf("flags missing from README.md: %v", missing)
+	}
+	out, err := exec.Command(bin, "--web.listen-address=:notaport").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `--web.listen-address=":notaport"`) {
+		t.Errorf("a bad listen address: %v\n%s\nwant an error naming the flag", err, out)
+	}
+}

@@ -54,6 +54,12 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "telltale-exporter: %v (see --help)\n", err)
 		return 2
 	}
+	if !*toolkitFlags.WebSystemdSocket {
+		if err := webserver.CheckListenAddresses(*toolkitFlags.WebListenAddresses); err != nil {
+			fmt.Fprintf(os.Stderr, "telltale-exporter: %v\n", err)
+			return 2
+		}
+	}
 	logger := promslog.New(logConfig)
 	logger.Info("starting telltale-exporter", "version", version.Info(), "procfs", cfg.ProcRoot)
 

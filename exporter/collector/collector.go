@@ -285,6 +285,25 @@ func (e *Exporter) Busy() time.Duration {
 	return time.Since(time.Unix(0, since))
 }
 
+// markServers marks the processes that hold a listening socket, when a
+// collector reads the sockets anyway (ports, edges): a new process that
+// listens is a server, a service at once (see service.Process.Serves).
+func (e *Exporter) markServers(s *Scrape) {
+	if e.collectors["ports"] == nil && e.collectors["edges"] == nil {
+		return
+	}
+	n := s.network()
+	servers := map[int]bool{}
+	for _, l := range n.listeners {
+		if pid, ok := n.owners[l.Inode]; ok {
+			servers[pid] = true
+		}
+	}
+	for i := range s.Processes {
+		s.Processes[i].Serves = servers[s.Processes[i].PID]
+	}
+}
+
 // scrapeCollector is the exporter held for one scrape (see Begin).
 type scrapeCollector struct{ e *Exporter }
 
@@ -303,7 +322,8 @@ func (e *Exporter) collect(ch chan<- prometheus.Metric) {
 		}
 		s.Processes = res.Processes
 		s.errors = res.Errors
-		s.Services = e.tracker.Update(res.Processes)
+		e.markServers(s)
+		s.Services = e.tracker.Update(s.Processes)
 		e.scanDuration.Set(time.Since(start).Seconds())
 		e.services.Set(float64(len(s.Services.Services) + s.Services.Dropped))
 		e.dropped.Add(float64(s.Services.Dropped))

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -207,4 +209,39 @@ func (s *buffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// helpFlag matches a flag in kingpin's --help: "--name" or "--[no-]name".
+var helpFlag = regexp.MustCompile(`^\s+(?:-\w, )?--(?:\[no-\])?([a-z0-9][a-z0-9.-]*)`)
+
+// HelpFlags returns the flags a program's --help lists (kingpin's own help
+// and version flags left out).
+func HelpFlags(tb testing.TB, bin string) []string {
+	tb.Helper()
+	out, err := exec.Command(bin, "--help").CombinedOutput()
+	if err != nil {
+		tb.Fatalf("%s --help: %v\n%s", bin, err, out)
+	}
+	var flags []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if m := helpFlag.FindStringSubmatch(line); m != nil && m[1] != "help" && m[1] != "help-long" && m[1] != "help-man" && m[1] != "version" {
+			flags = append(flags, m[1])
+		}
+	}
+	if len(flags) == 0 {
+		tb.Fatalf("%s --help lists no flags:\n%s", bin, out)
+	}
+	return flags
+}
+
+// Undocumented returns the flags a document does not mention, as --name
+// or --[no-]name.
+func Undocumented(flags []string, doc string) []string {
+	var out []string
+	for _, f := range flags {
+		if !strings.Contains(doc, "--"+f) && !strings.Contains(doc, "--[no-]"+f) {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -4,7 +4,11 @@
 package webserver
 
 import (
+	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -29,4 +33,27 @@ func Default() Timeouts {
 // New returns a server for h with the given limits.
 func New(h http.Handler, t Timeouts) *http.Server {
 	return &http.Server{Handler: h, ReadHeaderTimeout: t.ReadHeader, ReadTimeout: t.Read, IdleTimeout: t.Idle}
+}
+
+// CheckListenAddresses checks the --web.listen-address values before any
+// listener opens, so that a mistake names the flag and the form it wants
+// (the listener's own error, "lookup tcp/notaport: unknown port", names
+// neither).
+func CheckListenAddresses(addrs []string) error {
+	for _, a := range addrs {
+		host, port, err := net.SplitHostPort(a)
+		if err == nil && port == "" {
+			err = errors.New("no port")
+		}
+		if err == nil {
+			_, err = net.LookupPort("tcp", port)
+		}
+		if err == nil && host != "" && strings.ContainsAny(host, " /") {
+			err = errors.New("not a host name or address")
+		}
+		if err != nil {
+			return fmt.Errorf("--web.listen-address=%q: %v; want [host]:port, such as :10171 or 127.0.0.1:10171", a, err)
+		}
+	}
+	return nil
 }

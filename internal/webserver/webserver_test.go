@@ -4,6 +4,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -56,6 +58,22 @@ func TestDefaultLimits(t *testing.T) {
 	for name, v := range map[string]time.Duration{"ReadHeaderTimeout": srv.ReadHeaderTimeout, "ReadTimeout": srv.ReadTimeout, "IdleTimeout": srv.IdleTimeout} {
 		if v <= 0 || v > 5*time.Minute {
 			t.Errorf("%s = %s, want a limit between 0 and 5 minutes", name, v)
+		}
+	}
+}
+
+// TestCheckListenAddresses: a listen address that can't be served names the
+// flag and the form it wants; good ones pass.
+func TestCheckListenAddresses(t *testing.T) {
+	for _, good := range [][]string{{":10171"}, {"127.0.0.1:10171", "[::1]:10171"}, {"localhost:http"}, {}} {
+		if err := CheckListenAddresses(good); err != nil {
+			t.Errorf("%q: %v", good, err)
+		}
+	}
+	for _, bad := range []string{":notaport", "10171", "127.0.0.1", "[::1", "host name:80", ":"} {
+		err := CheckListenAddresses([]string{":10171", bad})
+		if err == nil || !strings.Contains(err.Error(), "--web.listen-address=") || !strings.Contains(err.Error(), strconv.Quote(bad)) || !strings.Contains(err.Error(), "want [host]:port") {
+			t.Errorf("%q: %v; want an error naming the flag, the value and the form", bad, err)
 		}
 	}
 }

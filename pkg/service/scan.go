@@ -116,6 +116,10 @@ type Process struct {
 	Counters Counters
 	// StartTime is the start time in seconds since the Unix epoch.
 	StartTime float64
+	// Serves is set, by the caller before Tracker.Update, for a process
+	// that holds a listening socket: a server is a service as soon as it
+	// is seen, never counted for its parent's (see Tracker.group).
+	Serves bool
 
 	prog       program
 	group      *cgroupGroup

@@ -351,14 +351,17 @@ func (t *Tracker) group(procs []Process) map[procKey]groupName {
 				// by a shell script is part of the script, unless it is
 				// a program with a name of its own (python3 worker.py).
 				n = resolve(parent, depth+1)
-			case linked && t.isNew(p) && !t.present(p.Name):
-				// New since the last look, and no service of its name
-				// was there: a command typed in a shell, a compiler a
+			case linked && t.isNew(p) && !p.Serves && !t.present(p.Name):
+				// New since the last look, no server (it holds no
+				// listening socket) and no service of its name was
+				// there: a command typed in a shell, a compiler a
 				// build runs. It counts for its parent's service until
 				// it has lived through an update, so no service is made
 				// of a process that lived less than a scrape (nor
 				// restarted each time the command runs again); one
-				// that lives on is a service from the next update.
+				// that lives on is a service from the next update. A
+				// server's ports would otherwise be its parent's for a
+				// scrape, and stay on the map as the parent's.
 				n = resolve(parent, depth+1)
 			default:
 				n = groupName{p.Name, KindProcess}

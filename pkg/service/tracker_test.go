@@ -224,8 +224,16 @@ func TestParseRulesErrors(t *testing.T) {
 		{"no name", "services:\n  - match: {service: x}\n", "name is empty"},
 		{"no match", "services:\n  - name: x\n", "match is empty"},
 		{"bad regex", "services:\n  - match: {exe: \"(\"}\n    name: x\n", "match.exe"},
-		{"unknown field", "services:\n  - match: {program: x}\n    name: x\n", "field program not found"},
+		{"unknown field", "services:\n  - match: {program: x}\n    name: x\n", `line 2: rule 1: unknown key "program" in match; want service, exe or cgroup`},
 		{"not yaml", "services: [", "parse"},
+		// Mistakes are told by line and key, never by Go types.
+		{"list for a regex", "services:\n  - match: {service: [a, b]}\n    name: x\n", "line 2: rule 1: match.service must be a string"},
+		{"misspelt top key", "service:\n  - name: x\n", `line 1: unknown key "service"; the file has one key, services`},
+		{"services a mapping", "services:\n  name: x\n", "line 2: services must be a list of rules"},
+		{"unknown rule key", "services:\n  - match: {exe: x}\n    nmae: y\n", `line 3: rule 1: unknown key "nmae"`},
+		{"name a list", "services:\n  - match: {exe: x}\n    name: [y]\n", "line 3: rule 1: name must be a string"},
+		{"rule a string", "services:\n  - x\n", "line 2: rule 1 must be a mapping"},
+		{"file a list", "- services\n", "line 1: the file must be a mapping"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -238,6 +246,9 @@ func TestParseRulesErrors(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("ParseRules error = %v, want it to mention %q", err, tt.want)
+			}
+			if err != nil && (strings.Contains(err.Error(), "struct {") || strings.Contains(err.Error(), "rulesFile")) {
+				t.Errorf("ParseRules error shows Go types: %v", err)
 			}
 		})
 	}
@@ -301,6 +312,13 @@ func TestNewProcessesWaitAScan(t *testing.T) {
 	if b, g := byName(t, snap, "bash"), byName(t, snap, "grep"); b.Counters.UserSeconds() != 2.25 || g.Counters.UserSeconds() != 0.25 || b.Restarts != 0 {
 		t.Errorf("bash cpu %v restarts %v, grep cpu %v; want 2.25 (curl's and grep's first 0.25 stay), 0, 0.25 (grep's since it moved)",
 			b.Counters.UserSeconds(), b.Restarts, g.Counters.UserSeconds())
+	}
+	// A server started in the shell (it listens) is a service at once.
+	srv := proc(15, 10, 4350, "/usr/bin/python3", 0.1)
+	srv.Serves = true
+	snap = tr.Update([]Process{shell, grep, srv, at(proc(20, 5, 50, "/usr/sbin/api", 2), 2000), sup})
+	if got := names(snap); !cmp.Equal(got, []string{"api", "bash", "grep", "python3", "supervisord"}) {
+		t.Errorf("a new server: services %v, want it among them at once", got)
 	}
 	// The api's process is replaced by a new one: the service is there,
 	// so the new process joins it at once — a restart, as before.
