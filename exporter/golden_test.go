@@ -115,3 +115,44 @@ func TestNoSecretsInOutput(t *testing.T) {
 		t.Fatalf("fixture cmdlines: %v, %d found", err, len(matches))
 	}
 }
+
+// TestReadErrorsLogged: each kind of /proc read failure of the fixture is
+// logged once, naming the process (and its service when it has one) and
+// what would fix it; a second scrape logs nothing new.
+func TestReadErrorsLogged(t *testing.T) {
+	var logs bytes.Buffer
+	cfg := collector.NewConfig(fixtureProc)
+	h, closeFn, err := newHandler(cfg, promslog.New(&promslog.Config{Writer: &logs}), handlerOptions{metricsPath: "/metrics"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFn()
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	scrape := func() {
+		resp, err := http.Get(srv.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	scrape()
+	first := logs.String()
+	for _, want := range []string{
+		`file=io reason=missing first="pid 902 of service gone" fix="the kernel keeps no per-task I/O accounting`,
+		`file=stat reason=malformed first="pid 900"`,
+		`file=status reason=missing first="pid 902 of service gone"`,
+	} {
+		if !strings.Contains(first, want) {
+			t.Errorf("log lacks %q:\n%s", want, first)
+		}
+	}
+	if n := strings.Count(first, "cannot read a /proc file"); n != 5 {
+		t.Errorf("%d read-error lines, want 5 (one per kind of failure):\n%s", n, first)
+	}
+	scrape()
+	if again := strings.TrimPrefix(logs.String(), first); strings.Contains(again, "cannot read a /proc file") {
+		t.Errorf("the second scrape logged read errors again:\n%s", again)
+	}
+}

@@ -149,6 +149,8 @@ type Exporter struct {
 	services       prometheus.Gauge
 	dropped        prometheus.Counter
 	readErrors     *prometheus.CounterVec
+	// loggedErrors are the kinds of read failure logged already.
+	loggedErrors map[service.ReadError]bool
 }
 
 // New builds the enabled collectors. A collector that cannot start is an
@@ -324,6 +326,7 @@ func (e *Exporter) collect(ch chan<- prometheus.Metric) {
 		s.errors = res.Errors
 		e.markServers(s)
 		s.Services = e.tracker.Update(s.Processes)
+		e.logReadErrors(s, res.First)
 		e.scanDuration.Set(time.Since(start).Seconds())
 		e.services.Set(float64(len(s.Services.Services) + s.Services.Dropped))
 		e.dropped.Add(float64(s.Services.Dropped))

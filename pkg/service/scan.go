@@ -149,13 +149,20 @@ type ScanResult struct {
 	// Errors counts the read failures of this scan. Processes that vanish
 	// mid-scan are normal and not counted.
 	Errors map[ReadError]int
+	// First is, for each kind of failure, the PID of the first process
+	// it happened to, to name in a log line.
+	First map[ReadError]int
 }
 
-func (r *ScanResult) fail(file string, err error) {
+func (r *ScanResult) fail(pid int, file string, err error) {
 	if r.Errors == nil {
-		r.Errors = map[ReadError]int{}
+		r.Errors, r.First = map[ReadError]int{}, map[ReadError]int{}
 	}
-	r.Errors[ReadError{File: file, Reason: reason(err)}]++
+	k := ReadError{File: file, Reason: reason(err)}
+	if r.Errors[k] == 0 {
+		r.First[k] = pid
+	}
+	r.Errors[k]++
 }
 
 // vanished reports whether err means the process exited while being read.
@@ -297,7 +304,7 @@ func (s *Scanner) readProcess(pid int, res *ScanResult) (Process, bool) {
 	proc, err := s.fs.Proc(pid)
 	if err != nil {
 		if !vanished(err) {
-			res.fail("stat", err)
+			res.fail(pid, "stat", err)
 		}
 		return Process{}, false
 	}
@@ -305,7 +312,7 @@ func (s *Scanner) readProcess(pid int, res *ScanResult) (Process, bool) {
 	stat, err := proc.Stat()
 	if err != nil {
 		if !vanished(err) {
-			res.fail("stat", err)
+			res.fail(pid, "stat", err)
 		}
 		return Process{}, false
 	}
@@ -358,7 +365,7 @@ func (s *Scanner) readProcess(pid int, res *ScanResult) (Process, bool) {
 			// A kernel without per-task I/O accounting has no io file
 			// for any process: the process is counted without it.
 			e.noIO = errors.Is(err, fs.ErrPermission) || vanished(err)
-			res.fail("io", err)
+			res.fail(pid, "io", err)
 		}
 	}
 	if !e.noFD {
@@ -370,7 +377,7 @@ func (s *Scanner) readProcess(pid int, res *ScanResult) (Process, bool) {
 			return Process{}, false
 		default:
 			e.noFD = errors.Is(err, fs.ErrPermission) || vanished(err)
-			res.fail("fd", err)
+			res.fail(pid, "fd", err)
 		}
 	}
 	e.last = p
@@ -392,7 +399,7 @@ func (s *Scanner) readSched(proc procfs.Proc, p *Process, e *entry, res *ScanRes
 		if vanished(err) {
 			return false
 		}
-		res.fail("task", err)
+		res.fail(p.PID, "task", err)
 		return true
 	}
 	for _, t := range tasks {
@@ -418,7 +425,7 @@ func (s *Scanner) addThreadSched(t procfs.Proc, p *Process, res *ScanResult, e *
 		// schedstat is absent on kernels without CONFIG_SCHED_INFO; the
 		// process itself is checked through status.
 	default:
-		res.fail("schedstat", err)
+		res.fail(p.PID, "schedstat", err)
 	}
 	status, err := t.NewStatus()
 	switch {
@@ -430,11 +437,11 @@ func (s *Scanner) addThreadSched(t procfs.Proc, p *Process, res *ScanResult, e *
 	case vanished(err):
 		// Counted once per process, as an io file missing is.
 		if !e.noStatus {
-			res.fail("status", err)
+			res.fail(p.PID, "status", err)
 		}
 		e.noStatus = true
 	default:
-		res.fail("status", err)
+		res.fail(p.PID, "status", err)
 	}
 	return true, ss, hasSched
 }
@@ -483,12 +490,12 @@ func (s *Scanner) readStatic(proc procfs.Proc, key procKey, comm string, res *Sc
 	st := &entry{key: key, comm: comm}
 	exe, err := proc.Executable()
 	if err != nil && !vanished(err) {
-		res.fail("exe", err)
+		res.fail(proc.PID, "exe", err)
 	}
 	st.exe = exe
 	args, err := proc.CmdLine()
 	if err != nil && !vanished(err) {
-		res.fail("cmdline", err)
+		res.fail(proc.PID, "cmdline", err)
 	}
 	st.prog = programName(exe, comm, args, s.isFileOf(proc.PID), func() string { return s.ownNameOf(proc.PID, args) })
 
@@ -506,7 +513,7 @@ func (s *Scanner) readStatic(proc procfs.Proc, key procKey, comm string, res *Sc
 			st.group = &g
 		}
 	case !vanished(err):
-		res.fail("cgroup", err)
+		res.fail(proc.PID, "cgroup", err)
 	}
 
 	link, err := os.Readlink(filepath.Join(s.root, strconv.Itoa(proc.PID), "ns", "net"))
@@ -514,7 +521,7 @@ func (s *Scanner) readStatic(proc procfs.Proc, key procKey, comm string, res *Sc
 	case err == nil:
 		st.netns = parseNSLink(link)
 	case !vanished(err):
-		res.fail("ns", err)
+		res.fail(proc.PID, "ns", err)
 	}
 	return st
 }

@@ -54,7 +54,7 @@ func (s *Scanner) SocketOwners(procs []Process, want []uint64, res *ScanResult) 
 		targets, err := proc.FileDescriptorTargets()
 		if err != nil {
 			if !vanished(err) && res != nil {
-				res.fail("fd", err)
+				res.fail(p.PID, "fd", err)
 			}
 			continue
 		}
