@@ -301,8 +301,13 @@ func TestLiveChurn(t *testing.T) {
 	var after map[string]*dto.MetricFamily
 	counters := map[string]float64{}
 	checked := 0
+	shortLived := 0
 	for scrape := range 30 {
 		after = families(t, url)
+		// A command that lives less than a scrape is no service.
+		if _, ok := value(after, "telltale_service_processes", svc("true")); ok {
+			shortLived++
+		}
 		for _, c := range []string{"services", "ports", "deploys"} {
 			if v, _ := value(after, "telltale_scrape_collector_success", map[string]string{"collector": c}); v != 1 {
 				t.Fatalf("collector %s failed during churn", c)
@@ -327,6 +332,9 @@ func TestLiveChurn(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Fatal("no counter was seen twice")
+	}
+	if shortLived > 0 {
+		t.Errorf("a service \"true\" (a command living a millisecond) was exported in %d of 30 scrapes", shortLived)
 	}
 	// Permission errors (PID 1 of a sandbox may refuse some files) are
 	// counted once per process; anything else here would be a bug.
