@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
+	"github.com/telltale-dev/telltale/internal/cli"
 	"github.com/telltale-dev/telltale/internal/webserver"
 	"github.com/telltale-dev/telltale/pkg/anomaly"
 	"github.com/telltale-dev/telltale/pkg/remoteread"
@@ -112,12 +113,10 @@ func parseFlags(args []string) (*settings, error) {
 	app.Version(version.Print("telltale-detector"))
 	app.HelpFlag.Short('h')
 	if _, err := app.Parse(args); err != nil {
-		return nil, fmt.Errorf("%w (see --help)", err)
+		return nil, fmt.Errorf("%w (see --help)", cli.FlagError(app, args, err))
 	}
-	if !*toolkitFlags.WebSystemdSocket {
-		if err := webserver.CheckListenAddresses(*toolkitFlags.WebListenAddresses); err != nil {
-			return nil, err
-		}
+	if err := webserver.CheckFlags(toolkitFlags); err != nil {
+		return nil, err
 	}
 	cfg, err := f.engineConfig()
 	if err != nil {

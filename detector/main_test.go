@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -19,7 +20,10 @@ func TestFlagsDocumented(t *testing.T) {
 	if missing := proctest.Undocumented(proctest.HelpFlags(t, det), string(readme)); len(missing) > 0 {
 		t.Errorf("flags missing from detector/README.md: %v", missing)
 	}
-	if _, err := parseFlags([]string{"--web.listen-address=:notaport"}); err == nil || !strings.Contains(err.Error(), `--web.listen-address=":notaport"`) {
-		t.Errorf("a bad listen address: %v; want an error naming the flag", err)
+	for _, arg := range []string{"--web.listen-address=:notaport", "--score.interval=soon", "--web.config.file=/nonexistent", "--series.limit=many"} {
+		flag, value, _ := strings.Cut(arg, "=")
+		if _, err := parseFlags([]string{arg}); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%s=%q", flag, value)) {
+			t.Errorf("%s: %v; want an error naming the flag", arg, err)
+		}
 	}
 }

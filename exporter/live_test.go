@@ -681,8 +681,15 @@ func TestFlagsDocumented(t *testing.T) {
 	if missing := proctest.Undocumented(proctest.HelpFlags(t, bin), string(readme)); len(missing) > 0 {
 		t.Errorf("flags missing from README.md: %v", missing)
 	}
-	out, err := exec.Command(bin, "--web.listen-address=:notaport").CombinedOutput()
-	if err == nil || !strings.Contains(string(out), `--web.listen-address=":notaport"`) {
-		t.Errorf("a bad listen address: %v\n%s\nwant an error naming the flag", err, out)
+	// A bad value names its flag, and the program stops.
+	for _, arg := range []string{"--web.listen-address=:notaport", "--service.limit=abc", "--path.procfs=/nonexistent",
+		"--service.rules-file=/nonexistent", "--web.config.file=/nonexistent", "--log.level=loud"} {
+		flag, value, _ := strings.Cut(arg, "=")
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		out, err := exec.CommandContext(ctx, bin, arg, "--web.listen-address=127.0.0.1:0").CombinedOutput()
+		cancel()
+		if err == nil || !strings.Contains(string(out), fmt.Sprintf("%s=%q", flag, value)) && !strings.Contains(string(out), fmt.Sprintf(`%s=\"%s\"`, flag, value)) {
+			t.Errorf("%s: %v\n%s\nwant the program to stop with an error naming the flag", arg, err, out)
+		}
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/telltale-dev/telltale/exporter/collector"
+	"github.com/telltale-dev/telltale/internal/cli"
 	"github.com/telltale-dev/telltale/internal/webserver"
 )
 
@@ -51,14 +52,12 @@ func run(args []string) int {
 	app.Version(version.Print("telltale-exporter"))
 	app.HelpFlag.Short('h')
 	if _, err := app.Parse(args); err != nil {
-		fmt.Fprintf(os.Stderr, "telltale-exporter: %v (see --help)\n", err)
+		fmt.Fprintf(os.Stderr, "telltale-exporter: %v (see --help)\n", cli.FlagError(app, args, err))
 		return 2
 	}
-	if !*toolkitFlags.WebSystemdSocket {
-		if err := webserver.CheckListenAddresses(*toolkitFlags.WebListenAddresses); err != nil {
-			fmt.Fprintf(os.Stderr, "telltale-exporter: %v\n", err)
-			return 2
-		}
+	if err := webserver.CheckFlags(toolkitFlags); err != nil {
+		fmt.Fprintf(os.Stderr, "telltale-exporter: %v\n", err)
+		return 2
 	}
 	logger := promslog.New(logConfig)
 	logger.Info("starting telltale-exporter", "version", version.Info(), "procfs", cfg.ProcRoot)

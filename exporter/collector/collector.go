@@ -159,12 +159,12 @@ type Exporter struct {
 func New(cfg *Config, logger *slog.Logger) (*Exporter, error) {
 	scanner, err := service.NewScanner(cfg.ProcRoot)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--path.procfs=%q: %w; want where procfs is mounted (/proc, or the host's /proc mounted into a container)", cfg.ProcRoot, err)
 	}
 	var rules *service.Rules
 	if cfg.RulesFile != "" {
 		if rules, err = service.LoadRules(cfg.RulesFile); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("--service.rules-file=%q: %w", cfg.RulesFile, err)
 		}
 	}
 	if cfg.MaxServices < 0 {

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/prometheus/exporter-toolkit/web"
 )
 
 // Timeouts are a server's limits on its clients.
@@ -35,10 +37,26 @@ func New(h http.Handler, t Timeouts) *http.Server {
 	return &http.Server{Handler: h, ReadHeaderTimeout: t.ReadHeader, ReadTimeout: t.Read, IdleTimeout: t.Idle}
 }
 
-// CheckListenAddresses checks the --web.listen-address values before any
-// listener opens, so that a mistake names the flag and the form it wants
-// (the listener's own error, "lookup tcp/notaport: unknown port", names
-// neither).
+// CheckFlags checks exporter-toolkit's web flags before any listener
+// opens, so that a mistake names its flag: the listen addresses (unless
+// systemd passes the socket) and the web configuration file.
+func CheckFlags(f *web.FlagConfig) error {
+	if f.WebSystemdSocket == nil || !*f.WebSystemdSocket {
+		if err := CheckListenAddresses(*f.WebListenAddresses); err != nil {
+			return err
+		}
+	}
+	if f.WebConfigFile != nil && *f.WebConfigFile != "" {
+		if err := web.Validate(*f.WebConfigFile); err != nil {
+			return fmt.Errorf("--web.config.file=%q: %w", *f.WebConfigFile, err)
+		}
+	}
+	return nil
+}
+
+// CheckListenAddresses checks the --web.listen-address values, so that a
+// mistake names the flag and the form it wants (the listener's own error,
+// "lookup tcp/notaport: unknown port", names neither).
 func CheckListenAddresses(addrs []string) error {
 	for _, a := range addrs {
 		host, port, err := net.SplitHostPort(a)

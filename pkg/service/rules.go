@@ -48,11 +48,11 @@ type rulesFile struct {
 func LoadRules(path string) (*Rules, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read service rules: %w", err)
+		return nil, err
 	}
 	r, err := ParseRules(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("service rules %s: %w", path, err)
+		return nil, err
 	}
 	return r, nil
 }
