@@ -8,9 +8,9 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // This file holds the insights query's reasoning, as pure functions: where a
@@ -695,16 +695,15 @@ type foundCause struct {
 // read by one goroutine at a time (levelBefore caches in it).
 func signalCauses(w insightWindow, signals []signalSeries, searchFrom time.Time, tol time.Duration) []foundCause {
 	out := make([]foundCause, len(signals))
-	var wg sync.WaitGroup
-	next := atomic.Int64{}
-	for range min(runtime.GOMAXPROCS(0), len(signals)) {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < len(signals); i = int(next.Add(1) - 1) {
-				out[i].c, out[i].ok = signalCause(w, signals[i], searchFrom, tol)
-			}
+	var eg errgroup.Group
+	eg.SetLimit(runtime.GOMAXPROCS(0))
+	for i, s := range signals {
+		eg.Go(func() error {
+			out[i].c, out[i].ok = signalCause(w, s, searchFrom, tol)
+			return nil
 		})
 	}
-	wg.Wait()
+	_ = eg.Wait() // the goroutines return no error
 	return out
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"math"
 	"runtime"
-	"slices"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -152,12 +151,9 @@ func bandSeriesAt(labels model.Metric, times []time.Time) *bandSeries {
 }
 
 // slice returns the points from index i on, at times (the points' times
-// from i on, shared with other series of the grid; b.Times[i:] when nil).
+// from i on, shared with the other series of the grid).
 func (b *bandSeries) slice(i int, times []time.Time) *bandSeries {
 	i = min(i, len(b.Times))
-	if times == nil {
-		times = slices.Clone(b.Times[i:])
-	}
 	// Copies, so that the points before i (a warm-up of up to an hour
 	// of steps) are freed.
 	out := bandSeriesAt(b.Labels, times)
