@@ -62,26 +62,25 @@ func decodeManifests(t *testing.T) decoded {
 		}
 		switch meta.APIVersion + " " + meta.Kind {
 		case "apps/v1 DaemonSet":
-			var o appsv1.DaemonSet
-			strict(&o)
-			out.daemonSets = append(out.daemonSets, o)
+			appendDecoded(&out.daemonSets, strict)
 		case "apps/v1 StatefulSet":
-			var o appsv1.StatefulSet
-			strict(&o)
-			out.statefulSets = append(out.statefulSets, o)
+			appendDecoded(&out.statefulSets, strict)
 		case "v1 Service":
-			var o corev1.Service
-			strict(&o)
-			out.services = append(out.services, o)
+			appendDecoded(&out.services, strict)
 		case "v1 ConfigMap":
-			var o corev1.ConfigMap
-			strict(&o)
-			out.configMaps = append(out.configMaps, o)
+			appendDecoded(&out.configMaps, strict)
 		default:
 			t.Errorf("document %d: unexpected %s %s", i, meta.APIVersion, meta.Kind)
 		}
 	}
 	return out
+}
+
+// appendDecoded decodes a document into a new T and appends it to list.
+func appendDecoded[T any](list *[]T, decode func(any)) {
+	var o T
+	decode(&o)
+	*list = append(*list, o)
 }
 
 // argValue is the value of --name=value in args, false when absent.

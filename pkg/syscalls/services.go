@@ -1,9 +1,6 @@
 package syscalls
 
-import (
-	"maps"
-	"syscall"
-)
+import "maps"
 
 // ServiceTotals turns per-process Snapshots into per-service totals that
 // never go backwards: a process's totals count towards its service while it
@@ -88,28 +85,7 @@ func since(calls, base map[uint32]*Syscall) map[uint32]*Syscall {
 	}
 	out := make(map[uint32]*Syscall, len(calls))
 	for nr, s := range calls {
-		d := *s
-		d.Errors = nil
-		if b := base[nr]; b != nil {
-			d.Count -= min(b.Count, d.Count)
-			d.Sampled -= min(b.Sampled, d.Sampled)
-			d.Sum -= min(b.Sum, d.Sum)
-			for i := range d.Buckets {
-				d.Buckets[i] -= min(b.Buckets[i], d.Buckets[i])
-			}
-		}
-		for errno, n := range s.Errors {
-			if b := base[nr]; b != nil {
-				n -= min(b.Errors[errno], n)
-			}
-			if n > 0 {
-				if d.Errors == nil {
-					d.Errors = map[syscall.Errno]uint64{}
-				}
-				d.Errors[errno] = n
-			}
-		}
-		out[nr] = &d
+		out[nr] = s.Since(base[nr])
 	}
 	return out
 }

@@ -97,6 +97,33 @@ func (s *Syscall) Add(o *Syscall) {
 	}
 }
 
+// Since returns what s counted after base, an earlier total of the same
+// calls (all of s when base is nil); each count is at least 0.
+func (s *Syscall) Since(base *Syscall) *Syscall {
+	d := *s
+	d.Errors = nil
+	if base != nil {
+		d.Count -= min(base.Count, d.Count)
+		d.Sampled -= min(base.Sampled, d.Sampled)
+		d.Sum -= min(base.Sum, d.Sum)
+		for i := range d.Buckets {
+			d.Buckets[i] -= min(base.Buckets[i], d.Buckets[i])
+		}
+	}
+	for errno, n := range s.Errors {
+		if base != nil {
+			n -= min(base.Errors[errno], n)
+		}
+		if n > 0 {
+			if d.Errors == nil {
+				d.Errors = make(map[syscall.Errno]uint64, len(s.Errors))
+			}
+			d.Errors[errno] = n
+		}
+	}
+	return &d
+}
+
 // CumulativeBuckets returns the latency histogram in the form
 // prometheus.NewConstHistogram takes: upper bound in seconds → number of
 // timed calls at or below it, for every bucket but the last (whose bound is
