@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/magefile/mage/mg"
+
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 // Defaults of BenchDetector, each overridable from the environment.
@@ -117,7 +119,7 @@ func BenchDetector() error {
 	}()
 	version, _ := exec.Command(prometheus, "--version").Output()
 	readURL := promURL + "/api/v1/read"
-	selectors := `{__name__=~"telltale_service_.+",__name__!~".+_info|.+_bucket|telltale_service_start_time_seconds"}`
+	selectors := schema.DefaultSelector()
 
 	// One read first, so both sides start with the blocks in the page cache.
 	if _, err := detPlainRead(filepath.Join(dir, "benchread"), readURL, selectors, prom.Process.Pid); err != nil {
@@ -318,8 +320,8 @@ func detBackfill(bin, readURL, algo string, promPID int) (detRun, error) {
 		wall:    wall,
 		cpu:     cpu,
 		rssMiB:  rss,
-		samples: int(metrics["telltale_detector_samples_scored_total"]),
-		series:  int(metrics["telltale_detector_series"]),
+		samples: int(metrics[schema.DetectorSamplesScored.Name]),
+		series:  int(metrics[schema.DetectorSeries.Name]),
 		promCPU: promAfter - promBefore,
 	}, nil
 }
@@ -370,34 +372,34 @@ func detWriteOpenMetrics(path string, nSeries, n int, end time.Time) error {
 		variants  []string
 		next      func(rng *rand.Rand, i int, prev float64) float64
 	}{
-		{"telltale_service_cpu_seconds", "counter", []string{`mode="user"`, `mode="system"`}, func(rng *rand.Rand, i int, prev float64) float64 {
+		{openMetricsFamily(schema.ServiceCPU), "counter", []string{`mode="user"`, `mode="system"`}, func(rng *rand.Rand, i int, prev float64) float64 {
 			return math.Round((prev+detDaily(i)*0.4*rng.Float64())*100) / 100
 		}},
-		{"telltale_service_disk_read_bytes", "counter", []string{""}, func(rng *rand.Rand, i int, prev float64) float64 {
+		{openMetricsFamily(schema.ServiceDiskRead), "counter", []string{""}, func(rng *rand.Rand, i int, prev float64) float64 {
 			return prev + 4096*float64(rng.IntN(int(50*detDaily(i))+1))
 		}},
-		{"telltale_service_read_syscalls", "counter", []string{""}, func(rng *rand.Rand, i int, prev float64) float64 {
+		{openMetricsFamily(schema.ServiceReadSyscalls), "counter", []string{""}, func(rng *rand.Rand, i int, prev float64) float64 {
 			return prev + float64(rng.IntN(int(3000*detDaily(i))+1))
 		}},
-		{"telltale_service_context_switches", "counter", []string{`type="voluntary"`, `type="involuntary"`}, func(rng *rand.Rand, i int, prev float64) float64 {
+		{openMetricsFamily(schema.ServiceSwitches), "counter", []string{`type="voluntary"`, `type="involuntary"`}, func(rng *rand.Rand, i int, prev float64) float64 {
 			return prev + float64(rng.IntN(int(500*detDaily(i))+1))
 		}},
-		{"telltale_service_resident_memory_bytes", "gauge", []string{""}, func(rng *rand.Rand, _ int, prev float64) float64 {
+		{schema.ServiceMemory.Name, "gauge", []string{""}, func(rng *rand.Rand, _ int, prev float64) float64 {
 			if prev == 0 {
 				prev = 4096 * float64(20000+rng.IntN(100000))
 			}
 			return math.Max(4096, prev+4096*float64(rng.IntN(201)-100))
 		}},
-		{"telltale_service_threads", "gauge", []string{""}, func(rng *rand.Rand, _ int, prev float64) float64 {
+		{schema.ServiceThreads.Name, "gauge", []string{""}, func(rng *rand.Rand, _ int, prev float64) float64 {
 			if prev == 0 || rng.IntN(20) == 0 {
 				return float64(8 + rng.IntN(4))
 			}
 			return prev
 		}},
-		{"telltale_service_open_fds", "gauge", []string{""}, func(rng *rand.Rand, _ int, prev float64) float64 {
+		{schema.ServiceFDs.Name, "gauge", []string{""}, func(rng *rand.Rand, _ int, prev float64) float64 {
 			return float64(30 + rng.IntN(20))
 		}},
-		{"telltale_service_processes", "gauge", []string{""}, func(rng *rand.Rand, _ int, prev float64) float64 {
+		{schema.ServiceProcesses.Name, "gauge", []string{""}, func(rng *rand.Rand, _ int, prev float64) float64 {
 			if prev == 0 || rng.IntN(100) == 0 {
 				return float64(1 + rng.IntN(3))
 			}
@@ -598,3 +600,7 @@ func detFirstLine(b []byte) string {
 	line, _, _ := strings.Cut(string(b), "\n")
 	return line + "\n"
 }
+
+// openMetricsFamily is a counter family's name in OpenMetrics, where the
+// samples add _total to it.
+func openMetricsFamily(m schema.Metric) string { return strings.TrimSuffix(m.Name, "_total") }

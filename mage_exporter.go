@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/magefile/mage/mg"
+
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 // BenchExporter measures the exporter's CPU seconds per scrape and peak RSS
@@ -364,7 +366,7 @@ func BenchEdges() error {
 	}
 	conns := 0.0
 	for _, l := range strings.Split(fams, "\n") {
-		if strings.HasPrefix(l, "telltale_edge_connections{") {
+		if strings.HasPrefix(l, schema.EdgeConnections.Name+"{") {
 			if v, err := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64); err == nil {
 				conns += v
 			}

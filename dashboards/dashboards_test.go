@@ -28,6 +28,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/telltale-dev/telltale/datasource/pkg/plugin"
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 // schemaVersion is the dashboard schema version of current Grafana (12.x):
@@ -214,7 +215,7 @@ type provisionedDS struct {
 var sampleValues = map[string]string{
 	"datasource": "prometheus", "telltale": "telltale",
 	"host": "127.0.0.1:10171", "service": "checkout", "kpi": "checkout_latency",
-	"metric":          "telltale_service_cpu_seconds_total",
+	"metric":          schema.ServiceCPU.Name,
 	"__rate_interval": "1m", "__interval": "15s", "__interval_ms": "15000",
 	"__range": "1h", "__range_s": "3600", "__range_ms": "3600000",
 }
@@ -273,34 +274,15 @@ func TestInterpolate(t *testing.T) {
 }
 
 // recordedAndKnownMetrics returns the metric names dashboards may read:
-// those the rules record, Telltale's own (the exporter's golden file lists
-// what it exposes; the rest is the project's metric contract), and the
+// those the rules record, Telltale's own (the contract, pkg/schema), and the
 // Prometheus and process metrics the self-monitoring dashboard reads.
 func recordedAndKnownMetrics(tb testing.TB) map[string]bool {
 	tb.Helper()
 	known := map[string]bool{}
-	for _, m := range []string{
+	for _, m := range append(schema.SeriesNames(""),
 		"up", "ALERTS", "process_cpu_seconds_total", "process_resident_memory_bytes",
-		"prometheus_rule_evaluation_failures_total",
-		"telltale_edge_sent_bytes_total", "telltale_edge_received_bytes_total", "telltale_edge_rtt_seconds",
-		"telltale_edge_retransmits_total", "telltale_service_syscalls_total", "telltale_service_syscall_errors_total",
-		"telltale_service_syscall_duration_seconds_bucket", "telltale_exporter_collector_unavailable",
-		"telltale_anomaly_score", "telltale_anomaly_expected", "telltale_anomaly_lower", "telltale_anomaly_upper",
-		"telltale_detector_series", "telltale_detector_samples_scored_total",
-		"telltale_detector_remote_read_duration_seconds_bucket", "telltale_detector_remote_read_errors_total",
-		"telltale_detector_lag_seconds", "telltale_detector_series_dropped_total", "telltale_detector_build_info",
-		"telltale_kpi_info", "telltale_kpi_objective",
-	} {
+		"prometheus_rule_evaluation_failures_total") {
 		known[m] = true
-	}
-	golden, err := os.ReadFile(filepath.Join("..", "exporter", "testdata", "metrics.golden"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for line := range strings.SplitSeq(string(golden), "\n") {
-		if f := strings.Fields(line); len(f) >= 3 && f[0] == "#" && f[1] == "TYPE" {
-			known[f[2]] = true
-		}
 	}
 	files, err := filepath.Glob(filepath.Join("..", "rules", "*.yml"))
 	if err != nil {

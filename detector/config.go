@@ -12,15 +12,12 @@ import (
 	"go.yaml.in/yaml/v2"
 
 	"github.com/telltale-dev/telltale/pkg/remoteread"
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
-// defaultSelectors are Telltale's own per-service metrics: everything the
-// exporter exposes per service except facts (_info), the start time (a
-// restart shows in restarts_total) and histogram buckets (their _sum and
-// _count are scored).
-var defaultSelectors = []string{
-	`{__name__=~"telltale_service_.+",__name__!~".+_info|.+_bucket|telltale_service_start_time_seconds"}`,
-}
+// defaultSelectors are Telltale's own per-service metrics (see
+// schema.DefaultSelector).
+var defaultSelectors = []string{schema.DefaultSelector()}
 
 // fileConfig is the --config.file format. Everything is optional; flags
 // given on the command line may not also be set here.

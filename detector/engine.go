@@ -17,7 +17,9 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/telltale-dev/telltale/pkg/anomaly"
+	"github.com/telltale-dev/telltale/pkg/kpi"
 	"github.com/telltale-dev/telltale/pkg/remoteread"
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 // engineConfig is everything the scoring loop needs; main fills it from
@@ -123,8 +125,8 @@ type engine struct {
 	ready     atomic.Bool
 	failing   bool
 
-	kpiMu  sync.Mutex
-	kpiTyp map[string]string // sample name -> counter|gauge, from telltale_kpi_info
+	kpiMu     sync.Mutex
+	kpiCounts map[string]bool // sample name -> read as a rate, from the KPIs declared
 
 	samplesScored prometheus.Counter
 	seriesDropped prometheus.Counter
@@ -147,28 +149,19 @@ func newEngine(cfg engineConfig, log *slog.Logger) *engine {
 		cfg.Now = time.Now
 	}
 	e := &engine{
-		cfg:     cfg,
-		log:     log,
-		dropped: map[uint64]int64{},
-		started: cfg.Now(),
-		kpiTyp:  map[string]string{},
-		samplesScored: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "telltale_detector_samples_scored_total",
-			Help: "Samples fed to the per-series detectors.",
-		}),
-		seriesDropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "telltale_detector_series_dropped_total",
-			Help: "Series not scored because --series.limit was reached, each counted once while it keeps being refused.",
-		}),
+		cfg:           cfg,
+		log:           log,
+		dropped:       map[uint64]int64{},
+		started:       cfg.Now(),
+		kpiCounts:     map[string]bool{},
+		samplesScored: prometheus.NewCounter(prometheus.CounterOpts(schema.DetectorSamplesScored.Opts())),
+		seriesDropped: prometheus.NewCounter(prometheus.CounterOpts(schema.DetectorSeriesDropped.Opts())),
 		readDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "telltale_detector_remote_read_duration_seconds",
-			Help:    "Duration of remote reads, scoring of the streamed series included, successful or not.",
+			Name:    schema.DetectorReadDuration.Name,
+			Help:    schema.DetectorReadDuration.Help,
 			Buckets: prometheus.ExponentialBucketsRange(0.005, 600, 14),
 		}),
-		readErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "telltale_detector_remote_read_errors_total",
-			Help: "Failed remote reads, by reason: http, timeout, content_type, checksum, frame_size, malformed, encoding, connection, other.",
-		}, []string{"reason"}),
+		readErrors: prometheus.NewCounterVec(prometheus.CounterOpts(schema.DetectorReadErrors.Opts()), schema.DetectorReadErrors.Labels),
 	}
 	for _, r := range []string{"http", "timeout", "content_type", "checksum", "frame_size", "malformed", "encoding", "connection", "other"} {
 		e.readErrors.WithLabelValues(r)
@@ -357,50 +350,31 @@ func (e *engine) discoverKPIs(ctx context.Context, end int64) ([][]*prompb.Label
 	q := &prompb.Query{
 		StartTimestampMs: end - kpiLookback.Milliseconds(),
 		EndTimestampMs:   end,
-		Matchers:         []*prompb.LabelMatcher{{Type: prompb.LabelMatcher_EQ, Name: "__name__", Value: "telltale_kpi_info"}},
+		Matchers:         []*prompb.LabelMatcher{{Type: prompb.LabelMatcher_EQ, Name: labels.MetricName, Value: kpi.InfoMetric}},
 	}
-	families := map[string]string{}
+	// One family declared by many targets (or as many KPIs) is read once.
+	decls := map[string]kpi.Declaration{}
 	if _, err := e.cfg.Client.Read(ctx, []*prompb.Query{q}, func(s *remoteread.Series) error {
-		if m := s.Labels.Get("metric"); m != "" && len(s.Floats) > 0 {
-			families[m] = s.Labels.Get("type")
+		if d, ok := kpi.Decode(s.Labels.Get); ok && len(s.Floats) > 0 {
+			decls[d.Metric] = d
 		}
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("discover KPIs: %w", err)
 	}
-	types := map[string]string{}
+	types := map[string]bool{}
 	var out [][]*prompb.LabelMatcher
-	for fam, typ := range families {
-		names := kpiSampleNames(fam, typ)
+	for _, d := range decls {
+		names := d.SampleNames()
 		for _, n := range names {
-			if typ == "gauge" {
-				types[n] = "gauge"
-			} else {
-				types[n] = "counter"
-			}
+			types[n] = d.Counts()
 		}
-		out = append(out, []*prompb.LabelMatcher{{Type: prompb.LabelMatcher_RE, Name: "__name__", Value: regexAlternatives(names)}})
+		out = append(out, []*prompb.LabelMatcher{{Type: prompb.LabelMatcher_RE, Name: labels.MetricName, Value: regexAlternatives(names)}})
 	}
 	e.kpiMu.Lock()
-	e.kpiTyp = types
+	e.kpiCounts = types
 	e.kpiMu.Unlock()
 	return out, nil
-}
-
-// kpiSampleNames are the sample names a KPI metric family is stored under.
-// A counter family may be declared with or without its _total suffix; a
-// histogram is scored through its _sum and _count (rate of observations
-// and of their total); buckets would add much cardinality for little.
-func kpiSampleNames(family, typ string) []string {
-	switch typ {
-	case "counter":
-		base := strings.TrimSuffix(family, "_total")
-		return []string{base, base + "_total"}
-	case "histogram":
-		return []string{family + "_sum", family + "_count"}
-	default:
-		return []string{family}
-	}
 }
 
 func regexAlternatives(names []string) string {
@@ -429,17 +403,12 @@ func regexpQuote(s string) string {
 // says, else the OpenMetrics naming conventions.
 func (e *engine) isCounter(name string) bool {
 	e.kpiMu.Lock()
-	typ, ok := e.kpiTyp[name]
+	counts, ok := e.kpiCounts[name]
 	e.kpiMu.Unlock()
 	if ok {
-		return typ == "counter"
+		return counts
 	}
-	for _, suf := range []string{"_total", "_count", "_sum", "_bucket"} {
-		if strings.HasSuffix(name, suf) {
-			return true
-		}
-	}
-	return false
+	return schema.IsCounter(name)
 }
 
 // work scores the batches of one shard.
@@ -534,7 +503,7 @@ func (e *engine) refuse(h uint64) {
 const minTime = math.MinInt64
 
 // exposedLabel is the label the series' metric name moves to.
-const exposedLabel = "metric"
+const exposedLabel = schema.LabelMetric
 
 func (e *engine) newState(ls labels.Labels) *seriesState {
 	name := ls.Get(labels.MetricName)
@@ -554,8 +523,8 @@ func (e *engine) newState(ls labels.Labels) *seriesState {
 		}
 		st.values = append(st.values, l.Value)
 	})
-	for i, g := range gauges {
-		st.descs[i] = prometheus.NewDesc(g.name, g.help, names, nil)
+	for i, m := range schema.AnomalyFamilies {
+		st.descs[i] = prometheus.NewDesc(m.Name, m.Help, names, nil)
 	}
 	return st
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/promtest"
 	"github.com/telltale-dev/telltale/pkg/anomaly"
 	"github.com/telltale-dev/telltale/pkg/remoteread"
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 const (
@@ -278,6 +279,21 @@ func checkMetrics(tb testing.TB, reg prometheus.Gatherer) {
 	out, err := promtoolCheck(tb, body)
 	if err != nil {
 		tb.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+	// And against the contract (pkg/schema).
+	mfs, err := reg.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	fams := map[string]*dto.MetricFamily{}
+	for _, mf := range mfs {
+		fams[mf.GetName()] = mf
+	}
+	if _, ok := fams[schema.AnomalyScore.Name]; !ok {
+		tb.Errorf("no %s to check against the contract", schema.AnomalyScore.Name)
+	}
+	for _, err := range schema.Check(fams, schema.Detector) {
+		tb.Error(err)
 	}
 }
 

@@ -32,6 +32,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/webserver"
 	"github.com/telltale-dev/telltale/pkg/anomaly"
 	"github.com/telltale-dev/telltale/pkg/remoteread"
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 // defaultAddress is the detector's port, next to the exporter's 10171.
@@ -86,7 +87,7 @@ func parseFlags(args []string) (*settings, error) {
 	app.Flag("remote-read.header", `Header added to remote reads, "Name: value" (repeatable), e.g. "X-Scope-OrgID: tenant-1" for Mimir or Cortex.`).StringsVar(&f.headers)
 	app.Flag("selector", "PromQL series selector to score (repeatable). Replaces the default, Telltale's per-service metrics.").
 		IsSetByUser(&f.selectorsSet).StringsVar(&f.selectors)
-	app.Flag("kpis", "Also score every KPI metric apps declare through telltale_kpi_info (--no-kpis to turn off).").
+	app.Flag("kpis", "Also score every KPI metric apps declare through "+schema.KPIInfo.Name+" (--no-kpis to turn off).").
 		Default("true").IsSetByUser(&f.kpisSet).BoolVar(&f.kpis)
 	app.Flag("score.interval", "How often to read and score new samples.").Default("15s").DurationVar(&f.interval)
 	app.Flag("score.overlap", "How far before the previous read's end each read starts, to catch samples Prometheus appended late.").
@@ -94,7 +95,7 @@ func parseFlags(args []string) (*settings, error) {
 	app.Flag("backfill.duration", "History read and scored at start, so scores are meaningful at once; also the furthest a read reaches back after an outage.").
 		Default("3h").DurationVar(&f.backfill)
 	app.Flag("backfill.timeout", "Deadline of the backfill read, scoring included.").Default("30m").DurationVar(&f.backfillTimeout)
-	app.Flag("series.limit", "Most series this replica scores; more are dropped and counted in telltale_detector_series_dropped_total.").
+	app.Flag("series.limit", "Most series this replica scores; more are dropped and counted in "+schema.DetectorSeriesDropped.Name+".").
 		Default("20000").IntVar(&f.seriesLimit)
 	app.Flag("series.stale-after", "Forget a series, and stop exposing it, after this long without a sample.").
 		Default("1h").DurationVar(&f.staleAfter)
@@ -139,7 +140,7 @@ func run(args []string) int {
 	eng := newEngine(cfg, logger)
 	reg := prometheus.NewRegistry()
 	eng.register(reg)
-	reg.MustRegister(versioncollector.NewCollector("telltale_detector"),
+	reg.MustRegister(versioncollector.NewCollector(schema.DetectorProgram),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	mux := http.NewServeMux()

@@ -14,10 +14,13 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/common/promslog"
 
 	"github.com/telltale-dev/telltale/exporter/collector"
 	"github.com/telltale-dev/telltale/internal/promtest"
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files with the current output")
@@ -154,5 +157,22 @@ func TestReadErrorsLogged(t *testing.T) {
 	scrape()
 	if again := strings.TrimPrefix(logs.String(), first); strings.Contains(again, "cannot read a /proc file") {
 		t.Errorf("the second scrape logged read errors again:\n%s", again)
+	}
+}
+
+// TestFixtureFollowsTheSchema checks the fixture's /metrics against the
+// contract (pkg/schema): names, types, help and labels of every family.
+func TestFixtureFollowsTheSchema(t *testing.T) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(scrapeFixture(t, 2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range schema.Check(fams, schema.Exporter) {
+		t.Error(err)
+	}
+	// The fixture has no eBPF and no tcp_info: most families, not all.
+	if len(fams) < 25 {
+		t.Errorf("the fixture shows %d families; checking them proves little", len(fams))
 	}
 }

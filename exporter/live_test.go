@@ -25,6 +25,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/proctest"
 	"github.com/telltale-dev/telltale/internal/promtest"
 	"github.com/telltale-dev/telltale/internal/testenv"
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 // buildDir holds binaries built once for all the tests of this package.
@@ -73,6 +74,10 @@ func families(tb testing.TB, url string) map[string]*dto.MetricFamily {
 	fams, err := parser.TextToMetricFamilies(resp.Body)
 	if err != nil {
 		tb.Fatalf("parse %s: %v", url, err)
+	}
+	// Every live scrape also checks what it got against the contract.
+	for _, err := range schema.Check(fams, schema.Exporter) {
+		tb.Errorf("GET %s: %v", url, err)
 	}
 	return fams
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/telltale-dev/telltale/exporter/collector"
 	"github.com/telltale-dev/telltale/internal/cli"
 	"github.com/telltale-dev/telltale/internal/webserver"
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 // defaultAddress is the exporter's port: 10171, free in the Prometheus
@@ -95,7 +96,7 @@ func newHandler(cfg *collector.Config, logger *slog.Logger, opts handlerOptions)
 		return nil, nil, err
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(versioncollector.NewCollector("telltale_exporter"))
+	reg.MustRegister(versioncollector.NewCollector(schema.ExporterProgram))
 	if opts.exporterMetrics {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/telltale-dev/telltale/internal/promtest"
 	"github.com/telltale-dev/telltale/pkg/kpi"
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 // runbookURL is where the alerts' runbook_url annotations point: a section
@@ -33,33 +34,9 @@ import (
 const runbookURL = "https://github.com/telltale-dev/telltale/blob/main/rules/RUNBOOK.md#"
 
 // contractMetrics are the metrics the rules may read: what the exporter,
-// the detector and pkg/kpi expose (the project's metric contract), and
-// Prometheus's own up.
-var contractMetrics = []string{
-	"up",
-	// exporter
-	"telltale_service_info", "telltale_service_processes", "telltale_service_cpu_seconds_total",
-	"telltale_service_resident_memory_bytes", "telltale_service_threads", "telltale_service_open_fds",
-	"telltale_service_disk_read_bytes_total", "telltale_service_disk_written_bytes_total",
-	"telltale_service_read_syscalls_total", "telltale_service_write_syscalls_total",
-	"telltale_service_context_switches_total", "telltale_service_runqueue_wait_seconds_total",
-	"telltale_service_restarts_total", "telltale_service_start_time_seconds", "telltale_service_port_info",
-	"telltale_service_build_info", "telltale_service_deploys_total", "telltale_exporter_services",
-	"telltale_exporter_services_dropped_total", "telltale_exporter_read_errors_total",
-	"telltale_scrape_collector_duration_seconds", "telltale_scrape_collector_success",
-	"telltale_exporter_build_info", "telltale_exporter_collector_unavailable", "telltale_exporter_scan_duration_seconds",
-	"telltale_host_info", "telltale_host_address_info", "telltale_edge_connections",
-	"telltale_edge_sent_bytes_total", "telltale_edge_received_bytes_total", "telltale_edge_rtt_seconds",
-	"telltale_edge_retransmits_total", "telltale_edge_peers_dropped_total", "telltale_service_syscalls_total",
-	"telltale_service_syscall_errors_total", "telltale_service_syscall_duration_seconds_bucket",
-	// detector
-	"telltale_anomaly_score", "telltale_anomaly_expected", "telltale_anomaly_lower", "telltale_anomaly_upper",
-	"telltale_detector_series", "telltale_detector_samples_scored_total",
-	"telltale_detector_remote_read_duration_seconds_bucket", "telltale_detector_remote_read_errors_total",
-	"telltale_detector_lag_seconds", "telltale_detector_series_dropped_total", "telltale_detector_build_info",
-	// pkg/kpi
-	"telltale_kpi_info", "telltale_kpi_objective",
-}
+// the detector and pkg/kpi expose (the project's metric contract,
+// pkg/schema), and Prometheus's own up.
+var contractMetrics = append(schema.SeriesNames(""), "up")
 
 // ruleFiles returns the rule files of this directory.
 func ruleFiles(tb testing.TB) []string {
@@ -404,5 +381,106 @@ func TestRatioUnitsFromTheContract(t *testing.T) {
 	}
 	if found == 0 {
 		t.Error("kpi:telltale_kpi_value:current does not pick ratio KPIs by unit")
+	}
+}
+
+// TestKPIValueFromTheContract derives what the KPI value rule must compute
+// from pkg/kpi: each branch of kpi:telltale_kpi_value:current picks the
+// KPI series of one type (and, for gauges, shares or not), and combines
+// them with the aggregation kpi.Declaration.Aggregation gives for that type
+// and unit — the same the datasource uses — reading counters and
+// histograms as rates. Every type and unit kind has exactly one branch.
+func TestKPIValueFromTheContract(t *testing.T) {
+	const record = "kpi:telltale_kpi_value:current"
+	var expr string
+	for _, rules := range loadRules(t) {
+		for _, r := range rules {
+			if r.Record == record {
+				expr = r.Expr
+			}
+		}
+	}
+	if expr == "" {
+		t.Fatalf("no rule records %s", record)
+	}
+	e, err := parser.ParseExpr(expr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var branches []parser.Expr
+	var split func(parser.Expr)
+	split = func(e parser.Expr) {
+		e = unparen(e)
+		if b, ok := e.(*parser.BinaryExpr); ok && b.Op == parser.LOR {
+			split(b.LHS)
+			split(b.RHS)
+			return
+		}
+		branches = append(branches, e)
+	}
+	split(e)
+	covered := map[string]int{}
+	for _, b := range branches {
+		// The type the branch selects, whether it keeps only shares (and)
+		// or drops them (unless), whether it takes a rate, and its
+		// aggregation.
+		var typ schema.Type
+		share, rated := "", false
+		parser.Inspect(b, func(n parser.Node, _ []parser.Node) error {
+			switch n := n.(type) {
+			case *parser.VectorSelector:
+				for _, m := range n.LabelMatchers {
+					if m.Name == schema.LabelType && m.Type == labels.MatchEqual && n.Name == "kpi:telltale_kpi_series:select" {
+						typ = schema.Type(m.Value)
+					}
+				}
+			case *parser.BinaryExpr:
+				if strings.Contains(n.RHS.String(), schema.LabelUnit+"=~") {
+					share = n.Op.String()
+				}
+			case *parser.Call:
+				rated = rated || n.Func.Name == "rate"
+			}
+			return nil
+		})
+		agg := ""
+		switch top := unparen(b).(type) {
+		case *parser.AggregateExpr:
+			agg = top.Op.String()
+		case *parser.Call:
+			agg = top.Func.Name
+		}
+		unit := "items"
+		if share == "and" {
+			unit = kpi.RatioUnits[0]
+		}
+		d := kpi.Declaration{Type: typ, Unit: unit}
+		kind := string(typ) + " " + unit
+		covered[kind]++
+		if agg != d.Aggregation() {
+			t.Errorf("%s: the %s branch aggregates with %s; pkg/kpi says %s (%s)", record, kind, agg, d.Aggregation(), b)
+		}
+		if rated != d.Counts() {
+			t.Errorf("%s: the %s branch takes a rate: %v; pkg/kpi says %v", record, kind, rated, d.Counts())
+		}
+		if typ == schema.Gauge && share == "" {
+			t.Errorf("%s: the gauge branch %s does not tell shares from other gauges", record, b)
+		}
+	}
+	for _, kind := range []string{"counter items", "gauge items", "gauge " + kpi.RatioUnits[0], "histogram items"} {
+		if covered[kind] != 1 {
+			t.Errorf("%s: %d branches for %s KPIs, want 1", record, covered[kind], kind)
+		}
+	}
+}
+
+// unparen strips the parentheses around e.
+func unparen(e parser.Expr) parser.Expr {
+	for {
+		p, ok := e.(*parser.ParenExpr)
+		if !ok {
+			return e
+		}
+		e = p.Expr
 	}
 }

@@ -17,9 +17,9 @@ import (
 
 	"github.com/telltale-dev/telltale/pkg/netgraph"
 	"github.com/telltale-dev/telltale/pkg/service"
-)
 
-const namespace = "telltale"
+	"github.com/telltale-dev/telltale/pkg/schema"
+)
 
 // Collector is one source of metrics, updated once per scrape.
 type Collector interface {
@@ -76,7 +76,7 @@ func register(r registration) {
 func AddFlags(app *kingpin.Application) *Config {
 	cfg := &Config{enabled: map[string]*bool{}, extra: map[string]any{}}
 	app.Flag("path.procfs", "procfs mount point.").Default("/proc").StringVar(&cfg.ProcRoot)
-	app.Flag("service.limit", "Most services reported; the rest are dropped and counted in telltale_exporter_services_dropped_total.").Default("1000").IntVar(&cfg.MaxServices)
+	app.Flag("service.limit", "Most services reported; the rest are dropped and counted in "+schema.ExporterServicesDropped.Name+".").Default("1000").IntVar(&cfg.MaxServices)
 	app.Flag("service.rules-file", "Optional YAML file of rules that rename or merge discovered services.").Default("").StringVar(&cfg.RulesFile)
 	for _, name := range Names() {
 		r := registry[name]
@@ -171,23 +171,16 @@ func New(cfg *Config, logger *slog.Logger) (*Exporter, error) {
 		return nil, fmt.Errorf("--service.limit=%d: must be 0 (no limit) or more", cfg.MaxServices)
 	}
 	e := &Exporter{
-		logger:     logger,
-		collectors: map[string]Collector{},
-		lock:       make(chan struct{}, 1),
-		scanner:    scanner,
-		scrapeDuration: prometheus.NewDesc(namespace+"_scrape_collector_duration_seconds",
-			"How long a collector took in the last scrape.", []string{"collector"}, nil),
-		scrapeSuccess: prometheus.NewDesc(namespace+"_scrape_collector_success",
-			"Whether a collector succeeded in the last scrape (1) or not (0).", []string{"collector"}, nil),
-		scanDuration: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "exporter",
-			Name: "scan_duration_seconds", Help: "How long the shared scan of processes took in the last scrape."}),
-		services: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "exporter",
-			Name: "services", Help: "Services found in the last scrape, before the limit."}),
-		dropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Subsystem: "exporter",
-			Name: "services_dropped_total", Help: "Services left out of scrapes because of --service.limit, summed over scrapes."}),
-		readErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "exporter",
-			Name: "read_errors_total", Help: "Files under the procfs root that could not be read or parsed, by file and reason (permission, missing, malformed, read). Processes that exit mid-scan are not errors; a file missing for a process that is still there is, and the process is kept."},
-			[]string{"file", "reason"}),
+		logger:         logger,
+		collectors:     map[string]Collector{},
+		lock:           make(chan struct{}, 1),
+		scanner:        scanner,
+		scrapeDuration: schema.ScrapeCollectorDuration.Desc(),
+		scrapeSuccess:  schema.ScrapeCollectorSuccess.Desc(),
+		scanDuration:   prometheus.NewGauge(prometheus.GaugeOpts(schema.ExporterScanDuration.Opts())),
+		services:       prometheus.NewGauge(prometheus.GaugeOpts(schema.ExporterServices.Opts())),
+		dropped:        prometheus.NewCounter(prometheus.CounterOpts(schema.ExporterServicesDropped.Opts())),
+		readErrors:     prometheus.NewCounterVec(prometheus.CounterOpts(schema.ExporterReadErrors.Opts()), schema.ExporterReadErrors.Labels),
 	}
 	if e.ephemeral, err = netgraph.EphemeralRange(cfg.ProcRoot); err != nil {
 		logger.Warn("using the default ephemeral port range", "err", err)

@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/telltale-dev/telltale/pkg/buildid"
+
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 func init() {
@@ -26,9 +28,8 @@ type deploysCollector struct {
 
 func newDeploysCollector(*Config, *slog.Logger) (Collector, error) {
 	return &deploysCollector{
-		info: serviceDesc("build_info", "The build of the executable behind the service's oldest process: build_id and where it came from (source: gnu-build-id, go-build-id, go-build-info, sha256), with a version when the binary carries one.",
-			"build_id", "source", "version"),
-		deploys: serviceDesc("deploys_total", "Times the service's build identity changed while the exporter watched."),
+		info:    schema.ServiceBuildInfo.Desc(),
+		deploys: schema.ServiceDeploys.Desc(),
 	}, nil
 }
 

@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/telltale-dev/telltale/pkg/netgraph"
+
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 func init() {
@@ -23,7 +25,7 @@ func init() {
 		factory:     newEdgesCollector,
 		flags: func(app *kingpin.Application, cfg *Config) {
 			c := &edgesConfig{}
-			app.Flag("collector.edges.max-peers", "Most remote addresses with a label of their own; connections to or from others are counted under the address \"other\" and in telltale_edge_peers_dropped_total.").Default("200").IntVar(&c.maxPeers)
+			app.Flag("collector.edges.max-peers", "Most remote addresses with a label of their own; connections to or from others are counted under the address \"other\" and in "+schema.EdgePeersDropped.Name+".").Default("200").IntVar(&c.maxPeers)
 			cfg.extra["edges"] = c
 		},
 	})
@@ -41,12 +43,6 @@ type edgesCollector struct {
 	conns, sent, received, rtt, retransmits *prometheus.Desc
 }
 
-var edgeLabels = []string{"client", "client_address", "server", "server_address", "port"}
-
-func edgeDesc(name, help string) *prometheus.Desc {
-	return prometheus.NewDesc(namespace+"_edge_"+name, help, edgeLabels, nil)
-}
-
 func newEdgesCollector(cfg *Config, _ *slog.Logger) (Collector, error) {
 	ec := edgesConfig{maxPeers: 200}
 	if c, ok := cfg.extra["edges"].(*edgesConfig); ok {
@@ -56,14 +52,13 @@ func newEdgesCollector(cfg *Config, _ *slog.Logger) (Collector, error) {
 		return nil, fmt.Errorf("--collector.edges.max-peers=%d: must be 0 (no limit) or more", ec.maxPeers)
 	}
 	return &edgesCollector{
-		graph: netgraph.NewGraph(netgraph.GraphConfig{MaxPeers: ec.maxPeers}),
-		dropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Subsystem: "edge", Name: "peers_dropped_total",
-			Help: "Connections whose remote address was counted under \"other\" because of --collector.edges.max-peers, summed over scrapes."}),
-		conns:       edgeDesc("connections", "Established TCP connections from client to server. A service on this host is named in client or server; a side elsewhere has its IP in client_address or server_address. port is the server's."),
-		sent:        edgeDesc("sent_bytes_total", "Bytes the client sent to the server and the server acknowledged (tcp_info bytes_acked), over every connection of the edge."),
-		received:    edgeDesc("received_bytes_total", "Bytes the client received from the server (tcp_info bytes_received), over every connection of the edge."),
-		rtt:         edgeDesc("rtt_seconds", "Mean smoothed round-trip time of the edge's current connections (tcp_info rtt)."),
-		retransmits: edgeDesc("retransmits_total", "Retransmitted TCP segments on the edge's connections, both directions when both ends are on this host."),
+		graph:       netgraph.NewGraph(netgraph.GraphConfig{MaxPeers: ec.maxPeers}),
+		dropped:     prometheus.NewCounter(prometheus.CounterOpts(schema.EdgePeersDropped.Opts())),
+		conns:       schema.EdgeConnections.Desc(),
+		sent:        schema.EdgeSent.Desc(),
+		received:    schema.EdgeReceived.Desc(),
+		rtt:         schema.EdgeRTT.Desc(),
+		retransmits: schema.EdgeRetransmits.Desc(),
 	}, nil
 }
 

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/procfs"
 
 	"github.com/telltale-dev/telltale/pkg/netgraph"
+
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 func init() {
@@ -31,9 +33,9 @@ type hostCollector struct {
 func newHostCollector(cfg *Config, _ *slog.Logger) (Collector, error) {
 	return &hostCollector{
 		root:    cfg.ProcRoot,
-		info:    prometheus.NewDesc(namespace+"_host_info", "This host, by the kernel's host name.", []string{"hostname"}, nil),
-		address: prometheus.NewDesc(namespace+"_host_address_info", "An address of this host (loopback and link-local left out): an edge elsewhere whose server_address is this one leads to a service of this host.", []string{"address"}, nil),
-		cpus:    prometheus.NewDesc(namespace+"_host_cpus", "CPUs of this host the kernel schedules on (the per-CPU lines of /proc/stat): the capacity its services' CPU use shares.", nil, nil),
+		info:    schema.HostInfo.Desc(),
+		address: schema.HostAddressInfo.Desc(),
+		cpus:    schema.HostCPUs.Desc(),
 	}, nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 func init() {
@@ -24,8 +26,7 @@ type portsCollector struct {
 
 func newPortsCollector(*Config, *slog.Logger) (Collector, error) {
 	return &portsCollector{
-		info: serviceDesc("port_info", "A port the service listens on (protocol: tcp, tcp6, udp, udp6). UDP ports in the ephemeral range are clients, not listed.",
-			"protocol", "port"),
+		info: schema.ServicePortInfo.Desc(),
 	}, nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/telltale-dev/telltale/pkg/service"
+
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 // Linux capability numbers (linux/capability.h) the exporter's reads of
@@ -33,7 +35,7 @@ func (e *Exporter) logReadErrors(s *Scrape, first map[service.ReadError]int) {
 		if svc, ok := s.Services.ByPID[pid]; ok {
 			who = fmt.Sprintf("pid %d of service %s", pid, svc)
 		}
-		e.logger.Warn("cannot read a /proc file; telltale_exporter_read_errors_total counts every such failure, this is logged once",
+		e.logger.Warn("cannot read a /proc file; "+schema.ExporterReadErrors.Name+" counts every such failure, this is logged once",
 			"file", k.File, "reason", k.Reason, "first", who, "fix", readErrorFix(k, e.ptraceCaps()))
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 func init() {
@@ -22,26 +24,22 @@ type servicesCollector struct {
 	switches, runqueue, restarts, startTime      *prometheus.Desc
 }
 
-func serviceDesc(name, help string, extra ...string) *prometheus.Desc {
-	return prometheus.NewDesc(namespace+"_service_"+name, help, append([]string{"service"}, extra...), nil)
-}
-
 func newServicesCollector(*Config, *slog.Logger) (Collector, error) {
 	return &servicesCollector{
-		info:        serviceDesc("info", "A service found on this host, and how it was found (kind: systemd, docker, podman, containerd, kubernetes or process).", "kind"),
-		processes:   serviceDesc("processes", "Processes in the service."),
-		cpu:         serviceDesc("cpu_seconds_total", "CPU time used by the service's processes, including ones that have exited.", "mode"),
-		rss:         serviceDesc("resident_memory_bytes", "Resident memory of the service's processes."),
-		threads:     serviceDesc("threads", "Threads in the service's processes."),
-		fds:         serviceDesc("open_fds", "Open file descriptors of the service's processes."),
-		diskRead:    serviceDesc("disk_read_bytes_total", "Bytes the service read from storage (/proc/<pid>/io read_bytes)."),
-		diskWritten: serviceDesc("disk_written_bytes_total", "Bytes the service caused to be written to storage (/proc/<pid>/io write_bytes)."),
-		readCalls:   serviceDesc("read_syscalls_total", "Read-type system calls made by the service (/proc/<pid>/io syscr)."),
-		writeCalls:  serviceDesc("write_syscalls_total", "Write-type system calls made by the service (/proc/<pid>/io syscw)."),
-		switches:    serviceDesc("context_switches_total", "Context switches of the service's threads, by type (voluntary, involuntary).", "type"),
-		runqueue:    serviceDesc("runqueue_wait_seconds_total", "Time the service's threads were runnable but waited for a CPU (/proc/<pid>/schedstat)."),
-		restarts:    serviceDesc("restarts_total", "Times the service's oldest process was replaced by a new one, or the service came back after it was gone."),
-		startTime:   serviceDesc("start_time_seconds", "Start time of the service's oldest process, in seconds since the Unix epoch."),
+		info:        schema.ServiceInfo.Desc(),
+		processes:   schema.ServiceProcesses.Desc(),
+		cpu:         schema.ServiceCPU.Desc(),
+		rss:         schema.ServiceMemory.Desc(),
+		threads:     schema.ServiceThreads.Desc(),
+		fds:         schema.ServiceFDs.Desc(),
+		diskRead:    schema.ServiceDiskRead.Desc(),
+		diskWritten: schema.ServiceDiskWritten.Desc(),
+		readCalls:   schema.ServiceReadSyscalls.Desc(),
+		writeCalls:  schema.ServiceWriteSyscalls.Desc(),
+		switches:    schema.ServiceSwitches.Desc(),
+		runqueue:    schema.ServiceRunqueueWait.Desc(),
+		restarts:    schema.ServiceRestarts.Desc(),
+		startTime:   schema.ServiceStartTime.Desc(),
 	}, nil
 }
 

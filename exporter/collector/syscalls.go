@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/telltale-dev/telltale/pkg/syscalls"
+
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 func init() {
@@ -26,7 +28,7 @@ func init() {
 			app.Flag("collector.syscalls.latency", "Time a sample of syscalls for the latency histogram (see latency-sample-every); without it, counts and errors only (about 45 ns per syscall).").Default("true").BoolVar(&c.latency)
 			app.Flag("collector.syscalls.latency-sample-every", "Time the syscalls that start in one N-th of each second (62.5 ms by default); 1 times every call, about 130 ns per syscall instead of about 50.").Default("16").Uint32Var(&c.sampleEvery)
 			app.Flag("collector.syscalls.max-per-service", "Most syscalls named per service; the rest are counted as syscall=\"other\".").Default("25").IntVar(&c.maxPerService)
-			app.Flag("collector.syscalls.max-entries", "Most (process, syscall, latency bucket) entries kept in the kernel; what does not fit is counted in telltale_syscalls_dropped_total.").Default("65536").Uint32Var(&c.maxEntries)
+			app.Flag("collector.syscalls.max-entries", "Most (process, syscall, latency bucket) entries kept in the kernel; what does not fit is counted in "+schema.SyscallsDropped.Name+".").Default("65536").Uint32Var(&c.maxEntries)
 			cfg.extra["syscalls"] = c
 		},
 	})
@@ -70,12 +72,10 @@ func newSyscallsCollector(cfg *Config, _ *slog.Logger) (Collector, error) {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	c.tracer = t
-	c.calls = serviceDesc("syscalls_total", "System calls made by the service, by syscall name (eBPF).", "syscall")
-	c.errs = serviceDesc("syscall_errors_total", "System calls of the service that returned an error, by syscall and errno name (eBPF).", "syscall", "errno")
-	c.duration = serviceDesc("syscall_duration_seconds", "Time the service's system calls took, from entry to exit, for a sample of them: the calls that started in a sampling window (about 1 in 16). _count is the calls timed; telltale_service_syscalls_total counts all (eBPF).", "syscall")
-	c.dropped = prometheus.NewDesc(namespace+"_syscalls_dropped_total",
-		"Syscalls or details the kernel side could not record, by reason: syscalls (map full), errors (errno map full), processes (identity map full), bad_numbers (outside the syscall table), latency_windows (sampling windows that could not open).",
-		[]string{"reason"}, nil)
+	c.calls = schema.ServiceSyscalls.Desc()
+	c.errs = schema.ServiceSyscallErrors.Desc()
+	c.duration = schema.ServiceSyscallLatency.Desc()
+	c.dropped = schema.SyscallsDropped.Desc()
 	return c, nil
 }
 

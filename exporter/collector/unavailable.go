@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 // ErrUnavailable is returned by a collector's factory when the host cannot
@@ -11,8 +13,7 @@ import (
 // and carries on with the other collectors.
 var ErrUnavailable = errors.New("collector unavailable on this host")
 
-var unavailableDesc = prometheus.NewDesc(namespace+"_exporter_collector_unavailable",
-	"1 for an enabled collector that this host cannot run (see the exporter's log for why).", []string{"collector"}, nil)
+var unavailableDesc = schema.ExporterUnavailable.Desc()
 
 // unavailable stands in for a collector that could not start, so that its
 // absence shows in the metrics and not only in the log.

@@ -3,6 +3,8 @@ package anomaly
 import (
 	"math"
 	"slices"
+
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 const (
@@ -170,5 +172,6 @@ func (c *calibrator) judge(us []float64, warm bool) float64 {
 }
 
 // AlertScore is the alerting threshold of a score: a score at or above it
-// is an alarm. It means the same on every series (see the package doc).
-const AlertScore = 0.9
+// is an alarm. It means the same on every series (see the package doc);
+// the contract between the parts (pkg/schema) defines it.
+const AlertScore = schema.AlertScore

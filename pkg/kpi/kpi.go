@@ -34,6 +34,8 @@ import (
 	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 // Direction says which way a KPI should move.
@@ -48,18 +50,11 @@ const (
 )
 
 // Names of the series that describe KPIs.
-const (
+var (
 	// InfoMetric is the name of the info series every KPI adds.
-	InfoMetric = "telltale_kpi_info"
+	InfoMetric = schema.KPIInfo.Name
 	// ObjectiveMetric is the name of the series a KPI with an objective adds.
-	ObjectiveMetric = "telltale_kpi_objective"
-)
-
-// Help texts must be the same for every KPI of a registry: the registry
-// refuses two descriptors of one name with different help.
-const (
-	infoHelp      = "A business KPI this application declares: its name, the metric family that carries it, the unit of that metric's values, which direction is better and the metric type."
-	objectiveHelp = "The objective of a business KPI: the value it should stay above (direction higher) or below (direction lower)."
+	ObjectiveMetric = schema.KPIObjective.Name
 )
 
 // maxUnitLen bounds a unit; longer ones are most likely something else
@@ -223,10 +218,12 @@ type infoCollector struct {
 }
 
 func newInfoCollector(o Opts, typ string) (*infoCollector, error) {
-	kpiLabel := prometheus.Labels{"kpi": o.Name}
+	// Help texts are the same for every KPI of a registry (schema's): the
+	// registry refuses two descriptors of one name with different help.
+	kpiLabel := prometheus.Labels{schema.LabelKPI: o.Name}
 	c := &infoCollector{
-		infoDesc: prometheus.NewDesc(InfoMetric, infoHelp, []string{"metric", "unit", "direction", "type"}, kpiLabel),
-		objDesc:  prometheus.NewDesc(ObjectiveMetric, objectiveHelp, nil, kpiLabel),
+		infoDesc: prometheus.NewDesc(InfoMetric, schema.KPIInfo.Help, schema.KPIInfo.Labels[1:], kpiLabel),
+		objDesc:  prometheus.NewDesc(ObjectiveMetric, schema.KPIObjective.Help, nil, kpiLabel),
 	}
 	var err error
 	c.info, err = prometheus.NewConstMetric(c.infoDesc, prometheus.GaugeValue, 1, o.Metric, o.Unit, string(o.Direction), typ)

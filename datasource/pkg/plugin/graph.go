@@ -12,6 +12,8 @@ import (
 
 	"github.com/prometheus/common/model"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 // The service map is built from the exporter's edge metrics. An exporter
@@ -349,20 +351,20 @@ func graphExprs(w time.Duration, host string) map[string]string {
 	if host != "" {
 		sel = regexMatcher("instance", host)
 	}
-	edgeBy := "instance, client, client_address, server, server_address, port"
+	edgeBy := "instance, " + schema.EdgeBy()
 	return map[string]string{
-		"services":    fmt.Sprintf("max by (instance, service, kind) (last_over_time(telltale_service_info{%s}[%s]))", sel, r),
-		"addresses":   fmt.Sprintf("max by (instance, address) (last_over_time(telltale_host_address_info[%s]))", r),
+		"services":    fmt.Sprintf("max by (instance, service, kind) (last_over_time(%s{%s}[%s]))", schema.ServiceInfo.Name, sel, r),
+		"addresses":   fmt.Sprintf("max by (instance, address) (last_over_time(%s[%s]))", schema.HostAddressInfo.Name, r),
 		"hostnames":   hostnamesExpr(w),
-		"ports":       fmt.Sprintf("max by (instance, service, protocol, port) (last_over_time(telltale_service_port_info[%s]))", r),
-		"connections": fmt.Sprintf("max by (%s) (avg_over_time(telltale_edge_connections{%s}[%s]))", edgeBy, sel, r),
-		"sent":        fmt.Sprintf("sum by (%s) (rate(telltale_edge_sent_bytes_total{%s}[%s]))", edgeBy, sel, r),
-		"received":    fmt.Sprintf("sum by (%s) (rate(telltale_edge_received_bytes_total{%s}[%s]))", edgeBy, sel, r),
-		"rtt":         fmt.Sprintf("max by (%s) (avg_over_time(telltale_edge_rtt_seconds{%s}[%s]))", edgeBy, sel, r),
-		"retransmits": fmt.Sprintf("sum by (%s) (rate(telltale_edge_retransmits_total{%s}[%s]))", edgeBy, sel, r),
-		"cpu":         fmt.Sprintf("sum by (instance, service) (rate(telltale_service_cpu_seconds_total{%s}[%s]))", sel, r),
-		"memory":      fmt.Sprintf("max by (instance, service) (avg_over_time(telltale_service_resident_memory_bytes{%s}[%s]))", sel, r),
-		"scores":      fmt.Sprintf(`max by (service) (max_over_time(telltale_anomaly_score{service!=""}[%s]))`, r),
+		"ports":       fmt.Sprintf("max by (instance, service, protocol, port) (last_over_time(%s[%s]))", schema.ServicePortInfo.Name, r),
+		"connections": fmt.Sprintf("max by (%s) (avg_over_time(%s{%s}[%s]))", edgeBy, schema.EdgeConnections.Name, sel, r),
+		"sent":        fmt.Sprintf("sum by (%s) (rate(%s{%s}[%s]))", edgeBy, schema.EdgeSent.Name, sel, r),
+		"received":    fmt.Sprintf("sum by (%s) (rate(%s{%s}[%s]))", edgeBy, schema.EdgeReceived.Name, sel, r),
+		"rtt":         fmt.Sprintf("max by (%s) (avg_over_time(%s{%s}[%s]))", edgeBy, schema.EdgeRTT.Name, sel, r),
+		"retransmits": fmt.Sprintf("sum by (%s) (rate(%s{%s}[%s]))", edgeBy, schema.EdgeRetransmits.Name, sel, r),
+		"cpu":         fmt.Sprintf("sum by (instance, service) (rate(%s{%s}[%s]))", schema.ServiceCPU.Name, sel, r),
+		"memory":      fmt.Sprintf("max by (instance, service) (avg_over_time(%s{%s}[%s]))", schema.ServiceMemory.Name, sel, r),
+		"scores":      fmt.Sprintf(`max by (service) (max_over_time(%s{service!=""}[%s]))`, schema.AnomalyScore.Name, r),
 	}
 }
 

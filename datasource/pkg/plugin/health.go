@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/telltale-dev/telltale/pkg/remoteread"
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 // healthCheck is one line of the health check's details.
@@ -62,22 +63,22 @@ func (d *Datasource) healthChecks(ctx context.Context, now time.Time) []healthCh
 		checks = append(checks, healthCheck{Name: checkRemoteRead, OK: true, Message: "remote read works"})
 	}
 
-	services, err := d.prom.query(ctx, "count(count by (service) (telltale_service_info))", now)
+	services, err := d.prom.query(ctx, "count(count by (service) ("+schema.ServiceInfo.Name+"))", now)
 	switch {
 	case err != nil:
 		checks = append(checks, healthCheck{Name: checkExporter, Message: "could not look for the exporter's series: " + err.Error()})
 	case len(services) == 0:
-		checks = append(checks, healthCheck{Name: checkExporter, Message: "no Telltale exporter series found (telltale_service_info): run the exporter on each host (it listens on :10171) and add it to Prometheus's scrape_configs; the service map, deploys and insights need it"})
+		checks = append(checks, healthCheck{Name: checkExporter, Message: "no Telltale exporter series found (" + schema.ServiceInfo.Name + "): run the exporter on each host (it listens on :10171) and add it to Prometheus's scrape_configs; the service map, deploys and insights need it"})
 	default:
 		checks = append(checks, healthCheck{Name: checkExporter, OK: true, Message: fmt.Sprintf("exporter series for %d services", int(services[0].Value))})
 	}
 
-	scored, err := d.prom.query(ctx, "count(telltale_anomaly_score)", now)
+	scored, err := d.prom.query(ctx, "count("+schema.AnomalyScore.Name+")", now)
 	switch {
 	case err != nil:
 		checks = append(checks, healthCheck{Name: checkDetector, Message: "could not look for the detector's series: " + err.Error()})
 	case len(scored) == 0:
-		checks = append(checks, healthCheck{Name: checkDetector, Message: "no detector series found (telltale_anomaly_score): anomalies are computed on demand at query time; run the Telltale detector and scrape it with honor_labels: true for continuous scores that alert rules can use"})
+		checks = append(checks, healthCheck{Name: checkDetector, Message: "no detector series found (" + schema.AnomalyScore.Name + "): anomalies are computed on demand at query time; run the Telltale detector and scrape it with honor_labels: true for continuous scores that alert rules can use"})
 	default:
 		checks = append(checks, healthCheck{Name: checkDetector, OK: true, Message: fmt.Sprintf("detector scores %d series", int(scored[0].Value))})
 	}

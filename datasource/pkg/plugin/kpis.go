@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/telltale-dev/telltale/pkg/kpi"
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 // Where a KPI comes from.
@@ -18,7 +19,7 @@ const (
 	// SourceSettings is a KPI from the datasource settings.
 	SourceSettings = "settings"
 	// SourceDiscovered is a KPI an app declares with pkg/kpi, found through
-	// telltale_kpi_info.
+	// its info series (kpi.InfoMetric).
 	SourceDiscovered = "discovered"
 )
 
@@ -52,23 +53,6 @@ func (k KPI) good(v float64) bool {
 	return v >= *k.Objective
 }
 
-// discoveredKPIExpr is the PromQL expression of a KPI declared through
-// pkg/kpi, from its metric family, type and unit: the rate of a counter
-// summed over its series, the 95th percentile of a histogram, the sum of a
-// gauge across instances — or their mean for a ratio, which does not add up.
-func discoveredKPIExpr(metric, typ, unit string) string {
-	switch typ {
-	case "counter":
-		return fmt.Sprintf("sum(rate(%s[$__rate_interval]))", metric)
-	case "histogram":
-		return fmt.Sprintf("histogram_quantile(0.95, sum by (le) (rate(%s_bucket[$__rate_interval])))", metric)
-	}
-	if kpi.IsRatioUnit(unit) {
-		return fmt.Sprintf("avg(%s)", metric)
-	}
-	return fmt.Sprintf("sum(%s)", metric)
-}
-
 // grafanaUnits maps the units apps declare to Grafana's unit ids.
 var grafanaUnits = map[string]string{
 	"seconds": "s", "second": "s", "milliseconds": "ms", "bytes": "bytes",
@@ -82,7 +66,7 @@ var grafanaUnits = map[string]string{
 // textUnit is the unit of the KPI's values as people read them in text: a
 // counter's value is its rate, so "orders" become "orders/s".
 func (k KPI) textUnit() string {
-	if k.Source == SourceDiscovered && k.Type == "counter" {
+	if k.Source == SourceDiscovered && k.Type == string(schema.Counter) {
 		return k.Unit + "/s"
 	}
 	return k.Unit
@@ -93,7 +77,7 @@ func (k KPI) panelUnit() string {
 		return k.Unit
 	}
 	lower := strings.ToLower(k.Unit)
-	if k.Type == "counter" {
+	if k.Type == string(schema.Counter) {
 		if lower == "bytes" {
 			return "Bps"
 		}
@@ -112,8 +96,8 @@ func (k KPI) panelUnit() string {
 // their objectives, over the lookback window before the evaluation time.
 func kpiInfoExprs(lookback time.Duration) (info, objective string) {
 	w := promDuration(max(lookback, 5*time.Minute))
-	info = fmt.Sprintf("max by (kpi, metric, unit, direction, type) (last_over_time(telltale_kpi_info[%s]))", w)
-	objective = fmt.Sprintf("max by (kpi) (last_over_time(telltale_kpi_objective[%s]))", w)
+	info = fmt.Sprintf("max by (%s) (last_over_time(%s[%s]))", strings.Join(schema.KPIInfo.Labels, ", "), kpi.InfoMetric, w)
+	objective = fmt.Sprintf("max by (%s) (last_over_time(%s[%s]))", schema.LabelKPI, kpi.ObjectiveMetric, w)
 	return info, objective
 }
 
@@ -123,27 +107,24 @@ func kpiInfoExprs(lookback time.Duration) (info, objective string) {
 func discoveredKPIs(info, objectives model.Vector) []KPI {
 	obj := map[string]float64{}
 	for _, s := range objectives {
-		obj[string(s.Metric["kpi"])] = float64(s.Value)
+		obj[string(s.Metric[schema.LabelKPI])] = float64(s.Value)
 	}
 	byName := map[string]KPI{}
 	for _, s := range info {
-		name := string(s.Metric["kpi"])
-		metric := string(s.Metric["metric"])
-		if name == "" || metric == "" || !model.IsValidLegacyMetricName(metric) {
+		dec, ok := kpi.Decode(func(l string) string { return string(s.Metric[model.LabelName(l)]) })
+		if !ok {
 			continue
 		}
+		name := dec.Name
 		k := KPI{
 			Name:      name,
-			Metric:    metric,
-			Type:      string(s.Metric["type"]),
-			Unit:      string(s.Metric["unit"]),
-			Direction: string(s.Metric["direction"]),
+			Expr:      dec.Expr("$__rate_interval"),
+			Metric:    dec.Metric,
+			Type:      string(dec.Type),
+			Unit:      dec.Unit,
+			Direction: string(dec.Direction),
 			Source:    SourceDiscovered,
 		}
-		if k.Direction != DirectionLower {
-			k.Direction = DirectionHigher
-		}
-		k.Expr = discoveredKPIExpr(k.Metric, k.Type, k.Unit)
 		if o, ok := obj[name]; ok && !math.IsNaN(o) {
 			k.Objective = &o
 		}
@@ -214,7 +195,7 @@ func findKPI(all []KPI, name string) (KPI, error) {
 		names = append(names, k.Name)
 	}
 	if len(names) == 0 {
-		return KPI{}, badQuery("KPI %q is not known: no KPI is declared in the settings or by an app (telltale_kpi_info) in this time range", name)
+		return KPI{}, badQuery("KPI %q is not known: no KPI is declared in the settings or by an app (%s) in this time range", name, kpi.InfoMetric)
 	}
 	return KPI{}, badQuery("KPI %q is not known: known KPIs are %s", name, strings.Join(names, ", "))
 }

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/telltale-dev/telltale/pkg/remoteread"
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 // Bounds of what one anomalies query reads and scores on demand; beyond
@@ -169,7 +170,7 @@ func detectorSelector(ms []*labels.Matcher) string {
 	for _, m := range ms {
 		name := m.Name
 		if name == labels.MetricName {
-			name = "metric"
+			name = schema.LabelMetric
 		}
 		parts = append(parts, name+m.Type.String()+quote(m.Value))
 	}
@@ -181,11 +182,11 @@ func detectorSelector(ms []*labels.Matcher) string {
 // detector has no series for the selector.
 func (d *Datasource) detectorAnomalies(ctx context.Context, q Query) (*anomalyResult, error) {
 	sel := detectorSelector(q.Matchers)
-	score, err := d.prom.queryRange(ctx, "telltale_anomaly_score{"+sel+"}", q.From, q.To, q.Step)
+	score, err := d.prom.queryRange(ctx, schema.AnomalyScore.Name+"{"+sel+"}", q.From, q.To, q.Step)
 	if err != nil || len(score) == 0 {
 		return nil, err
 	}
-	if err := checkAnswerSize("telltale_anomaly_score{"+sel+"}", len(score), newGrid(q.From, q.To, q.Step)); err != nil {
+	if err := checkAnswerSize(schema.AnomalyScore.Name+"{"+sel+"}", len(score), newGrid(q.From, q.To, q.Step)); err != nil {
 		return nil, err
 	}
 	counter, err := d.counterFunc(ctx, q.Matchers)
@@ -203,9 +204,9 @@ func (d *Datasource) detectorAnomalies(ctx context.Context, q Query) (*anomalyRe
 		valueExpr = fmt.Sprintf("rate(%s[%s])", q.Selector, promDuration(q.scope().rateInterval()))
 	}
 	exprs := []string{
-		"telltale_anomaly_expected{" + sel + "}",
-		"telltale_anomaly_lower{" + sel + "}",
-		"telltale_anomaly_upper{" + sel + "}",
+		schema.AnomalyExpected.Name + "{" + sel + "}",
+		schema.AnomalyLower.Name + "{" + sel + "}",
+		schema.AnomalyUpper.Name + "{" + sel + "}",
 		valueExpr,
 	}
 	answers := make([]model.Matrix, len(exprs))
@@ -223,8 +224,22 @@ func (d *Datasource) detectorAnomalies(ctx context.Context, q Query) (*anomalyRe
 	series := joinDetectorSeries(g, name != "", score, answers[0], answers[1], answers[2], answers[3])
 	return &anomalyResult{
 		Series: series, Name: q.Selector, Source: ScoreSourceDetector,
-		Exec: "telltale_anomaly_{score,expected,lower,upper}{" + sel + "} and " + valueExpr,
+		Exec: detectorFamiliesSelector(sel) + " and " + valueExpr,
 	}, nil
+}
+
+// detectorFamiliesSelector selects the detector's four families of the
+// series sel picks (sel: matchers of those families, possibly none).
+func detectorFamiliesSelector(sel string) string {
+	names := make([]string, len(schema.AnomalyFamilies))
+	for i, m := range schema.AnomalyFamilies {
+		names[i] = m.Name
+	}
+	ms := labels.MetricName + "=~" + quote(strings.Join(names, "|"))
+	if sel != "" {
+		ms += ", " + sel
+	}
+	return "{" + ms + "}"
 }
 
 // seriesKey identifies a series across the detector's metrics and its own:
@@ -324,12 +339,7 @@ func (d *Datasource) counterFunc(ctx context.Context, ms []*labels.Matcher) (fun
 		if c, ok := known[name]; ok {
 			return c
 		}
-		for _, suffix := range []string{"_total", "_count", "_sum", "_bucket"} {
-			if strings.HasSuffix(name, suffix) {
-				return true
-			}
-		}
-		return false
+		return schema.IsCounter(name)
 	}, nil
 }
 

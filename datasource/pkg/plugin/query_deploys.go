@@ -10,6 +10,8 @@ import (
 
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/prometheus/common/model"
+
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 // deployEvent is one deploy of a service on one host.
@@ -47,7 +49,7 @@ func (d *Datasource) queryDeploys(ctx context.Context, q Query) (data.Frames, er
 
 // hostnamesExpr is the query of each exporter's hostname over the window w.
 func hostnamesExpr(w time.Duration) string {
-	return fmt.Sprintf("max by (instance, hostname) (last_over_time(telltale_host_info[%s]))", promDuration(max(w, time.Minute)))
+	return fmt.Sprintf("max by (instance, hostname) (last_over_time(%s[%s]))", schema.HostInfo.Name, promDuration(max(w, time.Minute)))
 }
 
 // nameHosts sets each event's Host from the exporters' hostnames
@@ -84,11 +86,11 @@ func (d *Datasource) deployEvents(ctx context.Context, from, to time.Time, step 
 	sel := regexMatcher("service", serviceRE)
 	// One step before the range, so a deploy in its first step is seen.
 	start := from.Add(-step)
-	counts, err := d.prom.queryRange(ctx, fmt.Sprintf("max by (instance, service) (telltale_service_deploys_total{%s})", sel), start, to, step)
+	counts, err := d.prom.queryRange(ctx, fmt.Sprintf("max by (instance, service) (%s{%s})", schema.ServiceDeploys.Name, sel), start, to, step)
 	if err != nil {
 		return nil, err
 	}
-	builds, err := d.prom.queryRange(ctx, fmt.Sprintf("max by (instance, service, build_id, source) (telltale_service_build_info{%s})", sel), start, to, step)
+	builds, err := d.prom.queryRange(ctx, fmt.Sprintf("max by (instance, service, build_id, source) (%s{%s})", schema.ServiceBuildInfo.Name, sel), start, to, step)
 	if err != nil {
 		return nil, err
 	}

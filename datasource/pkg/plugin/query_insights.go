@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 // signalTraits say what a candidate signal measures, for the ranking
@@ -65,8 +67,9 @@ type candidateSignal struct {
 }
 
 // edgeBy is the grouping of edge signals: an edge as its client's host
-// reports it.
-const edgeBy = "client, server, server_address, port"
+// reports it (the schema's edge labels but the client's address: the client
+// is named).
+var edgeBy = strings.Join(slices.DeleteFunc(slices.Clone(schema.EdgeLabels), func(l string) bool { return l == schema.LabelClientAddress }), ", ")
 
 // Names of the signals the contention rule reads (see contention).
 const (
@@ -78,22 +81,22 @@ const (
 // syscall ones exist only where the exporter's eBPF collector runs; a query
 // for a missing metric simply returns nothing.
 var candidateSignals = []candidateSignal{
-	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true}, Name: signalCPU, Unit: "cores", Expr: "sum by (service) (rate(telltale_service_cpu_seconds_total[$__rate_interval]))"},
-	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true}, Name: "memory", Unit: "bytes", Expr: "sum by (service) (telltale_service_resident_memory_bytes)"},
-	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true}, Name: "threads", Unit: "", Expr: "sum by (service) (telltale_service_threads)"},
-	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true}, Name: "open files", Unit: "", Expr: "sum by (service) (telltale_service_open_fds)"},
-	{Kind: CauseSignal, signalTraits: signalTraits{Event: true}, Name: "restarts", Unit: "", Expr: "sum by (service) (telltale_service_restarts_total)"},
-	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true}, Name: "read syscalls", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_read_syscalls_total[$__rate_interval]))"},
-	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true}, Name: "write syscalls", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_write_syscalls_total[$__rate_interval]))"},
-	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true}, Name: "context switches", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_context_switches_total[$__rate_interval]))"},
-	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true, Cost: true}, Name: signalRunqueue, Unit: "s/s", Expr: "sum by (service) (rate(telltale_service_runqueue_wait_seconds_total[$__rate_interval]))"},
-	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true}, Name: "disk reads", Unit: "B/s", Expr: "sum by (service) (rate(telltale_service_disk_read_bytes_total[$__rate_interval]))"},
-	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true}, Name: "disk writes", Unit: "B/s", Expr: "sum by (service) (rate(telltale_service_disk_written_bytes_total[$__rate_interval]))"},
-	{Kind: CauseSignal, signalTraits: signalTraits{Cost: true}, Name: "syscall errors", Unit: "/s", Expr: "sum by (service) (rate(telltale_service_syscall_errors_total[$__rate_interval]))"},
-	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true, Cost: true}, Name: "syscall latency", Unit: "s", Expr: "sum by (service) (rate(telltale_service_syscall_duration_seconds_sum[$__rate_interval])) / sum by (service) (rate(telltale_service_syscall_duration_seconds_count[$__rate_interval]))"},
-	{Kind: CauseEdge, signalTraits: signalTraits{Cost: true}, Name: "round-trip time", Unit: "s", Expr: "max by (" + edgeBy + ") (telltale_edge_rtt_seconds)"},
-	{Kind: CauseEdge, signalTraits: signalTraits{Cost: true}, Name: "retransmits", Unit: "/s", Expr: "sum by (" + edgeBy + ") (rate(telltale_edge_retransmits_total[$__rate_interval]))"},
-	{Kind: CauseEdge, signalTraits: signalTraits{Work: true}, Name: "connections", Unit: "", Expr: "sum by (" + edgeBy + ") (telltale_edge_connections)"},
+	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true}, Name: signalCPU, Unit: "cores", Expr: "sum by (service) (rate(" + schema.ServiceCPU.Name + "[$__rate_interval]))"},
+	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true}, Name: "memory", Unit: "bytes", Expr: "sum by (service) (" + schema.ServiceMemory.Name + ")"},
+	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true}, Name: "threads", Unit: "", Expr: "sum by (service) (" + schema.ServiceThreads.Name + ")"},
+	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true}, Name: "open files", Unit: "", Expr: "sum by (service) (" + schema.ServiceFDs.Name + ")"},
+	{Kind: CauseSignal, signalTraits: signalTraits{Event: true}, Name: "restarts", Unit: "", Expr: "sum by (service) (" + schema.ServiceRestarts.Name + ")"},
+	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true}, Name: "read syscalls", Unit: "/s", Expr: "sum by (service) (rate(" + schema.ServiceReadSyscalls.Name + "[$__rate_interval]))"},
+	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true}, Name: "write syscalls", Unit: "/s", Expr: "sum by (service) (rate(" + schema.ServiceWriteSyscalls.Name + "[$__rate_interval]))"},
+	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true}, Name: "context switches", Unit: "/s", Expr: "sum by (service) (rate(" + schema.ServiceSwitches.Name + "[$__rate_interval]))"},
+	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true, Cost: true}, Name: signalRunqueue, Unit: "s/s", Expr: "sum by (service) (rate(" + schema.ServiceRunqueueWait.Name + "[$__rate_interval]))"},
+	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true}, Name: "disk reads", Unit: "B/s", Expr: "sum by (service) (rate(" + schema.ServiceDiskRead.Name + "[$__rate_interval]))"},
+	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true}, Name: "disk writes", Unit: "B/s", Expr: "sum by (service) (rate(" + schema.ServiceDiskWritten.Name + "[$__rate_interval]))"},
+	{Kind: CauseSignal, signalTraits: signalTraits{Cost: true}, Name: "syscall errors", Unit: "/s", Expr: "sum by (service) (rate(" + schema.ServiceSyscallErrors.Name + "[$__rate_interval]))"},
+	{Kind: CauseSignal, signalTraits: signalTraits{Internal: true, Cost: true}, Name: "syscall latency", Unit: "s", Expr: "sum by (service) (rate(" + schema.ServiceSyscallLatency.Name + "_sum[$__rate_interval])) / sum by (service) (rate(" + schema.ServiceSyscallLatency.Name + "_count[$__rate_interval]))"},
+	{Kind: CauseEdge, signalTraits: signalTraits{Cost: true}, Name: "round-trip time", Unit: "s", Expr: "max by (" + edgeBy + ") (" + schema.EdgeRTT.Name + ")"},
+	{Kind: CauseEdge, signalTraits: signalTraits{Cost: true}, Name: "retransmits", Unit: "/s", Expr: "sum by (" + edgeBy + ") (rate(" + schema.EdgeRetransmits.Name + "[$__rate_interval]))"},
+	{Kind: CauseEdge, signalTraits: signalTraits{Work: true}, Name: "connections", Unit: "", Expr: "sum by (" + edgeBy + ") (" + schema.EdgeConnections.Name + ")"},
 }
 
 // queryInsights answers an insights query: the windows of the range where
@@ -242,7 +245,7 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 // hostCPUsExpr counts the CPUs of the hosts seen over the window w (see
 // contention): one sample, absent when no exporter reports them.
 func hostCPUsExpr(w time.Duration) string {
-	return fmt.Sprintf("sum(max by (instance) (last_over_time(telltale_host_cpus[%s])))", promDuration(max(w, time.Minute)))
+	return fmt.Sprintf("sum(max by (instance) (last_over_time(%s[%s])))", schema.HostCPUs.Name, promDuration(max(w, time.Minute)))
 }
 
 // observer returns the services listening where the Prometheus this

@@ -8,6 +8,8 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/prometheus/common/model"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/telltale-dev/telltale/pkg/kpi"
 )
 
 // KPI statuses in the kpi query's status table.
@@ -135,7 +137,7 @@ func kpiFrames(results []kpiResult, fromAlert bool) data.Frames {
 		return frames
 	}
 	if len(results) == 0 {
-		status.AppendNotices(data.Notice{Severity: data.NoticeSeverityInfo, Text: "No KPIs: declare them in the datasource settings, or in apps with pkg/kpi (telltale_kpi_info)."})
+		status.AppendNotices(data.Notice{Severity: data.NoticeSeverityInfo, Text: "No KPIs: declare them in the datasource settings, or in apps with pkg/kpi (" + kpi.InfoMetric + ")."})
 	}
 	return append(frames, status)
 }

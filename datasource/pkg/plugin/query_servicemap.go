@@ -9,6 +9,8 @@ import (
 
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/prometheus/common/model"
+
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 // queryServiceMap answers a servicemap query: the nodes and edges frames of
@@ -37,8 +39,8 @@ func (d *Datasource) queryServiceMap(ctx context.Context, q Query) (data.Frames,
 // serviceHealthExprs are the per-service signals scored on demand for the
 // service map's health when the detector has no series.
 var serviceHealthExprs = []string{
-	"sum by (service) (rate(telltale_service_cpu_seconds_total%s[$__rate_interval]))",
-	"sum by (service) (telltale_service_resident_memory_bytes%s)",
+	"sum by (service) (rate(" + schema.ServiceCPU.Name + "%s[$__rate_interval]))",
+	"sum by (service) (" + schema.ServiceMemory.Name + "%s)",
 }
 
 // onDemandServiceScores scores each service's health signals over the range
@@ -156,7 +158,7 @@ func serviceMapFrames(g *serviceGraph, scoreSource string, fromAlert bool) data.
 	}
 	edges.Meta = &data.FrameMeta{PreferredVisualization: data.VisTypeNodeGraph}
 	if len(g.Edges) == 0 {
-		edges.AppendNotices(data.Notice{Severity: data.NoticeSeverityInfo, Text: "No edges: the exporter reports none in this range (telltale_edge_connections), or the filters exclude them."})
+		edges.AppendNotices(data.Notice{Severity: data.NoticeSeverityInfo, Text: "No edges: the exporter reports none in this range (" + schema.EdgeConnections.Name + "), or the filters exclude them."})
 	}
 	return data.Frames{nodes, edges}
 }

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 // resourceWindow is how far back the editors' lists look when the request
@@ -30,7 +32,7 @@ func (d *Datasource) resourceMux() *http.ServeMux {
 		return kpis, err
 	}))
 	mux.HandleFunc("/services", d.resource(func(r *http.Request, from, to time.Time) (any, error) {
-		return d.prom.labelValues(r.Context(), "service", []string{"telltale_service_info"}, from, to)
+		return d.prom.labelValues(r.Context(), "service", []string{schema.ServiceInfo.Name}, from, to)
 	}))
 	mux.HandleFunc("/metrics", d.resource(func(r *http.Request, from, to time.Time) (any, error) {
 		return d.prom.labelValues(r.Context(), "__name__", r.URL.Query()["match[]"], from, to)

@@ -16,6 +16,8 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/backend/httpclient"
 	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/telltale-dev/telltale/pkg/kpi"
 )
 
 // Auth types accepted in jsonData.authType.
@@ -27,8 +29,8 @@ const (
 
 // Directions of a KPI: which way is better.
 const (
-	DirectionHigher = "higher"
-	DirectionLower  = "lower"
+	DirectionHigher = string(kpi.Higher)
+	DirectionLower  = string(kpi.Lower)
 )
 
 // defaultTimeout bounds one request to Prometheus when the settings name no
