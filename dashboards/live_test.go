@@ -38,6 +38,7 @@ import (
 	"github.com/telltale-dev/telltale/demo/stack"
 	"github.com/telltale-dev/telltale/internal/plugintest"
 	"github.com/telltale-dev/telltale/internal/promtest"
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 // liveInterval is what Grafana gives $__interval for these dashboards'
@@ -82,7 +83,7 @@ func TestPanelsHaveDataLive(t *testing.T) {
 		t.Fatalf("deploy the slow checkout: %v", err)
 	}
 	waitFor(ctx, t, prom, `kpi:telltale_kpi_out_of_objective:bool{kpi="checkout_latency"} == 1`, 3*time.Minute)
-	waitFor(ctx, t, prom, `increase(telltale_service_deploys_total{service="checkout"}[10m]) > 0`, time.Minute)
+	waitFor(ctx, t, prom, `increase(`+schema.ServiceDeploys.Name+`{service="checkout"}[10m]) > 0`, time.Minute)
 	// The rules on real series: the breach starts burning the KPI's budget.
 	waitFor(ctx, t, prom, `ALERTS{alertname="TelltaleKPIBudgetBurnFast", kpi="checkout_latency"}`, 2*time.Minute)
 	time.Sleep(45 * time.Second) // a breach window long enough for insights to rank its causes

@@ -25,6 +25,7 @@ import (
 	"github.com/telltale-dev/telltale/demo/shop"
 	"github.com/telltale-dev/telltale/demo/stack"
 	"github.com/telltale-dev/telltale/internal/promtest"
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 // Timing of the scenario, at a one-second scrape interval.
@@ -100,7 +101,7 @@ func kpiScore(span string) string {
 
 // kpiScores selects the detector's scores of the checkout latency KPI's
 // series.
-const kpiScores = `telltale_anomaly_score{metric=~"shop_checkout_duration_seconds_(sum|count)"}`
+var kpiScores = schema.AnomalyScore.Name + `{metric=~"shop_checkout_duration_seconds_(sum|count)"}`
 
 // logScores logs every score of the checkout latency KPI's series since
 // from, one line per series, each sample as seconds since from and score:

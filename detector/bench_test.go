@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/telltale-dev/telltale/pkg/anomaly"
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 // BenchmarkBackfill runs the engine's backfill against a real Prometheus
@@ -19,9 +20,9 @@ func BenchmarkBackfill(b *testing.B) {
 	var series []omSeries
 	for k := range nSeries {
 		rng := rand.New(rand.NewPCG(uint64(k), 1))
-		name, typ, family := "telltale_service_open_fds", "gauge", "telltale_service_open_fds"
+		name, typ, family := schema.ServiceFDs.Name, "gauge", schema.ServiceFDs.Name
 		if k%2 == 1 {
-			name, typ, family = "telltale_service_read_syscalls_total", "counter", "telltale_service_read_syscalls"
+			name, typ, family = schema.ServiceReadSyscalls.Name, "counter", schema.ServicePrefix+"read_syscalls"
 		}
 		total := 0.0
 		series = append(series, omSeries{family, typ, name, fmt.Sprintf(`service="s%04d"`, k), func(int) float64 {

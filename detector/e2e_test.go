@@ -19,6 +19,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/proctest"
 	"github.com/telltale-dev/telltale/internal/promtest"
 	"github.com/telltale-dev/telltale/internal/testenv"
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 // builds holds the commands the end-to-end tests run, built once per test
@@ -63,8 +64,8 @@ func (a *shopApp) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	v := a.level + a.rng.NormFloat64()
 	a.mu.Unlock()
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	fmt.Fprintf(w, "# TYPE telltale_kpi_info gauge\n"+
-		"telltale_kpi_info{kpi=\"queue\",metric=\"shop_queue_depth\",unit=\"1\",direction=\"lower\",type=\"gauge\"} 1\n"+
+	fmt.Fprintf(w, "# TYPE "+schema.KPIInfo.Name+" gauge\n"+
+		schema.KPIInfo.Name+"{kpi=\"queue\",metric=\"shop_queue_depth\",unit=\"1\",direction=\"lower\",type=\"gauge\"} 1\n"+
 		"# TYPE shop_queue_depth gauge\nshop_queue_depth{shop=\"e2e\"} %g\n", v)
 }
 
@@ -160,33 +161,33 @@ scrape_configs:
 	)
 	proctest.WaitHTTP(t, detectorURL+"/-/ready", 30*time.Second, detector)
 
-	const score = `telltale_anomaly_score{metric="shop_queue_depth",shop="e2e",job="shop"}`
+	score := schema.AnomalyScore.Name + `{metric="shop_queue_depth",shop="e2e",job="shop"}`
 	t.Log("waiting for the detector to learn the KPI's normal level")
 	prom.WaitFor(`count_over_time(shop_queue_depth[10m])`, 4*time.Minute, above(150))
 	prom.WaitFor(`max_over_time(`+score+`[20s])`, 3*time.Minute, below(0.9))
-	prom.WaitFor(`count(telltale_anomaly_score{metric=~"telltale_service_.+",job="telltale-exporter"})`, time.Minute, above(0))
+	prom.WaitFor(`count(`+schema.AnomalyScore.Name+`{metric=~"`+schema.ServicePrefix+`.+",job="telltale-exporter"})`, time.Minute, above(0))
 
 	t.Log("outage: Prometheus stops")
-	errorsBefore := scrapeDetector(t, detectorURL, "telltale_detector_remote_read_errors_total")
+	errorsBefore := scrapeDetector(t, detectorURL, schema.DetectorReadErrors.Name)
 	prom.Stop()
 	time.Sleep(5 * time.Second)
 	if !detector.Running() {
 		t.Fatalf("detector exited while Prometheus was down:\n%s", detector.Output())
 	}
 	proctest.WaitHTTP(t, detectorURL+"/-/healthy", 30*time.Second, detector)
-	if got := scrapeDetector(t, detectorURL, "telltale_detector_remote_read_errors_total"); got < errorsBefore+3 {
+	if got := scrapeDetector(t, detectorURL, schema.DetectorReadErrors.Name); got < errorsBefore+3 {
 		t.Errorf("remote-read errors went from %v to %v during a 5 s outage at 1 s rounds, want at least 3 more", errorsBefore, got)
 	}
-	if lag := scrapeDetector(t, detectorURL, "telltale_detector_lag_seconds"); lag < 4 {
+	if lag := scrapeDetector(t, detectorURL, schema.DetectorLag.Name); lag < 4 {
 		t.Errorf("lag during the outage = %v s, want it to grow past 4", lag)
 	}
 
 	t.Log("Prometheus is back")
 	prom.Start()
-	prom.WaitFor(`telltale_detector_lag_seconds`, time.Minute, below(3))
-	scored := scrapeDetector(t, detectorURL, "telltale_detector_samples_scored_total")
+	prom.WaitFor(schema.DetectorLag.Name, time.Minute, below(3))
+	scored := scrapeDetector(t, detectorURL, schema.DetectorSamplesScored.Name)
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
-		if scrapeDetector(t, detectorURL, "telltale_detector_samples_scored_total") > scored {
+		if scrapeDetector(t, detectorURL, schema.DetectorSamplesScored.Name) > scored {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -202,7 +203,7 @@ scrape_configs:
 	stepAt := time.Now()
 	prom.WaitFor(score, time.Minute, above(0.9))
 	t.Logf("score over 0.9 after %s", time.Since(stepAt).Round(time.Second))
-	expected := prom.WaitFor(`telltale_anomaly_expected{metric="shop_queue_depth",shop="e2e",job="shop"}`, 5*time.Second, promtest.NonEmpty)
+	expected := prom.WaitFor(schema.AnomalyExpected.Name+`{metric="shop_queue_depth",shop="e2e",job="shop"}`, 5*time.Second, promtest.NonEmpty)
 	if v := float64(expected[0].Value); v > 250 {
 		t.Errorf("expected value while the score is high = %v, want the old level (about 100)", v)
 	}
@@ -215,7 +216,7 @@ scrape_configs:
 	if strings.Contains(detector.Output(), "panic") {
 		t.Errorf("detector output mentions a panic:\n%s", detector.Output())
 	}
-	if n := scrapeDetector(t, detectorURL, "telltale_detector_series"); n < 2 || math.IsNaN(n) {
+	if n := scrapeDetector(t, detectorURL, schema.DetectorSeries.Name); n < 2 || math.IsNaN(n) {
 		t.Errorf("detector tracks %v series, want the KPI and the exporter's", n)
 	}
 }

@@ -41,22 +41,22 @@ func testSeries() []omSeries {
 	var ss []omSeries
 	for k := range 10 {
 		rate := 0.1 * float64(k+1)
-		ss = append(ss, omSeries{"telltale_service_cpu_seconds", "counter", "telltale_service_cpu_seconds_total",
+		ss = append(ss, omSeries{schema.ServicePrefix + "cpu_seconds", "counter", schema.ServiceCPU.Name,
 			fmt.Sprintf(`service="s%d",mode="user"`, k), func(i int) float64 { return float64(i) * 15 * rate }})
 	}
 	for k := range 10 {
 		base := 1e6 * float64(k+1)
-		ss = append(ss, omSeries{"telltale_service_resident_memory_bytes", "gauge", "telltale_service_resident_memory_bytes",
+		ss = append(ss, omSeries{schema.ServiceMemory.Name, "gauge", schema.ServiceMemory.Name,
 			fmt.Sprintf(`service="s%d"`, k), func(i int) float64 { return base + float64(i%5)*1000 }})
 	}
 	ss = append(ss,
-		omSeries{"telltale_service_open_fds", "gauge", "telltale_service_open_fds", `service="s0",metric="clash"`,
+		omSeries{schema.ServiceFDs.Name, "gauge", schema.ServiceFDs.Name, `service="s0",metric="clash"`,
 			func(i int) float64 { return 40 + float64(i%3) }},
-		omSeries{"telltale_service_info", "gauge", "telltale_service_info", `service="s0",kind="process"`,
+		omSeries{schema.ServiceInfo.Name, "gauge", schema.ServiceInfo.Name, `service="s0",kind="process"`,
 			func(int) float64 { return 1 }},
-		omSeries{"telltale_kpi_info", "gauge", "telltale_kpi_info", `kpi="orders",metric="shop_orders",unit="1",direction="higher",type="counter"`,
+		omSeries{schema.KPIInfo.Name, "gauge", schema.KPIInfo.Name, `kpi="orders",metric="shop_orders",unit="1",direction="higher",type="counter"`,
 			func(int) float64 { return 1 }},
-		omSeries{"telltale_kpi_info", "gauge", "telltale_kpi_info", `kpi="revenue",metric="shop_revenue_rate",unit="EUR/s",direction="higher",type="gauge"`,
+		omSeries{schema.KPIInfo.Name, "gauge", schema.KPIInfo.Name, `kpi="revenue",metric="shop_revenue_rate",unit="EUR/s",direction="higher",type="gauge"`,
 			func(int) float64 { return 1 }},
 		omSeries{"shop_orders", "counter", "shop_orders_total", `shop="main"`, func(i int) float64 { return float64(i) * 15 * 2 }},
 		omSeries{"shop_revenue_rate", "gauge", "shop_revenue_rate", `shop="main"`, func(i int) float64 { return 50 + float64(i%4) }},
@@ -157,16 +157,16 @@ func TestEngineScoresPrometheusSeries(t *testing.T) {
 		if got := testutil.ToFloat64(e.samplesScored); got != wantTracked*testSamples {
 			t.Errorf("scored %v samples, want %d", got, wantTracked*testSamples)
 		}
-		expected := exposed(t, reg, "telltale_anomaly_expected")
+		expected := exposed(t, reg, schema.AnomalyExpected.Name)
 		for _, tc := range []struct {
 			labels string
 			want   float64
 		}{
-			{"metric=telltale_service_cpu_seconds_total,mode=user,service=s3", 0.4},   // a counter: its rate
-			{"metric=telltale_service_resident_memory_bytes,service=s3", 4e6 + 2000},  // a gauge: its value
-			{"metric=shop_orders_total,shop=main", 2},                                 // KPI counter
-			{"metric=shop_revenue_rate,shop=main", 51.5},                              // KPI gauge
-			{"exported_metric=clash,metric=telltale_service_open_fds,service=s0", 41}, // label clash
+			{"metric=" + schema.ServiceCPU.Name + ",mode=user,service=s3", 0.4},            // a counter: its rate
+			{"metric=" + schema.ServiceMemory.Name + ",service=s3", 4e6 + 2000},            // a gauge: its value
+			{"metric=shop_orders_total,shop=main", 2},                                      // KPI counter
+			{"metric=shop_revenue_rate,shop=main", 51.5},                                   // KPI gauge
+			{"exported_metric=clash,metric=" + schema.ServiceFDs.Name + ",service=s0", 41}, // label clash
 		} {
 			got, ok := expected[tc.labels]
 			if !ok {
@@ -185,12 +185,12 @@ func TestEngineScoresPrometheusSeries(t *testing.T) {
 				t.Errorf("scored a series the selectors leave out: {%s}", k)
 			}
 		}
-		for k, v := range exposed(t, reg, "telltale_anomaly_score") {
+		for k, v := range exposed(t, reg, schema.AnomalyScore.Name) {
 			if v < 0 || v > 1 || math.IsNaN(v) {
 				t.Errorf("score of {%s} = %v, outside [0,1]", k, v)
 			}
 		}
-		lower, upper := exposed(t, reg, "telltale_anomaly_lower"), exposed(t, reg, "telltale_anomaly_upper")
+		lower, upper := exposed(t, reg, schema.AnomalyLower.Name), exposed(t, reg, schema.AnomalyUpper.Name)
 		for k, v := range expected {
 			if !(lower[k] <= v && v <= upper[k]) {
 				t.Errorf("{%s}: band [%v, %v] does not hold the expected value %v", k, lower[k], upper[k], v)
@@ -209,7 +209,7 @@ func TestEngineScoresPrometheusSeries(t *testing.T) {
 		for i := range uint64(3) {
 			e, reg := testEngine(t, readURL, func(c *engineConfig) { c.ShardIndex, c.ShardCount = i, 3 })
 			e.round(t.Context())
-			got := exposed(t, reg, "telltale_anomaly_score")
+			got := exposed(t, reg, schema.AnomalyScore.Name)
 			if len(got) == 0 {
 				t.Errorf("shard %d/3 scored nothing", i)
 			}
@@ -237,7 +237,7 @@ func TestEngineScoresPrometheusSeries(t *testing.T) {
 			if got := testutil.ToFloat64(e.seriesDropped); got != wantTracked-5 {
 				t.Errorf("dropped counter = %v, want %d (each refused series once)", got, wantTracked-5)
 			}
-			if got := len(exposed(t, reg, "telltale_anomaly_score")); got != 5 {
+			if got := len(exposed(t, reg, schema.AnomalyScore.Name)); got != 5 {
 				t.Errorf("%d series exposed, want 5", got)
 			}
 		}
@@ -404,7 +404,7 @@ func TestEngineSurvivesFailingRemoteRead(t *testing.T) {
 	// backfill happens once the endpoint answers.
 	p.mode.Store("unavailable")
 	e.round(t.Context())
-	if e.ready.Load() || e.watermark.Load() != 0 || len(exposed(t, reg, "telltale_anomaly_score")) != 0 {
+	if e.ready.Load() || e.watermark.Load() != 0 || len(exposed(t, reg, schema.AnomalyScore.Name)) != 0 {
 		t.Fatal("ready, or scoring, without a successful backfill")
 	}
 	p.mode.Store("ok")
@@ -415,9 +415,9 @@ func TestEngineSurvivesFailingRemoteRead(t *testing.T) {
 	if got := testutil.ToFloat64(e.samplesScored); got != (wantTracked-2)*testSamples {
 		t.Errorf("backfill after a failed start scored %v samples, want %d", got, (wantTracked-2)*testSamples)
 	}
-	scores := exposed(t, reg, "telltale_anomaly_score")
+	scores := exposed(t, reg, schema.AnomalyScore.Name)
 	wm := e.watermark.Load()
-	lag0 := exposed(t, reg, "telltale_detector_lag_seconds")[""]
+	lag0 := exposed(t, reg, schema.DetectorLag.Name)[""]
 	offset.Store(int64(2 * time.Hour))
 
 	for _, tc := range []struct{ mode, reason string }{
@@ -437,7 +437,7 @@ func TestEngineSurvivesFailingRemoteRead(t *testing.T) {
 		if e.watermark.Load() != wm {
 			t.Errorf("%s: the watermark moved on a failed read", tc.mode)
 		}
-		if diff := cmp.Diff(scores, exposed(t, reg, "telltale_anomaly_score")); diff != "" {
+		if diff := cmp.Diff(scores, exposed(t, reg, schema.AnomalyScore.Name)); diff != "" {
 			t.Errorf("%s: exposed scores changed on a failed read (-before +after):\n%s", tc.mode, diff)
 		}
 		if !e.ready.Load() {
@@ -445,7 +445,7 @@ func TestEngineSurvivesFailingRemoteRead(t *testing.T) {
 		}
 	}
 	// With the watermark standing still, the lag grows with the clock.
-	if lag1 := exposed(t, reg, "telltale_detector_lag_seconds")[""]; lag1-lag0 < 7200 {
+	if lag1 := exposed(t, reg, schema.DetectorLag.Name)[""]; lag1-lag0 < 7200 {
 		t.Errorf("lag went from %v to %v s while the clock moved 2 h without a read", lag0, lag1)
 	}
 	offset.Store(0)
@@ -459,7 +459,7 @@ func TestEngineSurvivesFailingRemoteRead(t *testing.T) {
 	if e.watermark.Load() <= wm {
 		t.Error("the watermark did not advance after the endpoint recovered")
 	}
-	if lag := exposed(t, reg, "telltale_detector_lag_seconds")[""]; lag > 1 {
+	if lag := exposed(t, reg, schema.DetectorLag.Name)[""]; lag > 1 {
 		t.Errorf("lag after recovery = %v s, want under 1", lag)
 	}
 	if got := e.tracked.Load(); got != wantTracked-2 {

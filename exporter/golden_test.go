@@ -32,7 +32,7 @@ const (
 
 // volatile are sample lines whose values change from run to run (timings,
 // the Go version in build info); their HELP and TYPE lines stay.
-var volatile = regexp.MustCompile(`^(telltale_scrape_collector_duration_seconds|telltale_exporter_scan_duration_seconds|telltale_exporter_build_info)[{ ]`)
+var volatile = regexp.MustCompile(`^(` + schema.ScrapeCollectorDuration.Name + `|` + schema.ExporterScanDuration.Name + `|` + schema.ExporterBuildInfo.Name + `)[{ ]`)
 
 // scrapeFixture serves /metrics for the fixture /proc tree and returns the
 // body of the n-th scrape (counters that only move between scrapes need two).

@@ -178,8 +178,8 @@ func TestLiveServices(t *testing.T) {
 	for {
 		fams = families(t, url)
 		cpu := func(s string) float64 {
-			u, _ := value(fams, "telltale_service_cpu_seconds_total", svc(s, "mode", "user"))
-			k, _ := value(fams, "telltale_service_cpu_seconds_total", svc(s, "mode", "system"))
+			u, _ := value(fams, schema.ServiceCPU.Name, svc(s, "mode", "user"))
+			k, _ := value(fams, schema.ServiceCPU.Name, svc(s, "mode", "system"))
 			return u + k
 		}
 		if cpu("shopd") > 0 && cpu("worker") > 0 && cpu("pipeline") > 0 || time.Now().After(deadline) {
@@ -199,38 +199,38 @@ func TestLiveServices(t *testing.T) {
 		{"pipeline", 4, nil},
 	} {
 		t.Run(tc.service, func(t *testing.T) {
-			n, ok := value(fams, "telltale_service_processes", svc(tc.service))
+			n, ok := value(fams, schema.ServiceProcesses.Name, svc(tc.service))
 			if !ok || n < tc.minProcesses {
 				t.Errorf("processes = %v (found %v), want at least %v", n, ok, tc.minProcesses)
 			}
-			for _, name := range []string{"telltale_service_resident_memory_bytes", "telltale_service_open_fds", "telltale_service_threads", "telltale_service_start_time_seconds"} {
+			for _, name := range []string{schema.ServiceMemory.Name, schema.ServiceFDs.Name, schema.ServiceThreads.Name, schema.ServiceStartTime.Name} {
 				if v, _ := value(fams, name, svc(tc.service)); v <= 0 {
 					t.Errorf("%s = %v, want > 0", name, v)
 				}
 			}
-			u, _ := value(fams, "telltale_service_cpu_seconds_total", svc(tc.service, "mode", "user"))
-			k, _ := value(fams, "telltale_service_cpu_seconds_total", svc(tc.service, "mode", "system"))
+			u, _ := value(fams, schema.ServiceCPU.Name, svc(tc.service, "mode", "user"))
+			k, _ := value(fams, schema.ServiceCPU.Name, svc(tc.service, "mode", "system"))
 			if u+k <= 0 {
 				t.Errorf("cpu seconds = %v, want > 0", u+k)
 			}
-			if v, _ := value(fams, "telltale_service_context_switches_total", svc(tc.service, "type", "voluntary")); v <= 0 {
+			if v, _ := value(fams, schema.ServiceSwitches.Name, svc(tc.service, "type", "voluntary")); v <= 0 {
 				t.Errorf("voluntary context switches = %v, want > 0", v)
 			}
-			if _, ok := value(fams, "telltale_service_build_info", svc(tc.service)); !ok {
+			if _, ok := value(fams, schema.ServiceBuildInfo.Name, svc(tc.service)); !ok {
 				t.Errorf("no build info")
 			}
 			for _, p := range tc.ports {
 				proto, port, _ := strings.Cut(p, "/")
-				if _, ok := value(fams, "telltale_service_port_info", svc(tc.service, "protocol", proto, "port", port)); !ok {
+				if _, ok := value(fams, schema.ServicePortInfo.Name, svc(tc.service, "protocol", proto, "port", port)); !ok {
 					t.Errorf("no port_info for %s", p)
 				}
 			}
 		})
 	}
-	if v, _ := value(fams, "telltale_service_write_syscalls_total", svc("worker")); v <= 0 {
+	if v, _ := value(fams, schema.ServiceWriteSyscalls.Name, svc("worker")); v <= 0 {
 		t.Errorf("worker write syscalls = %v, want > 0", v)
 	}
-	if v, ok := value(fams, "telltale_service_build_info", svc("shopd", "source", "gnu-build-id")); !ok || v != 1 {
+	if v, ok := value(fams, schema.ServiceBuildInfo.Name, svc("shopd", "source", "gnu-build-id")); !ok || v != 1 {
 		t.Errorf("shopd build_info with a GNU build-id: %v %v", v, ok)
 	}
 	for name, f := range fams {
@@ -271,12 +271,12 @@ func TestLiveRestartAndDeploy(t *testing.T) {
 		return v
 	}
 	cmd := run()
-	if r, d := get("telltale_service_restarts_total"), get("telltale_service_deploys_total"); r != 0 || d != 0 {
+	if r, d := get(schema.ServiceRestarts.Name), get(schema.ServiceDeploys.Name); r != 0 || d != 0 {
 		t.Fatalf("at start: restarts %v deploys %v", r, d)
 	}
 	cmd.Kill()
 	cmd = run()
-	if r, d := get("telltale_service_restarts_total"), get("telltale_service_deploys_total"); r != 1 || d != 0 {
+	if r, d := get(schema.ServiceRestarts.Name), get(schema.ServiceDeploys.Name); r != 1 || d != 0 {
 		t.Errorf("after a restart of the same build: restarts %v deploys %v, want 1 0", r, d)
 	}
 	cmd.Kill()
@@ -284,7 +284,7 @@ func TestLiveRestartAndDeploy(t *testing.T) {
 		t.Fatal(err)
 	}
 	run()
-	if r, d := get("telltale_service_restarts_total"), get("telltale_service_deploys_total"); r != 2 || d != 1 {
+	if r, d := get(schema.ServiceRestarts.Name), get(schema.ServiceDeploys.Name); r != 2 || d != 1 {
 		t.Errorf("after a new build: restarts %v deploys %v, want 2 1", r, d)
 	}
 }
@@ -310,11 +310,11 @@ func TestLiveChurn(t *testing.T) {
 	for scrape := range 30 {
 		after = families(t, url)
 		// A command that lives less than a scrape is no service.
-		if _, ok := value(after, "telltale_service_processes", svc("true")); ok {
+		if _, ok := value(after, schema.ServiceProcesses.Name, svc("true")); ok {
 			shortLived++
 		}
 		for _, c := range []string{"services", "ports", "deploys"} {
-			if v, _ := value(after, "telltale_scrape_collector_success", map[string]string{"collector": c}); v != 1 {
+			if v, _ := value(after, schema.ScrapeCollectorSuccess.Name, map[string]string{"collector": c}); v != 1 {
 				t.Fatalf("collector %s failed during churn", c)
 			}
 		}
@@ -343,12 +343,12 @@ func TestLiveChurn(t *testing.T) {
 	}
 	// Permission errors (PID 1 of a sandbox may refuse some files) are
 	// counted once per process; anything else here would be a bug.
-	for _, m := range after["telltale_exporter_read_errors_total"].GetMetric() {
+	for _, m := range after[schema.ExporterReadErrors.Name].GetMetric() {
 		labels := map[string]string{}
 		for _, l := range m.Label {
 			labels[l.GetName()] = l.GetValue()
 		}
-		prev, _ := value(before, "telltale_exporter_read_errors_total", labels)
+		prev, _ := value(before, schema.ExporterReadErrors.Name, labels)
 		if labels["reason"] != "permission" && m.Counter.GetValue() > prev {
 			t.Errorf("read errors %v grew from %v to %v during churn", labels, prev, m.Counter.GetValue())
 		}
@@ -373,13 +373,13 @@ scrape_configs:
 `, addr)})
 	prom.WaitFor(`up{job="telltale"} == 1`, 30*time.Second, promtest.NonEmpty)
 	// The exporter's own process is a service of this host.
-	v := prom.WaitFor(`telltale_service_processes{service="telltale-exporter"}`, 30*time.Second, promtest.NonEmpty)
+	v := prom.WaitFor(schema.ServiceProcesses.Name+`{service="telltale-exporter"}`, 30*time.Second, promtest.NonEmpty)
 	if v[0].Value < 1 {
-		t.Errorf("telltale_service_processes{service=telltale-exporter} = %v", v[0].Value)
+		t.Errorf(schema.ServiceProcesses.Name+"{service=telltale-exporter} = %v", v[0].Value)
 	}
-	prom.WaitFor(`rate(telltale_service_cpu_seconds_total{service="telltale-exporter"}[5s]) > 0`, 30*time.Second, promtest.NonEmpty)
-	prom.WaitFor(fmt.Sprintf(`telltale_service_port_info{service="telltale-exporter",port=%q}`, addr[strings.LastIndexByte(addr, ':')+1:]), 30*time.Second, promtest.NonEmpty)
-	prom.WaitFor(`telltale_scrape_collector_success == 1`, 30*time.Second, func(v model.Vector) bool { return len(v) >= 3 })
+	prom.WaitFor(`rate(`+schema.ServiceCPU.Name+`{service="telltale-exporter"}[5s]) > 0`, 30*time.Second, promtest.NonEmpty)
+	prom.WaitFor(fmt.Sprintf(schema.ServicePortInfo.Name+`{service="telltale-exporter",port=%q}`, addr[strings.LastIndexByte(addr, ':')+1:]), 30*time.Second, promtest.NonEmpty)
+	prom.WaitFor(schema.ScrapeCollectorSuccess.Name+` == 1`, 30*time.Second, func(v model.Vector) bool { return len(v) >= 3 })
 }
 
 // TestLiveSyscalls loads the eBPF collector, runs a child that makes a known
@@ -398,7 +398,7 @@ func TestLiveSyscalls(t *testing.T) {
 	defer closeFn()
 	srv := httptest.NewServer(h)
 	defer srv.Close()
-	if _, ok := value(families(t, srv.URL+"/metrics"), "telltale_exporter_collector_unavailable", map[string]string{"collector": "syscalls"}); ok {
+	if _, ok := value(families(t, srv.URL+"/metrics"), schema.ExporterUnavailable.Name, map[string]string{"collector": "syscalls"}); ok {
 		t.Fatal("syscalls collector unavailable while running as root")
 	}
 
@@ -423,16 +423,16 @@ func TestLiveSyscalls(t *testing.T) {
 		t.Fatalf("sysprobe: %q, %v", line, err)
 	}
 	fams := families(t, srv.URL+"/metrics")
-	if v, _ := value(fams, "telltale_service_syscalls_total", svc("sysprobe", "syscall", "getppid")); v < n {
+	if v, _ := value(fams, schema.ServiceSyscalls.Name, svc("sysprobe", "syscall", "getppid")); v < n {
 		t.Errorf("getppid calls of sysprobe = %v, want at least %d", v, n)
 	}
-	if v, _ := value(fams, "telltale_service_syscall_errors_total", svc("sysprobe", "syscall", "openat", "errno", "ENOENT")); v < n {
+	if v, _ := value(fams, schema.ServiceSyscallErrors.Name, svc("sysprobe", "syscall", "openat", "errno", "ENOENT")); v < n {
 		t.Errorf("openat ENOENT errors of sysprobe = %v, want at least %d", v, n)
 	}
 	// Latency is timed for a sample of calls: the histogram's count is at
 	// most the calls, and every timed call is in its +Inf bucket.
 	var hist *dto.Histogram
-	for _, m := range fams["telltale_service_syscall_duration_seconds"].GetMetric() {
+	for _, m := range fams[schema.ServiceSyscallLatency.Name].GetMetric() {
 		labels := map[string]string{}
 		for _, l := range m.Label {
 			labels[l.GetName()] = l.GetValue()
@@ -444,7 +444,7 @@ func TestLiveSyscalls(t *testing.T) {
 	if hist == nil {
 		t.Fatal("no latency histogram for sysprobe's openat")
 	}
-	calls, _ := value(fams, "telltale_service_syscalls_total", svc("sysprobe", "syscall", "openat"))
+	calls, _ := value(fams, schema.ServiceSyscalls.Name, svc("sysprobe", "syscall", "openat"))
 	if float64(hist.GetSampleCount()) > calls {
 		t.Errorf("openat latency observations %d > calls %v", hist.GetSampleCount(), calls)
 	}
@@ -471,13 +471,13 @@ func TestSyscallsUnavailable(t *testing.T) {
 	url := "http://" + addr + "/metrics"
 	proctest.WaitHTTP(t, url, 20*time.Second, logs)
 	fams := families(t, url)
-	if v, _ := value(fams, "telltale_exporter_collector_unavailable", map[string]string{"collector": "syscalls"}); v != 1 {
-		t.Errorf("telltale_exporter_collector_unavailable{collector=syscalls} = %v, want 1", v)
+	if v, _ := value(fams, schema.ExporterUnavailable.Name, map[string]string{"collector": "syscalls"}); v != 1 {
+		t.Errorf(schema.ExporterUnavailable.Name+"{collector=syscalls} = %v, want 1", v)
 	}
-	if v, _ := value(fams, "telltale_scrape_collector_success", map[string]string{"collector": "services"}); v != 1 {
+	if v, _ := value(fams, schema.ScrapeCollectorSuccess.Name, map[string]string{"collector": "services"}); v != 1 {
 		t.Errorf("services collector success = %v, want 1", v)
 	}
-	if _, ok := value(fams, "telltale_service_processes", svc("telltale-exporter")); !ok {
+	if _, ok := value(fams, schema.ServiceProcesses.Name, svc("telltale-exporter")); !ok {
 		t.Error("no services reported next to the unavailable collector")
 	}
 	lines := 0
@@ -537,35 +537,35 @@ func TestLiveEdges(t *testing.T) {
 	fams := families(t, url)
 	for name, c := range clients {
 		e := edge(name, c.port)
-		if v, _ := value(fams, "telltale_edge_connections", e); v != float64(c.conns) {
+		if v, _ := value(fams, schema.EdgeConnections.Name, e); v != float64(c.conns) {
 			t.Errorf("%s → ordersd connections = %v, want %d", name, v, c.conns)
 		}
-		for _, m := range []string{"telltale_edge_sent_bytes_total", "telltale_edge_received_bytes_total"} {
+		for _, m := range []string{schema.EdgeSent.Name, schema.EdgeReceived.Name} {
 			before, _ := value(first, m, e)
 			after, ok := value(fams, m, e)
 			if !ok || after <= before || after <= 0 {
 				t.Errorf("%s %s: %v then %v, want growth", name, m, before, after)
 			}
 		}
-		if v, ok := value(fams, "telltale_edge_rtt_seconds", e); !ok || v <= 0 {
+		if v, ok := value(fams, schema.EdgeRTT.Name, e); !ok || v <= 0 {
 			t.Errorf("%s rtt = %v (%v), want > 0", name, v, ok)
 		}
 	}
 	// Each connection shows once, client → server: no edge the other way.
-	if _, ok := value(fams, "telltale_edge_connections", map[string]string{"client": "ordersd"}); ok {
+	if _, ok := value(fams, schema.EdgeConnections.Name, map[string]string{"client": "ordersd"}); ok {
 		t.Error("an edge from the server to a client")
 	}
 
 	e := edge("apiclient", port6)
-	sentBefore, _ := value(fams, "telltale_edge_sent_bytes_total", e)
-	recvBefore, _ := value(fams, "telltale_edge_received_bytes_total", e)
+	sentBefore, _ := value(fams, schema.EdgeSent.Name, e)
+	recvBefore, _ := value(fams, schema.EdgeReceived.Name, e)
 	cmds["apiclient"].Kill()
 	fams = families(t, url)
-	if v, _ := value(fams, "telltale_edge_connections", e); v != 0 {
+	if v, _ := value(fams, schema.EdgeConnections.Name, e); v != 0 {
 		t.Errorf("apiclient connections after it exited = %v, want 0", v)
 	}
-	sentAfter, ok1 := value(fams, "telltale_edge_sent_bytes_total", e)
-	recvAfter, ok2 := value(fams, "telltale_edge_received_bytes_total", e)
+	sentAfter, ok1 := value(fams, schema.EdgeSent.Name, e)
+	recvAfter, ok2 := value(fams, schema.EdgeReceived.Name, e)
 	if !ok1 || !ok2 || sentAfter < sentBefore || recvAfter < recvBefore {
 		t.Errorf("counters after the connections closed: sent %v → %v, received %v → %v; want no decrease", sentBefore, sentAfter, recvBefore, recvAfter)
 	}
@@ -601,14 +601,14 @@ func TestLiveEdgesInNetworkNamespace(t *testing.T) {
 		t.Fatalf("client: %q %v", line, err)
 	}
 	fams := families(t, liveExporter(t))
-	if _, ok := value(fams, "telltale_service_port_info", svc("boxd", "protocol", "tcp", "port", fmt.Sprint(port))); !ok {
+	if _, ok := value(fams, schema.ServicePortInfo.Name, svc("boxd", "protocol", "tcp", "port", fmt.Sprint(port))); !ok {
 		t.Errorf("no port_info for boxd:%d in its namespace", port)
 	}
 	e := map[string]string{"client": "boxclient", "server": "boxd", "port": fmt.Sprint(port)}
-	if v, _ := value(fams, "telltale_edge_connections", e); v != 2 {
+	if v, _ := value(fams, schema.EdgeConnections.Name, e); v != 2 {
 		t.Errorf("boxclient → boxd connections = %v, want 2", v)
 	}
-	if v, _ := value(fams, "telltale_edge_sent_bytes_total", e); v <= 0 {
+	if v, _ := value(fams, schema.EdgeSent.Name, e); v <= 0 {
 		t.Errorf("boxclient → boxd sent bytes = %v, want > 0", v)
 	}
 }
@@ -653,7 +653,7 @@ func TestWebConfigBasicAuth(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "telltale_service_processes") {
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), schema.ServiceProcesses.Name) {
 		t.Errorf("with credentials: %s, %d bytes", resp.Status, len(body))
 	}
 }

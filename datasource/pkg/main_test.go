@@ -33,6 +33,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/proctest"
 	"github.com/telltale-dev/telltale/internal/promtest"
 	"github.com/telltale-dev/telltale/internal/testenv"
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 // Binaries TestMain builds.
@@ -253,17 +254,17 @@ scrape_configs:
 	from := time.Now()
 	proctest.Start(t, "", detectorBin, "--remote-read.url="+prom.URL+"/api/v1/read", "--web.listen-address="+detectorAddr,
 		"--selector=shop_orders_total", "--no-kpis", "--score.interval=1s", "--backfill.duration=10m", "--log.level=warn")
-	prom.WaitFor("telltale_service_info"+sel, 30*time.Second, promtest.NonEmpty)
+	prom.WaitFor(schema.ServiceInfo.Name+sel, 30*time.Second, promtest.NonEmpty)
 	// Enough healthy history for the anomaly models to be warm.
 	prom.WaitFor(`count_over_time(shop_orders_total[1m]) >= 30`, 60*time.Second, promtest.NonEmpty)
-	prom.WaitFor(`telltale_anomaly_score{metric="shop_orders_total"}`, 30*time.Second, promtest.NonEmpty)
+	prom.WaitFor(schema.AnomalyScore.Name+`{metric="shop_orders_total"}`, 30*time.Second, promtest.NonEmpty)
 
 	// The bad deploy: the same service restarted as build v2, which takes a
 	// tenth of the orders. The KPI below breaches its objective soon after.
 	deployedAt := time.Now()
 	v1.Kill()
 	runApp(ordersV2)
-	prom.WaitFor("telltale_service_deploys_total"+sel+" >= 1", 30*time.Second, promtest.NonEmpty)
+	prom.WaitFor(schema.ServiceDeploys.Name+sel+" >= 1", 30*time.Second, promtest.NonEmpty)
 	prom.WaitFor(`sum(rate(shop_orders_total[5s])) < 10`, 30*time.Second, promtest.NonEmpty)
 	time.Sleep(8 * time.Second)
 	to := time.Now()
@@ -306,8 +307,8 @@ scrape_configs:
 		if !slices.Contains(services, appName) || !slices.Contains(services, "telltale-exporter") {
 			t.Errorf("services %v lack %s or telltale-exporter", services, appName)
 		}
-		if !slices.Contains(metrics, "shop_orders_total") || !slices.Contains(metrics, "telltale_service_info") {
-			t.Errorf("metrics lack shop_orders_total or telltale_service_info (%d names)", len(metrics))
+		if !slices.Contains(metrics, "shop_orders_total") || !slices.Contains(metrics, schema.ServiceInfo.Name) {
+			t.Errorf("metrics lack shop_orders_total or "+schema.ServiceInfo.Name+" (%d names)", len(metrics))
 		}
 	})
 
@@ -330,7 +331,7 @@ scrape_configs:
 	t.Run("anomalies", func(t *testing.T) {
 		for _, tc := range []struct{ selector, source string }{
 			{`shop_orders_total{job="shop"}`, plugin.ScoreSourceDetector},
-			{fmt.Sprintf(`telltale_service_threads{service=%q}`, appName), plugin.ScoreSourceOnDemand},
+			{fmt.Sprintf(schema.ServiceThreads.Name+`{service=%q}`, appName), plugin.ScoreSourceOnDemand},
 		} {
 			frames := ok(t, "anomalies", pc.query(t, from, to, false, map[string]any{"queryType": "anomalies", "selector": tc.selector}))
 			f := frames[0]

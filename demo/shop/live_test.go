@@ -27,6 +27,7 @@ import (
 	"github.com/telltale-dev/telltale/demo/shop"
 	"github.com/telltale-dev/telltale/internal/promtest"
 	"github.com/telltale-dev/telltale/internal/testenv"
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 // bins holds the programs TestMain builds; slowCheckout is the bad build.
@@ -333,7 +334,7 @@ func TestShop(t *testing.T) {
 		if orders < okBuys || revenue < 3.2*orders {
 			t.Errorf("%v orders and %v EUR revenue for %v ok purchases (cheapest item 3.20 EUR)", orders, revenue, okBuys)
 		}
-		info := co["telltale_kpi_info"]
+		info := co[schema.KPIInfo.Name]
 		got := map[string]string{}
 		for _, m := range info.GetMetric() {
 			l := map[string]string{}
@@ -353,7 +354,7 @@ func TestShop(t *testing.T) {
 				t.Errorf("KPI %s declared as %q, want %q", k, got[k], v)
 			}
 		}
-		if obj := value(co, "telltale_kpi_objective", map[string]string{"kpi": "checkout_latency"}); obj != shop.LatencyObjective {
+		if obj := value(co, schema.KPIObjective.Name, map[string]string{"kpi": "checkout_latency"}); obj != shop.LatencyObjective {
 			t.Errorf("checkout latency objective %v, want %v", obj, shop.LatencyObjective)
 		}
 		if r := value(co, "shop_checkout_success_ratio", nil); r < 0.9 || r > 1 {

@@ -33,6 +33,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/promtest"
 	"github.com/telltale-dev/telltale/internal/testenv"
 	"github.com/telltale-dev/telltale/internal/webserver"
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 var builds = &proctest.Builds{}
@@ -379,7 +380,7 @@ func TestSecrets(t *testing.T) {
 	// executable's name).
 	var seen []string
 	for _, in := range []string{"python3", "node", "perl"} {
-		for _, m := range fams["telltale_service_processes"].GetMetric() {
+		for _, m := range fams[schema.ServiceProcesses.Name].GetMetric() {
 			for _, l := range m.GetLabel() {
 				if l.GetName() == "service" && strings.HasPrefix(l.GetValue(), in) && !slices.Contains(seen, l.GetValue()) {
 					seen = append(seen, l.GetValue())
@@ -648,7 +649,7 @@ scrape_configs:
 	proctest.WaitHTTP(t, base+"/-/ready", time.Minute, det)
 	waitScored := func(than float64, within time.Duration) (float64, bool) {
 		for end := time.Now().Add(within); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
-			if v := detectorMetric(t, base, "telltale_detector_samples_scored_total"); v > than {
+			if v := detectorMetric(t, base, schema.DetectorSamplesScored.Name); v > than {
 				return v, true
 			}
 		}
@@ -657,7 +658,7 @@ scrape_configs:
 	if _, ok := waitScored(0, time.Minute); !ok {
 		t.Fatal("the detector scored nothing in a minute")
 	}
-	errs := detectorMetric(t, base, "telltale_detector_remote_read_errors_total")
+	errs := detectorMetric(t, base, schema.DetectorReadErrors.Name)
 	prom.Kill()
 	const outage = 10 * time.Second
 	time.Sleep(outage)
@@ -666,8 +667,8 @@ scrape_configs:
 		healthy = resp.StatusCode == http.StatusOK
 		resp.Body.Close()
 	}
-	failed := detectorMetric(t, base, "telltale_detector_remote_read_errors_total") - errs
-	scored := detectorMetric(t, base, "telltale_detector_samples_scored_total")
+	failed := detectorMetric(t, base, schema.DetectorReadErrors.Name) - errs
+	scored := detectorMetric(t, base, schema.DetectorSamplesScored.Name)
 	prom.Start()
 	back := time.Now()
 	_, again := waitScored(scored, 2*time.Minute)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/telltale-dev/telltale/internal/proctest"
 	"github.com/telltale-dev/telltale/internal/testenv"
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 // garbage is one kind of wrong answer a remote-read endpoint can give.
@@ -139,7 +140,7 @@ func TestGarbageRemoteRead(t *testing.T) {
 			resp.Body.Close()
 		}
 	}
-	errs := detectorMetric(t, base, "telltale_detector_remote_read_errors_total")
+	errs := detectorMetric(t, base, schema.DetectorReadErrors.Name)
 	rss, err := peakRSS(det.Cmd.Process.Pid)
 	if err != nil {
 		t.Fatal(err)

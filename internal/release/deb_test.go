@@ -17,6 +17,7 @@ import (
 
 	"github.com/telltale-dev/telltale/internal/proctest"
 	"github.com/telltale-dev/telltale/internal/testenv"
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 // TestDebInstalls builds the .deb packages of both commands, installs them
@@ -146,7 +147,7 @@ func TestDebInstalls(t *testing.T) {
 	}
 	p := proctest.StartCmd(t, cmd)
 	body := metrics(t, "http://"+addr+"/metrics", p)
-	if !strings.Contains(body, `version="1.2.3"`) || !strings.Contains(body, "telltale_service_") {
+	if !strings.Contains(body, `version="1.2.3"`) || !strings.Contains(body, schema.ServicePrefix) {
 		t.Errorf("the installed exporter's /metrics lacks its version or its services:\n%.2000s", body)
 	}
 	// With its capabilities it reads other users' processes as root
@@ -155,7 +156,7 @@ func TestDebInstalls(t *testing.T) {
 	rootAddr := testenv.FreeAddr(t)
 	rp := proctest.Start(t, "", argv[0], append(args, "--web.listen-address="+rootAddr)...)
 	rootBody := metrics(t, "http://"+rootAddr+"/metrics", rp)
-	const refused = `telltale_exporter_read_errors_total{file="io",reason="permission"}`
+	refused := schema.ExporterReadErrors.Name + `{file="io",reason="permission"}`
 	if got, root := counter(body, refused), counter(rootBody, refused); got > root {
 		t.Errorf("as user telltale with the unit's capabilities, %s is %v; as root %v", refused, got, root)
 	}

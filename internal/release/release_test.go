@@ -19,6 +19,7 @@ import (
 
 	"github.com/telltale-dev/telltale/internal/proctest"
 	"github.com/telltale-dev/telltale/internal/testenv"
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 // root is the module's root, where go build runs.
@@ -115,7 +116,7 @@ func TestTarballRuns(t *testing.T) {
 	addr := testenv.FreeAddr(t)
 	p := proctest.Start(t, "", unpacked, "--web.listen-address="+addr)
 	body := metrics(t, "http://"+addr+"/metrics", p)
-	if !strings.Contains(body, `version="1.2.3"`) || !strings.Contains(body, "telltale_service_") {
+	if !strings.Contains(body, `version="1.2.3"`) || !strings.Contains(body, schema.ServicePrefix) {
 		t.Errorf("/metrics of the unpacked exporter lacks its version or its services:\n%.2000s", body)
 	}
 }

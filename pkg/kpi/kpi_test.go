@@ -19,6 +19,7 @@ import (
 
 	"github.com/telltale-dev/telltale/internal/promtest"
 	"github.com/telltale-dev/telltale/pkg/kpi"
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files with the current output")
@@ -152,13 +153,13 @@ func TestInfoSeries(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `
-# HELP telltale_kpi_info A business KPI this application declares: its name, the metric family that carries it, the unit of that metric's values, which direction is better and the metric type.
-# TYPE telltale_kpi_info gauge
-telltale_kpi_info{direction="lower",kpi="checkout_latency",metric="shop_checkout_duration_seconds",type="histogram",unit="seconds"} 1
-telltale_kpi_info{direction="higher",kpi="orders",metric="shop_orders_total",type="counter",unit="orders"} 1
-# HELP telltale_kpi_objective The objective of a business KPI: the value it should stay above (direction higher) or below (direction lower).
-# TYPE telltale_kpi_objective gauge
-telltale_kpi_objective{kpi="checkout_latency"} 0.25
+# HELP ` + schema.KPIInfo.Name + ` A business KPI this application declares: its name, the metric family that carries it, the unit of that metric's values, which direction is better and the metric type.
+# TYPE ` + schema.KPIInfo.Name + ` gauge
+` + schema.KPIInfo.Name + `{direction="lower",kpi="checkout_latency",metric="shop_checkout_duration_seconds",type="histogram",unit="seconds"} 1
+` + schema.KPIInfo.Name + `{direction="higher",kpi="orders",metric="shop_orders_total",type="counter",unit="orders"} 1
+# HELP ` + schema.KPIObjective.Name + ` The objective of a business KPI: the value it should stay above (direction higher) or below (direction lower).
+# TYPE ` + schema.KPIObjective.Name + ` gauge
+` + schema.KPIObjective.Name + `{kpi="checkout_latency"} 0.25
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), kpi.InfoMetric, kpi.ObjectiveMetric); err != nil {
 		t.Error(err)
@@ -335,8 +336,8 @@ func TestForeignInfoMetric(t *testing.T) {
 	foreign := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: kpi.InfoMetric, Help: "Hand-written."}, []string{"kpi", "metric", "unit", "direction", "type"})
 	reg.MustRegister(foreign)
 	_, err := kpi.NewCounter(reg, kpi.Opts{Name: "orders", Metric: "shop_orders_total", Help: "Orders.", Unit: "orders", Direction: kpi.Higher})
-	if err == nil || errors.Is(err, kpi.ErrDuplicate) || !strings.Contains(err.Error(), `declare KPI "orders": register telltale_kpi_info: `) {
-		t.Fatalf("error %v, want one saying telltale_kpi_info could not be registered", err)
+	if err == nil || errors.Is(err, kpi.ErrDuplicate) || !strings.Contains(err.Error(), `declare KPI "orders": register `+schema.KPIInfo.Name+`: `) {
+		t.Fatalf("error %v, want one saying "+schema.KPIInfo.Name+" could not be registered", err)
 	}
 	if n, _ := testutil.GatherAndCount(reg, "shop_orders_total"); n != 0 {
 		t.Errorf("shop_orders_total left registered after the refusal")
@@ -365,9 +366,9 @@ func TestWrappedRegisterer(t *testing.T) {
 		t.Errorf("duplicate through a wrapping Registerer: %v, want ErrDuplicate", err)
 	}
 	want := `
-# HELP telltale_kpi_objective The objective of a business KPI: the value it should stay above (direction higher) or below (direction lower).
-# TYPE telltale_kpi_objective gauge
-telltale_kpi_objective{kpi="orders",region="eu"} 1
+# HELP ` + schema.KPIObjective.Name + ` The objective of a business KPI: the value it should stay above (direction higher) or below (direction lower).
+# TYPE ` + schema.KPIObjective.Name + ` gauge
+` + schema.KPIObjective.Name + `{kpi="orders",region="eu"} 1
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), kpi.ObjectiveMetric); err != nil {
 		t.Error(err)

@@ -6,6 +6,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 func TestParseSelector(t *testing.T) {
@@ -16,9 +18,9 @@ func TestParseSelector(t *testing.T) {
 	}{
 		{selector: `up`, want: []*prompb.LabelMatcher{{Type: prompb.LabelMatcher_EQ, Name: "__name__", Value: "up"}}},
 		{
-			selector: `{__name__=~"telltale_service_.*",__name__!~".*_info",service!=""}`,
+			selector: `{__name__=~"` + schema.ServicePrefix + `.*",__name__!~".*_info",service!=""}`,
 			want: []*prompb.LabelMatcher{
-				{Type: prompb.LabelMatcher_RE, Name: "__name__", Value: "telltale_service_.*"},
+				{Type: prompb.LabelMatcher_RE, Name: "__name__", Value: schema.ServicePrefix + ".*"},
 				{Type: prompb.LabelMatcher_NRE, Name: "__name__", Value: ".*_info"},
 				{Type: prompb.LabelMatcher_NEQ, Name: "service", Value: ""},
 			},

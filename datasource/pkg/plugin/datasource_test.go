@@ -13,6 +13,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/prometheus/common/model"
+
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 func TestParseSettings(t *testing.T) {
@@ -88,8 +90,8 @@ func TestQueryErrors(t *testing.T) {
 		f.raw = append(f.raw, fakeSeries{Metric: model.Metric{"__name__": "wide", "i": model.LabelValue(fmt.Sprint(i))}, F: constant(1)})
 	}
 	for i := 0; i <= MaxAnswerSeries; i++ {
-		m := model.Metric{"__name__": "telltale_anomaly_score", "metric": "wide_scored", "i": model.LabelValue(fmt.Sprint(i))}
-		f.ranged[`telltale_anomaly_score{metric="wide_scored"}`] = append(f.ranged[`telltale_anomaly_score{metric="wide_scored"}`], fakeSeries{Metric: m, F: constant(0.1)})
+		m := model.Metric{"__name__": model.LabelValue(schema.AnomalyScore.Name), "metric": "wide_scored", "i": model.LabelValue(fmt.Sprint(i))}
+		f.ranged[schema.AnomalyScore.Name+`{metric="wide_scored"}`] = append(f.ranged[schema.AnomalyScore.Name+`{metric="wide_scored"}`], fakeSeries{Metric: m, F: constant(0.1)})
 	}
 	d := newTestDatasource(t, f, "")
 
@@ -118,7 +120,7 @@ func TestQueryErrors(t *testing.T) {
 		{"Prometheus rejects the KPI's PromQL", d, map[string]any{"queryType": "kpi", "kpi": "orders"}, backend.StatusBadRequest, true, "unexpected character"},
 		{"too many series to score on demand", d, map[string]any{"queryType": "anomalies", "selector": "wide"}, backend.StatusBadRequest, false, "selector wide matches more than 500 series; narrow it, or run the detector"},
 		{"too many detector series to show", d, map[string]any{"queryType": "anomalies", "selector": "wide_scored"}, backend.StatusBadRequest, false,
-			fmt.Sprintf(`telltale_anomaly_score{metric="wide_scored"} has %d series; an anomalies query shows at most %d: narrow the selector`, MaxAnswerSeries+1, MaxAnswerSeries)},
+			fmt.Sprintf(schema.AnomalyScore.Name+`{metric="wide_scored"} has %d series; an anomalies query shows at most %d: narrow the selector`, MaxAnswerSeries+1, MaxAnswerSeries)},
 		{"invalid query", d, map[string]any{"queryType": "insights"}, backend.StatusBadRequest, false, "invalid insights query: an insights query needs a KPI"},
 		{"unknown query type", d, map[string]any{"queryType": "logs"}, backend.StatusBadRequest, false, `queryType "logs" is not known`},
 		{"Prometheus unreachable", down, map[string]any{"queryType": "servicemap"}, backend.StatusBadGateway, true, "connection refused"},
@@ -213,10 +215,10 @@ func TestAuthReachesPrometheus(t *testing.T) {
 
 func TestCheckHealth(t *testing.T) {
 	exporter := func(f *fakeProm) {
-		f.instant["count(count by (service) (telltale_service_info))"] = model.Vector{sample(model.Metric{}, 5)}
+		f.instant["count(count by (service) ("+schema.ServiceInfo.Name+"))"] = model.Vector{sample(model.Metric{}, 5)}
 	}
 	detector := func(f *fakeProm) {
-		f.instant["count(telltale_anomaly_score)"] = model.Vector{sample(model.Metric{}, 42)}
+		f.instant["count("+schema.AnomalyScore.Name+")"] = model.Vector{sample(model.Metric{}, 42)}
 	}
 	for _, tc := range []struct {
 		name   string
@@ -227,9 +229,9 @@ func TestCheckHealth(t *testing.T) {
 		{"all there", func(f *fakeProm) { exporter(f); detector(f) }, backend.HealthStatusOk,
 			[]string{"Prometheus 2.42.0-fake at", "remote read works", "exporter series for 5 services", "detector scores 42 series"}},
 		{"no detector", exporter, backend.HealthStatusOk,
-			[]string{"Note: no detector series found (telltale_anomaly_score): anomalies are computed on demand", "honor_labels: true"}},
+			[]string{"Note: no detector series found (" + schema.AnomalyScore.Name + "): anomalies are computed on demand", "honor_labels: true"}},
 		{"no exporter", detector, backend.HealthStatusError,
-			[]string{"no Telltale exporter series found (telltale_service_info): run the exporter"}},
+			[]string{"no Telltale exporter series found (" + schema.ServiceInfo.Name + "): run the exporter"}},
 		{"remote read disabled, no detector", func(f *fakeProm) { exporter(f); f.noRemoteRead = true }, backend.HealthStatusError,
 			[]string{"remote read is disabled or not served at", "(HTTP 404)", "no detector series found"}},
 		{"remote read disabled, detector there", func(f *fakeProm) { exporter(f); detector(f); f.noRemoteRead = true }, backend.HealthStatusOk,

@@ -18,6 +18,8 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/grafana/grafana-plugin-sdk-go/experimental"
 	"github.com/prometheus/common/model"
+
+	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/ with the current output")
@@ -157,13 +159,13 @@ func signalFixtures(f *fakeProm) {
 			return base + 0.01*wave(t, seed)
 		})}
 	}
-	f.ranged[`sum by (service) (rate(telltale_service_cpu_seconds_total[75s]))`] = []fakeSeries{
+	f.ranged[`sum by (service) (rate(`+schema.ServiceCPU.Name+`[75s]))`] = []fakeSeries{
 		cpu("checkout", 0.3, 3), cpu("inventory", 0.1, 4), cpu("payments", 0.1, 5), cpu("postgres", 0.6, 6), cpu("storefront", 0.2, 7),
 	}
 	mem := func(name string, base float64) fakeSeries {
 		return fakeSeries{Metric: model.Metric{"service": model.LabelValue(name)}, F: always(func(t time.Time) float64 { return base * (1 + 0.001*wave(t, base)) })}
 	}
-	f.ranged[`sum by (service) (telltale_service_resident_memory_bytes)`] = []fakeSeries{
+	f.ranged[`sum by (service) (`+schema.ServiceMemory.Name+`)`] = []fakeSeries{
 		mem("checkout", 80e6), mem("inventory", 40e6), mem("payments", 60e6), mem("postgres", 900e6), mem("storefront", 50e6),
 	}
 }
@@ -289,7 +291,7 @@ func at(hhmm string) time.Time {
 // counter).
 func deployFixtures(f *fakeProm) {
 	co := model.Metric{"instance": shop1, "service": "checkout"}
-	f.ranged[`max by (instance, service) (telltale_service_deploys_total{})`] = []fakeSeries{{
+	f.ranged[`max by (instance, service) (`+schema.ServiceDeploys.Name+`{})`] = []fakeSeries{{
 		Metric: co,
 		F: always(func(t time.Time) float64 {
 			if t.Before(at("11:10")) {
@@ -306,7 +308,7 @@ func deployFixtures(f *fakeProm) {
 			},
 		}
 	}
-	f.ranged[`max by (instance, service, build_id, source) (telltale_service_build_info{})`] = []fakeSeries{
+	f.ranged[`max by (instance, service, build_id, source) (`+schema.ServiceBuildInfo.Name+`{})`] = []fakeSeries{
 		build("checkout", "aaaa1111bbbb2222cccc", at("00:00"), at("11:10")),
 		build("checkout", "dddd3333eeee4444ffff", at("11:10"), at("23:59")),
 		build("payments", "1111", at("00:00"), at("10:40")),
@@ -370,15 +372,15 @@ func queueFixtures(f *fakeProm) {
 		}
 		return 10 + wave(t, 11)
 	}
-	det("telltale_anomaly_score", func(t time.Time) float64 {
+	det(schema.AnomalyScore.Name, func(t time.Time) float64 {
 		if between(t, "11:30", "11:40") {
 			return 0.99
 		}
 		return 0.1 + 0.05*wave(t, 12)
 	})
-	det("telltale_anomaly_expected", func(time.Time) float64 { return 10 })
-	det("telltale_anomaly_lower", func(time.Time) float64 { return 7 })
-	det("telltale_anomaly_upper", func(time.Time) float64 { return 13 })
+	det(schema.AnomalyExpected.Name, func(time.Time) float64 { return 10 })
+	det(schema.AnomalyLower.Name, func(time.Time) float64 { return 7 })
+	det(schema.AnomalyUpper.Name, func(time.Time) float64 { return 13 })
 	m := lbls.Clone()
 	m["__name__"] = "shop_queue_depth"
 	f.ranged[`shop_queue_depth{service="checkout"}`] = []fakeSeries{{Metric: m, F: always(depth)}}
@@ -389,7 +391,7 @@ func queueFixtures(f *fakeProm) {
 func paymentsFixtures(f *fakeProm) {
 	f.metadata["shop_payments_total"] = "counter"
 	lbls := model.Metric{"service": "payments", "instance": "10.0.0.1:10183", "job": "payments"}
-	for name, v := range map[string]float64{"telltale_anomaly_score": 0.2, "telltale_anomaly_expected": 3, "telltale_anomaly_lower": 2, "telltale_anomaly_upper": 4} {
+	for name, v := range map[string]float64{schema.AnomalyScore.Name: 0.2, schema.AnomalyExpected.Name: 3, schema.AnomalyLower.Name: 2, schema.AnomalyUpper.Name: 4} {
 		m := lbls.Clone()
 		m["__name__"] = model.LabelValue(name)
 		m["metric"] = "shop_payments_total"
@@ -458,7 +460,7 @@ func incidentFixtures(f *fakeProm) {
 	edge := func(client, server, addr, port string) model.Metric {
 		return model.Metric{"client": model.LabelValue(client), "server": model.LabelValue(server), "server_address": model.LabelValue(addr), "port": model.LabelValue(port)}
 	}
-	f.ranged[`max by (client, server, server_address, port) (telltale_edge_rtt_seconds)`] = []fakeSeries{
+	f.ranged[`max by (client, server, server_address, port) (`+schema.EdgeRTT.Name+`)`] = []fakeSeries{
 		{Metric: edge("checkout", "payments", "", "10183"), F: always(func(t time.Time) float64 {
 			if !t.Before(at("11:29")) {
 				return 0.004 + 0.0001*wave(t, 21)
@@ -467,7 +469,7 @@ func incidentFixtures(f *fakeProm) {
 		})},
 		{Metric: edge("inventory", "", "10.0.0.2", "5432"), F: always(func(t time.Time) float64 { return 0.0008 + 0.0001*wave(t, 22) })},
 	}
-	f.ranged[`sum by (service) (rate(telltale_service_context_switches_total[75s]))`] = []fakeSeries{
+	f.ranged[`sum by (service) (rate(`+schema.ServiceSwitches.Name+`[75s]))`] = []fakeSeries{
 		{Metric: model.Metric{"service": "checkout"}, F: always(func(t time.Time) float64 {
 			if !t.Before(at("11:30")) {
 				return 900 + 20*wave(t, 23)
@@ -556,7 +558,7 @@ func TestInsightsManyServices(t *testing.T) {
 			return base * (1 + 0.001*wave(tm, float64(i%17)))
 		})})
 	}
-	f.ranged[`sum by (service) (telltale_service_resident_memory_bytes)`] = many
+	f.ranged[`sum by (service) (`+schema.ServiceMemory.Name+`)`] = many
 	d := newTestDatasource(t, f, "")
 	dr := query(t, d, map[string]any{"queryType": "insights", "kpi": "checkout_latency"})
 	if dr.Error != nil {
@@ -585,10 +587,10 @@ func appFixtures(f *fakeProm) {
 	flat := func(m model.Metric, v float64, seed float64) fakeSeries {
 		return fakeSeries{Metric: m, F: always(func(t time.Time) float64 { return v * (1 + 0.02*wave(t, seed)) })}
 	}
-	f.ranged[`sum by (service) (rate(telltale_service_cpu_seconds_total[75s]))`] = []fakeSeries{
+	f.ranged[`sum by (service) (rate(`+schema.ServiceCPU.Name+`[75s]))`] = []fakeSeries{
 		flat(model.Metric{"service": "checkout"}, 0.3, 3), flat(model.Metric{"service": "payments"}, 0.1, 5),
 	}
-	f.ranged[`max by (client, server, server_address, port) (telltale_edge_rtt_seconds)`] = []fakeSeries{
+	f.ranged[`max by (client, server, server_address, port) (`+schema.EdgeRTT.Name+`)`] = []fakeSeries{
 		flat(model.Metric{"client": "checkout", "server": "payments", "port": "10183"}, 0.0004, 21),
 	}
 	const (
@@ -802,14 +804,14 @@ func TestInsightsLeaveOutObserver(t *testing.T) {
 	e := graphExprs(shopTo.Sub(Query{From: shopFrom, To: shopTo, Step: shopStep}.warmStart()), "")
 	f.instant[e["ports"]] = append(f.instant[e["ports"]], sample(model.Metric{"instance": shop1, "service": "prometheus", "protocol": "tcp", "port": model.LabelValue(u.Port())}, 1))
 	f.instant[e["connections"]] = append(f.instant[e["connections"]], sample(model.Metric{"instance": shop1, "client": "prometheus", "server": "checkout", "port": "10182"}, 1))
-	cpu := `sum by (service) (rate(telltale_service_cpu_seconds_total[75s]))`
+	cpu := `sum by (service) (rate(` + schema.ServiceCPU.Name + `[75s]))`
 	f.ranged[cpu] = append(f.ranged[cpu], fakeSeries{Metric: model.Metric{"service": "prometheus"}, F: always(func(t time.Time) float64 {
 		if !t.Before(at("11:30")) {
 			return 1.5 + 0.01*wave(t, 40)
 		}
 		return 0.1 + 0.01*wave(t, 40)
 	})})
-	rtt := `max by (client, server, server_address, port) (telltale_edge_rtt_seconds)`
+	rtt := `max by (client, server, server_address, port) (` + schema.EdgeRTT.Name + `)`
 	f.ranged[rtt] = append(f.ranged[rtt], fakeSeries{Metric: model.Metric{"client": "prometheus", "server": "checkout", "port": "10182"}, F: always(func(t time.Time) float64 {
 		if !t.Before(at("11:30")) {
 			return 0.01 + 0.0001*wave(t, 41)
