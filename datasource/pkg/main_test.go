@@ -46,6 +46,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	testenv.ShortMain(m) // the builds below are for the live tests
 	dir, err := os.MkdirTemp("", "telltale-datasource-test")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -34,6 +34,7 @@ import (
 var bins, slowCheckout string
 
 func TestMain(m *testing.M) {
+	testenv.ShortMain(m) // the builds below are for the live tests
 	dir, err := os.MkdirTemp("", "telltale-shop-test")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -12,6 +12,8 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend/grpcplugin"
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
+
+	"github.com/telltale-dev/telltale/internal/testenv"
 )
 
 // Plugin is a running plugin process, as Grafana holds it.
@@ -27,6 +29,7 @@ type Plugin struct {
 // is killed when the test ends.
 func Launch(tb testing.TB, bin string) *Plugin {
 	tb.Helper()
+	testenv.Live(tb)
 	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig: goplugin.HandshakeConfig{
 			ProtocolVersion:  grpcplugin.ProtocolVersion,

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/telltale-dev/telltale/internal/testenv"
 )
 
 // Build runs `go build -o out args...` (args: flags, then the package) and
@@ -44,6 +46,7 @@ type Builds struct {
 // the package) the first time it is asked for.
 func (b *Builds) Get(tb testing.TB, name string, args ...string) string {
 	tb.Helper()
+	testenv.Live(tb)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	out := filepath.Join(b.Dir, name)
@@ -87,6 +90,7 @@ func Start(tb testing.TB, dir, name string, args ...string) *Process {
 // environment); its process-group settings are added to the caller's.
 func StartCmd(tb testing.TB, cmd *exec.Cmd) *Process {
 	tb.Helper()
+	testenv.Live(tb)
 	name := cmd.Path
 	p := &Process{Cmd: cmd, stderr: &buffer{}, done: make(chan struct{})}
 	p.Cmd.Stderr = p.stderr

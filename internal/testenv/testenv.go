@@ -5,6 +5,7 @@
 package testenv
 
 import (
+	"flag"
 	"net"
 	"os"
 	"os/exec"
@@ -33,10 +34,33 @@ func Missing(tb testing.TB, format string, args ...any) {
 	tb.Skipf(format, args...)
 }
 
+// Live marks a test that starts programs or servers (Prometheus, the
+// project's binaries, a shop, a browser): under -short, the tier that
+// starts nothing and answers in seconds, it is skipped. The starters of
+// internal/proctest, promtest and plugintest call it, and so does Binary,
+// so a test that reaches any of them is live without saying so.
+func Live(tb testing.TB) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("starts programs or servers: not in -short")
+	}
+}
+
+// ShortMain runs a TestMain's tests without its setup under -short, where
+// the live tests that need it skip; it returns only when not -short.
+// Call it first in a TestMain that builds or starts something for them.
+func ShortMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run())
+	}
+}
+
 // Binary returns the path of an outside program: the value of the
 // environment variable envVar when set, else name looked up in PATH.
 func Binary(tb testing.TB, name, envVar string) string {
 	tb.Helper()
+	Live(tb)
 	if envVar != "" {
 		if p := os.Getenv(envVar); p != "" {
 			if _, err := os.Stat(p); err != nil {
@@ -55,6 +79,7 @@ func Binary(tb testing.TB, name, envVar string) string {
 // Root stops the test unless it runs as root (eBPF, other network namespaces).
 func Root(tb testing.TB) {
 	tb.Helper()
+	Live(tb) // eBPF and namespaces: not in the portable -short tier
 	if os.Geteuid() != 0 {
 		Missing(tb, "needs root")
 	}

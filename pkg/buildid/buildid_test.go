@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/telltale-dev/telltale/internal/testenv"
 )
 
 const fixtureELF = "../../exporter/testdata/bin/nginx" // gcc -Wl,--build-id=sha1
@@ -207,6 +209,7 @@ func TestFixtureIsELF(t *testing.T) {
 }
 
 func TestGoBuildIDWithoutGNUNote(t *testing.T) {
+	testenv.Live(t) // go build
 	dir := t.TempDir()
 	src := filepath.Join(dir, "main.go")
 	if err := os.WriteFile(src, []byte("package main\nfunc main() {}\n"), 0o644); err != nil {
