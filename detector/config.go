@@ -12,12 +12,7 @@ import (
 	"go.yaml.in/yaml/v2"
 
 	"github.com/telltale-dev/telltale/pkg/remoteread"
-	"github.com/telltale-dev/telltale/pkg/schema"
 )
-
-// defaultSelectors are Telltale's own per-service metrics (see
-// schema.DefaultSelector).
-var defaultSelectors = []string{schema.DefaultSelector()}
 
 // fileConfig is the --config.file format. Everything is optional; flags
 // given on the command line may not also be set here.
@@ -73,19 +68,6 @@ func parseConfig(b []byte) (*fileConfig, error) {
 		}
 	}
 	return &cfg, nil
-}
-
-// parseSelectors turns selector strings into matchers.
-func parseSelectors(texts []string) ([]selector, error) {
-	var out []selector
-	for _, t := range texts {
-		ms, err := remoteread.ParseSelector(t)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, selector{text: t, matchers: ms})
-	}
-	return out, nil
 }
 
 // parseHeaders reads "Name: value" flag values.

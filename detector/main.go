@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
+	"github.com/telltale-dev/telltale/detector/engine"
 	"github.com/telltale-dev/telltale/internal/cli"
 	"github.com/telltale-dev/telltale/internal/webserver"
 	"github.com/telltale-dev/telltale/pkg/anomaly"
@@ -68,7 +69,7 @@ type flags struct {
 
 // settings are the parsed command line.
 type settings struct {
-	engine      engineConfig
+	engine      engine.Config
 	metricsPath string
 	web         *web.FlagConfig
 	log         *promslog.Config
@@ -137,9 +138,9 @@ func run(args []string) int {
 	logger.Info("starting telltale-detector", "version", version.Info(), "remote_read", cfg.Client.URL(),
 		"shard", fmt.Sprintf("%d/%d", cfg.ShardIndex, cfg.ShardCount), "backfill", cfg.Backfill, "interval", cfg.Interval)
 
-	eng := newEngine(cfg, logger)
+	eng := engine.New(cfg, logger)
 	reg := prometheus.NewRegistry()
-	eng.register(reg)
+	eng.Register(reg)
 	reg.MustRegister(versioncollector.NewCollector(schema.DetectorProgram),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -154,7 +155,7 @@ func run(args []string) int {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy.") })
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
-		if !eng.ready.Load() {
+		if !eng.Ready() {
 			http.Error(w, "Not ready: the backfill has not completed yet.", http.StatusServiceUnavailable)
 			return
 		}
@@ -183,7 +184,7 @@ func run(args []string) int {
 	engineDone := make(chan struct{})
 	go func() {
 		defer close(engineDone)
-		eng.run(ctx)
+		eng.Run(ctx)
 	}()
 
 	srv := webserver.New(mux, webserver.Default())
@@ -209,28 +210,28 @@ func run(args []string) int {
 
 // engineConfig checks the flags, reads the config file and builds what the
 // engine needs.
-func (f *flags) engineConfig() (engineConfig, error) {
+func (f *flags) engineConfig() (engine.Config, error) {
 	var fc fileConfig
 	if f.configFile != "" {
 		c, err := loadConfig(f.configFile)
 		if err != nil {
-			return engineConfig{}, err
+			return engine.Config{}, err
 		}
 		fc = *c
 	}
 	if fc.RemoteRead != nil && fc.RemoteRead.URL != "" && f.urlSet {
-		return engineConfig{}, errors.New("remote-read URL given both by --remote-read.url and in the config file: keep one")
+		return engine.Config{}, errors.New("remote-read URL given both by --remote-read.url and in the config file: keep one")
 	}
 	if fc.RemoteRead != nil && fc.RemoteRead.Timeout != 0 {
 		if f.timeoutSet {
-			return engineConfig{}, errors.New("remote-read timeout given both by --remote-read.timeout and in the config file: keep one")
+			return engine.Config{}, errors.New("remote-read timeout given both by --remote-read.timeout and in the config file: keep one")
 		}
 		f.timeout = time.Duration(fc.RemoteRead.Timeout)
 	}
-	texts := defaultSelectors
+	texts := engine.DefaultSelectors
 	switch {
 	case len(fc.Selectors) > 0 && f.selectorsSet:
-		return engineConfig{}, errors.New("selectors given both by --selector and in the config file: keep one")
+		return engine.Config{}, errors.New("selectors given both by --selector and in the config file: keep one")
 	case len(fc.Selectors) > 0:
 		texts = fc.Selectors
 	case f.selectorsSet:
@@ -238,49 +239,49 @@ func (f *flags) engineConfig() (engineConfig, error) {
 	}
 	if fc.KPIs != nil {
 		if f.kpisSet {
-			return engineConfig{}, errors.New("kpis given both by --[no-]kpis and in the config file: keep one")
+			return engine.Config{}, errors.New("kpis given both by --[no-]kpis and in the config file: keep one")
 		}
 		f.kpis = *fc.KPIs
 	}
-	sels, err := parseSelectors(texts)
+	sels, err := engine.ParseSelectors(texts)
 	if err != nil {
-		return engineConfig{}, err
+		return engine.Config{}, err
 	}
 	switch {
 	case f.shardCount == 0:
-		return engineConfig{}, errors.New("--shard.count must be at least 1")
+		return engine.Config{}, errors.New("--shard.count must be at least 1")
 	case f.shardIndex >= f.shardCount:
-		return engineConfig{}, fmt.Errorf("--shard.index=%d: want 0 to %d for --shard.count=%d", f.shardIndex, f.shardCount-1, f.shardCount)
+		return engine.Config{}, fmt.Errorf("--shard.index=%d: want 0 to %d for --shard.count=%d", f.shardIndex, f.shardCount-1, f.shardCount)
 	case f.interval <= 0:
-		return engineConfig{}, fmt.Errorf("--score.interval=%s: want a positive duration", f.interval)
+		return engine.Config{}, fmt.Errorf("--score.interval=%s: want a positive duration", f.interval)
 	case f.overlap < 0 || f.backfill < 0:
-		return engineConfig{}, errors.New("--score.overlap and --backfill.duration cannot be negative")
+		return engine.Config{}, errors.New("--score.overlap and --backfill.duration cannot be negative")
 	case f.timeout <= 0 || f.backfillTimeout <= 0:
-		return engineConfig{}, errors.New("--remote-read.timeout and --backfill.timeout must be positive")
+		return engine.Config{}, errors.New("--remote-read.timeout and --backfill.timeout must be positive")
 	case f.seriesLimit < 1:
-		return engineConfig{}, fmt.Errorf("--series.limit=%d: want at least 1", f.seriesLimit)
+		return engine.Config{}, fmt.Errorf("--series.limit=%d: want at least 1", f.seriesLimit)
 	case f.staleAfter <= f.interval:
-		return engineConfig{}, fmt.Errorf("--series.stale-after=%s: want more than --score.interval (%s)", f.staleAfter, f.interval)
+		return engine.Config{}, fmt.Errorf("--series.stale-after=%s: want more than --score.interval (%s)", f.staleAfter, f.interval)
 	case f.workers < 1:
-		return engineConfig{}, fmt.Errorf("--score.workers=%d: want at least 1", f.workers)
+		return engine.Config{}, fmt.Errorf("--score.workers=%d: want at least 1", f.workers)
 	}
 	header, err := parseHeaders(f.headers)
 	if err != nil {
-		return engineConfig{}, err
+		return engine.Config{}, err
 	}
 	opts, err := clientOptions(f.url, header, fc.RemoteRead)
 	if err != nil {
-		return engineConfig{}, err
+		return engine.Config{}, err
 	}
 	client, err := remoteread.NewClient(opts)
 	if err != nil {
-		return engineConfig{}, err
+		return engine.Config{}, err
 	}
 	algo := f.algorithm
 	if _, err := anomaly.New(algo, anomaly.Config{}); err != nil {
-		return engineConfig{}, err
+		return engine.Config{}, err
 	}
-	return engineConfig{
+	return engine.Config{
 		Client:          client,
 		Selectors:       sels,
 		KPIs:            f.kpis,
@@ -296,7 +297,7 @@ func (f *flags) engineConfig() (engineConfig, error) {
 		Workers:         f.workers,
 		NewDetector: func(counter bool) anomaly.Detector {
 			if f.skipScoring {
-				return noScoring{}
+				return engine.NoScoring{}
 			}
 			// The name was checked above, so New cannot fail here.
 			d, _ := anomaly.New(algo, anomaly.Config{Counter: counter})
@@ -304,12 +305,6 @@ func (f *flags) engineConfig() (engineConfig, error) {
 		},
 	}, nil
 }
-
-// noScoring is the detector of --bench.skip-scoring: it lets the benchmark
-// measure what the detector costs besides the scoring.
-type noScoring struct{}
-
-func (noScoring) Update(int64, float64) anomaly.Result { return anomaly.Result{} }
 
 // slogAdapter lets promhttp report encoding errors through the logger.
 type slogAdapter struct{ l *slog.Logger }

@@ -1,4 +1,4 @@
-package main
+package engine
 
 import (
 	"bytes"
@@ -35,7 +35,7 @@ const (
 )
 
 // testSeries is a small Telltale-like data set: per-service counters and
-// gauges that the default selector takes, facts it must leave out, a KPI
+// gauges that the default Selector takes, facts it must leave out, a KPI
 // declared through telltale_kpi_info, and a metric nobody asked for.
 func testSeries() []omSeries {
 	var ss []omSeries
@@ -70,17 +70,17 @@ const wantTracked = 23
 
 // testEngine returns an engine reading from url with the default selectors
 // and KPIs, its workers running until the test ends.
-func testEngine(tb testing.TB, url string, edit func(*engineConfig)) (*engine, *prometheus.Registry) {
+func testEngine(tb testing.TB, url string, edit func(*Config)) (*Engine, *prometheus.Registry) {
 	tb.Helper()
 	client, err := remoteread.NewClient(remoteread.Options{URL: url})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	sels, err := parseSelectors(defaultSelectors)
+	sels, err := ParseSelectors(DefaultSelectors)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg := engineConfig{
+	cfg := Config{
 		Client: client, Selectors: sels, KPIs: true,
 		Interval: testStep, Overlap: time.Minute, Backfill: 3 * time.Hour,
 		ReadTimeout: 30 * time.Second, BackfillTimeout: time.Minute,
@@ -90,10 +90,10 @@ func testEngine(tb testing.TB, url string, edit func(*engineConfig)) (*engine, *
 	if edit != nil {
 		edit(&cfg)
 	}
-	e := newEngine(cfg, slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	e := New(cfg, slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	tb.Cleanup(e.start())
 	reg := prometheus.NewPedanticRegistry()
-	e.register(reg)
+	e.Register(reg)
 	return e, reg
 }
 
@@ -207,7 +207,7 @@ func TestEngineScoresPrometheusSeries(t *testing.T) {
 	t.Run("shards split the series", func(t *testing.T) {
 		seen := map[string]int{}
 		for i := range uint64(3) {
-			e, reg := testEngine(t, readURL, func(c *engineConfig) { c.ShardIndex, c.ShardCount = i, 3 })
+			e, reg := testEngine(t, readURL, func(c *Config) { c.ShardIndex, c.ShardCount = i, 3 })
 			e.round(t.Context())
 			got := exposed(t, reg, schema.AnomalyScore.Name)
 			if len(got) == 0 {
@@ -228,7 +228,7 @@ func TestEngineScoresPrometheusSeries(t *testing.T) {
 	})
 
 	t.Run("series limit", func(t *testing.T) {
-		e, reg := testEngine(t, readURL, func(c *engineConfig) { c.MaxSeries = 5 })
+		e, reg := testEngine(t, readURL, func(c *Config) { c.MaxSeries = 5 })
 		for range 2 {
 			e.round(t.Context())
 			if got := e.tracked.Load(); got != 5 {
@@ -394,7 +394,7 @@ func TestEngineSurvivesFailingRemoteRead(t *testing.T) {
 	// The clock jumps two hours during the outage, longer than
 	// StaleAfter: series must not be forgotten for want of a read.
 	var offset atomic.Int64
-	e, reg := testEngine(t, front.URL+"/api/v1/read", func(c *engineConfig) {
+	e, reg := testEngine(t, front.URL+"/api/v1/read", func(c *Config) {
 		c.ReadTimeout = 300 * time.Millisecond
 		c.KPIs = false
 		c.StaleAfter = 30 * time.Minute

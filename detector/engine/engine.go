@@ -1,13 +1,16 @@
-package main
+// Package engine is the Telltale detector's scoring loop: it reads the
+// selected series (and the KPIs apps declare) from Prometheus over remote
+// read, feeds each to its own anomaly detector (pkg/anomaly), and exposes a
+// score, an expected value and a band per series (pkg/schema's detector
+// families). The detector's main wires flags and the config file to it.
+package engine
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,17 +20,16 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/telltale-dev/telltale/pkg/anomaly"
-	"github.com/telltale-dev/telltale/pkg/kpi"
 	"github.com/telltale-dev/telltale/pkg/remoteread"
 	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
-// engineConfig is everything the scoring loop needs; main fills it from
-// flags and the config file.
-type engineConfig struct {
+// Config is everything the scoring loop needs; the detector's main fills
+// it from flags and the config file.
+type Config struct {
 	Client *remoteread.Client
 	// Selectors choose the series to score, besides the KPIs.
-	Selectors []selector
+	Selectors []Selector
 	// KPIs adds every metric apps declare through telltale_kpi_info.
 	KPIs bool
 	// Interval is how often a round reads and scores new samples.
@@ -52,12 +54,6 @@ type engineConfig struct {
 	NewDetector func(counter bool) anomaly.Detector
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-}
-
-// selector is one configured series selector, kept in both forms.
-type selector struct {
-	text     string
-	matchers []*prompb.LabelMatcher
 }
 
 // seriesState is what the detector keeps for one series.
@@ -105,9 +101,10 @@ type item struct {
 
 const batchSamples = 16 << 10
 
-// engine reads, scores and keeps the per-series state.
-type engine struct {
-	cfg    engineConfig
+// Engine reads series over remote read, scores them and keeps each
+// series' state; its collector (Register) exposes the scores.
+type Engine struct {
+	cfg    Config
 	log    *slog.Logger
 	shards []*shard
 	pool   sync.Pool
@@ -138,7 +135,8 @@ type engine struct {
 // series; past it, refused series are counted every round they are seen.
 const maxDroppedRemembered = 1 << 20
 
-func newEngine(cfg engineConfig, log *slog.Logger) *engine {
+// New returns an engine for cfg; Run starts it.
+func New(cfg Config, log *slog.Logger) *Engine {
 	if cfg.Workers < 1 {
 		cfg.Workers = 1
 	}
@@ -148,7 +146,7 @@ func newEngine(cfg engineConfig, log *slog.Logger) *engine {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	e := &engine{
+	e := &Engine{
 		cfg:           cfg,
 		log:           log,
 		dropped:       map[uint64]int64{},
@@ -173,8 +171,8 @@ func newEngine(cfg engineConfig, log *slog.Logger) *engine {
 	return e
 }
 
-// run scores every interval until ctx ends.
-func (e *engine) run(ctx context.Context) {
+// Run scores every interval until ctx ends.
+func (e *Engine) Run(ctx context.Context) {
 	stop := e.start()
 	defer stop()
 	tick := time.NewTicker(e.cfg.Interval)
@@ -189,9 +187,20 @@ func (e *engine) run(ctx context.Context) {
 	}
 }
 
+// NoScoring is a detector that scores nothing (--bench.skip-scoring): it
+// lets a benchmark measure what the engine costs besides the scoring.
+type NoScoring struct{}
+
+// Update returns an empty result.
+func (NoScoring) Update(int64, float64) anomaly.Result { return anomaly.Result{} }
+
+// Ready reports whether the backfill has completed: the scores stand for
+// the whole backfill window.
+func (e *Engine) Ready() bool { return e.ready.Load() }
+
 // start launches the scoring workers and returns the function that stops
 // them.
-func (e *engine) start() (stop func()) {
+func (e *Engine) start() (stop func()) {
 	var wg sync.WaitGroup
 	for _, sh := range e.shards {
 		sh.in = make(chan *batch, 4)
@@ -212,7 +221,7 @@ func (e *engine) start() (stop func()) {
 // round reads what is new since the last successful round and scores it.
 // On failure the watermark stays, so the next round reads the same span
 // again; samples already scored are skipped by timestamp.
-func (e *engine) round(ctx context.Context) {
+func (e *Engine) round(ctx context.Context) {
 	now := e.cfg.Now()
 	end := now.UnixMilli()
 	// Without backfill the first round still reads one interval, and a
@@ -264,7 +273,7 @@ func (e *engine) round(ctx context.Context) {
 
 // read runs the remote read of [start, end] and feeds the workers. It
 // returns when every worker has scored what it was given.
-func (e *engine) read(ctx context.Context, start, end int64) (remoteread.Stats, error) {
+func (e *Engine) read(ctx context.Context, start, end int64) (remoteread.Stats, error) {
 	queries, err := e.queries(ctx, start, end)
 	if err != nil {
 		return remoteread.Stats{}, err
@@ -323,7 +332,7 @@ func (e *engine) read(ctx context.Context, start, end int64) (remoteread.Stats, 
 
 // queries are the configured selectors plus, when enabled, the KPI metrics
 // currently declared.
-func (e *engine) queries(ctx context.Context, start, end int64) ([]*prompb.Query, error) {
+func (e *Engine) queries(ctx context.Context, start, end int64) ([]*prompb.Query, error) {
 	var qs []*prompb.Query
 	for _, s := range e.cfg.Selectors {
 		qs = append(qs, &prompb.Query{StartTimestampMs: start, EndTimestampMs: end, Matchers: s.matchers})
@@ -341,78 +350,8 @@ func (e *engine) queries(ctx context.Context, start, end int64) ([]*prompb.Query
 	return qs, nil
 }
 
-// kpiLookback is how far back a KPI declaration counts as current.
-const kpiLookback = 10 * time.Minute
-
-// discoverKPIs reads telltale_kpi_info and returns matchers for the metric
-// families it names, remembering which sample names are counters.
-func (e *engine) discoverKPIs(ctx context.Context, end int64) ([][]*prompb.LabelMatcher, error) {
-	q := &prompb.Query{
-		StartTimestampMs: end - kpiLookback.Milliseconds(),
-		EndTimestampMs:   end,
-		Matchers:         []*prompb.LabelMatcher{{Type: prompb.LabelMatcher_EQ, Name: labels.MetricName, Value: kpi.InfoMetric}},
-	}
-	// One family declared by many targets (or as many KPIs) is read once.
-	decls := map[string]kpi.Declaration{}
-	if _, err := e.cfg.Client.Read(ctx, []*prompb.Query{q}, func(s *remoteread.Series) error {
-		if d, ok := kpi.Decode(s.Labels.Get); ok && len(s.Floats) > 0 {
-			decls[d.Metric] = d
-		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("discover KPIs: %w", err)
-	}
-	types := map[string]bool{}
-	var out [][]*prompb.LabelMatcher
-	for _, d := range decls {
-		names := d.SampleNames()
-		for _, n := range names {
-			types[n] = d.Counts()
-		}
-		out = append(out, []*prompb.LabelMatcher{{Type: prompb.LabelMatcher_RE, Name: labels.MetricName, Value: regexAlternatives(names)}})
-	}
-	e.kpiMu.Lock()
-	e.kpiCounts = types
-	e.kpiMu.Unlock()
-	return out, nil
-}
-
-func regexAlternatives(names []string) string {
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = regexpQuote(n)
-	}
-	return strings.Join(q, "|")
-}
-
-// regexpQuote escapes metric-name characters that are special in RE2
-// (metric names allow only [a-zA-Z0-9_:], but a KPI declaration is outside
-// input).
-func regexpQuote(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if strings.ContainsRune(`\.+*?()|[]{}^$`, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-// isCounter decides whether a series is a counter: what its KPI declaration
-// says, else the OpenMetrics naming conventions.
-func (e *engine) isCounter(name string) bool {
-	e.kpiMu.Lock()
-	counts, ok := e.kpiCounts[name]
-	e.kpiMu.Unlock()
-	if ok {
-		return counts
-	}
-	return schema.IsCounter(name)
-}
-
 // work scores the batches of one shard.
-func (e *engine) work(sh *shard) {
+func (e *Engine) work(sh *shard) {
 	for b := range sh.in {
 		var n int64
 		sh.mu.Lock()
@@ -472,7 +411,7 @@ func (st *seriesState) feed(samples []remoteread.Sample, cutoff int64) int64 {
 }
 
 // admit takes a slot under the series limit, or counts the series dropped.
-func (e *engine) admit(h uint64) bool {
+func (e *Engine) admit(h uint64) bool {
 	for {
 		n := e.tracked.Load()
 		if n >= int64(e.cfg.MaxSeries) {
@@ -485,7 +424,7 @@ func (e *engine) admit(h uint64) bool {
 	}
 }
 
-func (e *engine) refuse(h uint64) {
+func (e *Engine) refuse(h uint64) {
 	now := e.cfg.Now().UnixMilli()
 	e.droppedMu.Lock()
 	defer e.droppedMu.Unlock()
@@ -505,7 +444,7 @@ const minTime = math.MinInt64
 // exposedLabel is the label the series' metric name moves to.
 const exposedLabel = schema.LabelMetric
 
-func (e *engine) newState(ls labels.Labels) *seriesState {
+func (e *Engine) newState(ls labels.Labels) *seriesState {
 	name := ls.Get(labels.MetricName)
 	st := &seriesState{labels: ls, det: e.cfg.NewDetector(e.isCounter(name)), lastT: minTime}
 	names := []string{exposedLabel}
@@ -533,7 +472,7 @@ func (e *engine) newState(ls labels.Labels) *seriesState {
 // went quiet. Quiet is measured against the end of the last successful
 // read, not the clock, so an outage of the remote-read endpoint does not
 // make every series stale.
-func (e *engine) finishRound() {
+func (e *Engine) finishRound() {
 	wm := e.watermark.Load()
 	staleBefore := wm - e.cfg.StaleAfter.Milliseconds()
 	for _, sh := range e.shards {

@@ -1,4 +1,4 @@
-package main
+package engine
 
 import (
 	"fmt"
@@ -44,7 +44,7 @@ func BenchmarkBackfill(b *testing.B) {
 	}
 	srv := prometheusWithData(b, time.Now().Add(-time.Minute).Truncate(time.Second), testStep, n, sorted)
 	detectors := map[string]func(bool) anomaly.Detector{
-		"none": func(bool) anomaly.Detector { return noScoring{} },
+		"none": func(bool) anomaly.Detector { return NoScoring{} },
 	}
 	for _, name := range anomaly.Names() {
 		detectors[name] = func(counter bool) anomaly.Detector {
@@ -55,7 +55,7 @@ func BenchmarkBackfill(b *testing.B) {
 	for _, name := range append([]string{"none"}, anomaly.Names()...) {
 		b.Run(name, func(b *testing.B) {
 			for b.Loop() {
-				e, _ := testEngine(b, srv.URL+"/api/v1/read", func(c *engineConfig) {
+				e, _ := testEngine(b, srv.URL+"/api/v1/read", func(c *Config) {
 					c.KPIs = false
 					c.Backfill = 7 * time.Hour
 					c.BackfillTimeout = time.Hour

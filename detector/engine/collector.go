@@ -1,4 +1,4 @@
-package main
+package engine
 
 import (
 	"time"
@@ -11,7 +11,7 @@ import (
 // anomalyCollector exposes the per-series gauges. It is an unchecked
 // collector (Describe sends nothing) because every series brings its own
 // label names.
-type anomalyCollector struct{ e *engine }
+type anomalyCollector struct{ e *Engine }
 
 // Describe sends nothing: see anomalyCollector.
 func (anomalyCollector) Describe(chan<- *prometheus.Desc) {}
@@ -35,7 +35,7 @@ func (c anomalyCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // register adds the engine's own metrics and the per-series collector.
-func (e *engine) register(reg prometheus.Registerer) {
+func (e *Engine) Register(reg prometheus.Registerer) {
 	reg.MustRegister(
 		e.samplesScored, e.seriesDropped, e.readDuration, e.readErrors,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts(schema.DetectorSeries.Opts()), func() float64 { return float64(e.tracked.Load()) }),
