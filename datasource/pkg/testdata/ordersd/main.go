@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/telltale-dev/telltale/internal/webserver"
 	"github.com/telltale-dev/telltale/pkg/kpi"
 )
 
@@ -65,7 +66,7 @@ func main() {
 	fmt.Println(l.Addr().(*net.TCPAddr).Port)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	if err := http.Serve(l, mux); err != nil {
+	if err := webserver.New(mux, webserver.Default()).Serve(l); err != nil {
 		fmt.Fprintln(os.Stderr, "ordersd:", err)
 		os.Exit(1)
 	}
