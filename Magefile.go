@@ -1,25 +1,34 @@
 //go:build mage
 
-// Telltale's build, test, benchmark and demo targets. Run them with
-// `go tool mage <target>`; `go tool mage -l` lists them.
+// Telltale's build, test, benchmark and demo targets: the table of
+// contents. Each target is a few lines; the work is in ordinary packages
+// (internal/gotest, internal/release, internal/bench, internal/chaos,
+// demo/stack, demo/scenarios). Run them with `go tool mage <target>`;
+// `go tool mage -l` lists them.
 package main
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/grafana/grafana-plugin-sdk-go/build"
 	"github.com/magefile/mage/mg"
 	"github.com/magefile/mage/sh"
 
+	"github.com/telltale-dev/telltale/demo/stack"
+	"github.com/telltale-dev/telltale/internal/bench"
 	"github.com/telltale-dev/telltale/internal/chaos"
 	"github.com/telltale-dev/telltale/internal/gotest"
 	"github.com/telltale-dev/telltale/internal/release"
+	"github.com/telltale-dev/telltale/pkg/nab"
 )
 
 // Default is what `go tool mage` alone runs.
@@ -269,4 +278,258 @@ func goFiles() ([]string, error) {
 		}
 	}
 	return files, nil
+}
+
+// Demo builds the exporter, the detector and the demo shop, and starts them
+// with a real Prometheus (the project's rules loaded, remote read on) and,
+// when one is installed, Grafana with provisioning/. The shop runs under
+// load. It prints the URLs, then every 10 seconds a summary from the
+// datasource backend: services and edges, KPI status, the most anomalous
+// services and the likely causes of KPI problems. Type "help" for the
+// commands that inject faults and deploy a slow build. Ctrl-C stops
+// everything it started. Set TELLTALE_DEMO_SCRAPE_INTERVAL (default 5s)
+// for another scrape interval.
+func Demo(ctx context.Context) error {
+	iv := 5 * time.Second
+	if v := os.Getenv("TELLTALE_DEMO_SCRAPE_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		iv = d
+	}
+	return stack.Demo(ctx, stack.Options{
+		ScrapeInterval: iv,
+		PortFallback:   true,
+		Logger:         slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}, os.Stdin, os.Stdout, 10*time.Second)
+}
+
+// E2E runs the end-to-end test: the demo stack through latency in payments
+// and a slow deploy of the checkout, checked through the detector's scores
+// and the datasource backend's answers, then the fault scenarios' subset
+// (demo/scenarios.Subset) on the same stack. It takes about a quarter of an
+// hour and needs
+// prometheus (apt-get install prometheus); without it, it skips, or fails
+// under CI=true.
+func E2E() error {
+	rep, err := gotest.Run(gotest.Options{Verbose: true}, os.Stdout, "-tags=e2e", "-count=1", "-timeout=30m", "./demo/")
+	goTests.Add(rep)
+	return err
+}
+
+// DashboardsLive starts the demo stack, deploys a slow build of the shop's
+// checkout and runs every panel of every dashboard against it (Prometheus
+// panels over Prometheus's HTTP API, Telltale panels through the built
+// plugin binary), naming each panel that returns no data. It is part of
+// `go test ./...` too; this target runs it alone, verbosely.
+func DashboardsLive() error {
+	return sh.RunV(mg.GoCmd(), "test", "-count=1", "-timeout=25m", "-v", "-run", "TestPanelsHaveDataLive", "./dashboards")
+}
+
+// Rules runs promtool's check and unit tests of rules/ and the checks of
+// the example Prometheus configuration in provisioning/.
+func Rules() error {
+	return sh.RunV(mg.GoCmd(), "test", "-count=1", "-v", "./rules", "./provisioning")
+}
+
+// GenerateSyscalls rebuilds pkg/syscalls' generated files through its
+// go:generate lines: the BPF objects and their Go wrappers (bpf2go; needs
+// clang, llvm-strip and libbpf-dev), the checksums that tie them to their C
+// sources, and the syscall name tables (from the golang.org/x/sys in
+// go.mod). Commit the results: building and testing the package needs none
+// of these tools.
+func GenerateSyscalls() error {
+	return sh.RunV(mg.GoCmd(), "generate", "./pkg/syscalls")
+}
+
+// The benchmarks (internal/bench) print figures side by side with their
+// peer, alternating the sides in one run; they are programs, not tests.
+
+// BenchExporter measures the exporter's CPU seconds per scrape and peak RSS
+// with about 1000 extra processes on the host, side by side with Debian's
+// prometheus-process-exporter grouping every process by name, and prints
+// the ratio.
+func BenchExporter() error {
+	mg.Deps(Build)
+	return bench.Exporter(binDir)
+}
+
+// BenchEdges measures the exporter's CPU seconds per scrape with 10,000
+// established loopback connections between a few services, side by side
+// with `ss -tinp` reading the same sockets, and prints the ratio.
+func BenchEdges() error {
+	mg.Deps(Build)
+	return bench.Edges(binDir)
+}
+
+// BenchDetector measures the detector's backfill against a plain remote
+// read of the same data from a real Prometheus (10,000 series × 6 h at
+// 15 s), medians of alternating runs, and prints the ratios; see
+// bench.Detector for its settings.
+func BenchDetector() error { return bench.Detector() }
+
+// BenchSyscalls measures what the eBPF syscall tracer costs a process that
+// does nothing but syscalls, tracer off and on in each setting,
+// alternating, and prints the ratios (about 100 s; root).
+func BenchSyscalls() error { return bench.Syscalls() }
+
+// BenchDatasource runs the datasource's benchmark: an anomalies query over 7
+// days of 15 s data for 50 series, next to a plain Prometheus query_range for
+// the same series, against a real Prometheus loaded with promtool; it prints
+// both times and their ratio (goal: at most 1.5).
+func BenchDatasource() error {
+	return sh.RunV(mg.GoCmd(), "test", "-run", "^$", "-bench", "^BenchmarkAnomaliesVsQueryRange$", "-benchtime", "1x", "-count", "1", "-timeout", "30m", "./datasource/pkg/plugin")
+}
+
+// Nab runs every Telltale detector over the NAB kit at $TELLTALE_NAB_DIR
+// (default ../shared/nab), scores it next to the published detectors with
+// Telltale's NAB scorer, and cross-validates the ensemble by category; see
+// bench.Nab. The last line is JSON.
+func Nab() error {
+	return bench.Nab(cmp.Or(os.Getenv(nab.KitEnv), bench.NabDefaultDir))
+}
+
+// NabDir is Nab on the NAB-layout corpus at dir.
+func NabDir(dir string) error { return bench.Nab(dir) }
+
+// Anomalybench scores the ensemble on the project's generated
+// Prometheus-shaped anomaly benchmark (internal/anomalybench): recall,
+// detection delay and precision per anomaly kind, false alarms per 10,000
+// healthy samples, an ideal detector's recall; the last line is JSON.
+func Anomalybench() error { return bench.Anomalybench() }
+
+// Scenarios runs the fault scenarios (demo/scenarios) against one demo
+// stack at a one-second scrape and prints per scenario whether a KPI got a
+// window, how soon, the top 3 causes and the culprit's rank, then top-1 and
+// top-3 accuracy, false windows in a quiet period and the median detection
+// delay; the last line is JSON. About an hour; TELLTALE_SCENARIOS (a
+// regex) picks scenarios, TELLTALE_SCENARIOS_QUIET (default 10m) sets the
+// quiet period.
+func Scenarios(ctx context.Context) error { return bench.Scenarios(ctx) }
+
+// The datasource plugin lives under datasource/, not at the repository root
+// where the SDK's build package looks by default.
+const (
+	datasourceDir     = "datasource"
+	datasourceRootPkg = "./datasource/pkg"
+	datasourcePlugin  = "datasource/src"
+	datasourceDist    = "datasource/dist"
+)
+
+// DatasourceBackend builds the datasource's backend with the SDK's build
+// package into datasource/dist/: gpx_telltale_insights_linux_amd64 and
+// gpx_telltale_insights_linux_arm64, statically linked, plus the SDK's
+// go_plugin_build_manifest. The frontend build (npm run build in
+// datasource/) puts plugin.json, module.js and the rest next to them.
+func DatasourceBackend() error {
+	version, err := datasourceVersion()
+	if err != nil {
+		return err
+	}
+	if err := build.SetBeforeBuildCallback(func(cfg build.Config) (build.Config, error) {
+		cfg.RootPackagePath = datasourceRootPkg
+		cfg.PluginJSONPath = datasourcePlugin
+		cfg.OutputBinaryPath = datasourceDist
+		// The SDK reads the version from ./package.json; ours is
+		// datasource/package.json.
+		info, err := json.Marshal(map[string]any{
+			"time":     time.Now().UnixMilli(),
+			"pluginID": "telltale-insights-datasource",
+			"version":  version,
+		})
+		if err != nil {
+			return cfg, err
+		}
+		if cfg.CustomVars == nil {
+			cfg.CustomVars = map[string]string{}
+		}
+		cfg.CustomVars["github.com/grafana/grafana-plugin-sdk-go/build/buildinfo.buildInfoJSON"] = string(info)
+		cfg.CustomVars["main.version"] = version
+		return cfg, nil
+	}); err != nil {
+		return err
+	}
+	b := build.Build{}
+	for _, target := range []func() error{b.Linux, b.LinuxARM64} {
+		if err := target(); err != nil {
+			return fmt.Errorf("build the datasource backend: %w", err)
+		}
+	}
+	return nil
+}
+
+// datasourceVersion reads the plugin's version from datasource/package.json.
+func datasourceVersion() (string, error) {
+	raw, err := os.ReadFile(filepath.Join(datasourceDir, "package.json"))
+	if err != nil {
+		return "", fmt.Errorf("read the datasource's version: %w", err)
+	}
+	var pkg struct {
+		Version string `json:"version"`
+	}
+	if err := json.Unmarshal(raw, &pkg); err != nil {
+		return "", fmt.Errorf("read the datasource's version from datasource/package.json: %w", err)
+	}
+	return pkg.Version, nil
+}
+
+// Frontend builds and tests the datasource's TypeScript frontend in datasource/
+// (plugin.json, module.js and the editors); the npm scripts in
+// datasource/package.json do the work.
+type Frontend mg.Namespace
+
+// frontendDir is where the frontend's package.json lives.
+const frontendDir = "datasource"
+
+// Install runs `npm ci` in datasource/ when node_modules is missing or older
+// than package-lock.json.
+func (Frontend) Install() error {
+	lock, err := os.Stat(filepath.Join(frontendDir, "package-lock.json"))
+	if err != nil {
+		return fmt.Errorf("frontend: %w", err)
+	}
+	// npm writes node_modules/.package-lock.json at the end of every install.
+	installed, err := os.Stat(filepath.Join(frontendDir, "node_modules", ".package-lock.json"))
+	if err == nil && !installed.ModTime().Before(lock.ModTime()) {
+		return nil
+	}
+	return npm("ci", "--no-audit", "--no-fund")
+}
+
+// Build runs the production webpack build: module.js, plugin.json, img/,
+// README.md, CHANGELOG.md and LICENSE into datasource/dist/, next to the
+// backend executables, which it leaves in place.
+func (Frontend) Build() error {
+	mg.Deps(Frontend.Install)
+	return npm("run", "build")
+}
+
+// Test type-checks and lints the frontend, runs its jest tests, and runs the
+// headless Chromium harness against the built module.js (a screenshot goes to
+// datasource/test-results/harness.png). Without Chromium the harness is
+// skipped, except under CI, where it fails.
+func (Frontend) Test() error {
+	mg.SerialDeps(Frontend.Build)
+	for _, script := range []string{"typecheck", "lint", "test:ci", "harness"} {
+		if err := npm("run", script); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// npm runs npm in datasource/ with its output on ours.
+func npm(args ...string) error {
+	cmd := exec.Command("npm", args...)
+	cmd.Dir = frontendDir
+	cmd.Stdout = os.Stdout
+	cmd.Stderr = os.Stderr
+	if mg.Verbose() {
+		fmt.Println("exec: npm", strings.Join(args, " "))
+	}
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("npm %s in %s: %w", strings.Join(args, " "), frontendDir, err)
+	}
+	return nil
 }

@@ -47,5 +47,10 @@
 //
 // The BPF program is tracer.bpf.c; tracer_bpfel.go and tracer_bpfel.o are
 // generated from it by bpf2go and committed, as is sysnum_tables.go, so
-// building needs no clang. Regenerate with `go tool mage generateSyscalls`.
+// building needs no clang. Regenerate with `go generate ./pkg/syscalls`
+// (or `go tool mage generateSyscalls`): the BPF objects need clang,
+// llvm-strip and libbpf-dev; the name tables the golang.org/x/sys in go.mod.
 package syscalls
+
+//go:generate go run ./internal/genbpf
+//go:generate go run ./internal/gensysnum -out sysnum_tables.go amd64 arm64

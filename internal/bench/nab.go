@@ -1,9 +1,6 @@
-//go:build mage
-
-package main
+package bench
 
 import (
-	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,9 +12,9 @@ import (
 	"github.com/telltale-dev/telltale/pkg/nab"
 )
 
-// nabDefaultDir is the NAB kit shipped next to the repository, used when
+// NabDefaultDir is the NAB kit shipped next to the repository, used when
 // nab.KitEnv is not set.
-const nabDefaultDir = "../shared/nab"
+const NabDefaultDir = "../shared/nab"
 
 // nabResultsDir is where `mage nab` writes the results files of Telltale's
 // detectors, in NAB's results layout (gitignored, never inside the corpus).
@@ -34,10 +31,9 @@ var nabNames = map[string]string{
 	anomaly.NameEnsemble:    "telltaleEnsemble",
 }
 
-// Nab runs every Telltale detector over a NAB-layout corpus and scores it,
-// next to every published detector found in its results/, with Telltale's
-// NAB scorer: `go tool mage nab` reads the kit at $TELLTALE_NAB_DIR (default
-// ../shared/nab), `go tool mage nabDir <dir>` the corpus at dir. It prints
+// Nab runs every Telltale detector over the NAB-layout corpus at dir and
+// scores it, next to every published detector found in its results/, with
+// Telltale's NAB scorer. It prints
 // a table with the three profile scores and samples scored per second per
 // core, writes the results files under .cache/nab/results, then
 // cross-validates the ensemble by category, as shipped (nothing fitted)
@@ -45,12 +41,7 @@ var nabNames = map[string]string{
 // score of each profile), and ends with one JSON line {"<detector>":
 // {"standard": …, …}, …} in which telltaleEnsembleCV is the shipped
 // ensemble's cross-validated score.
-func Nab() error {
-	return NabDir(cmp.Or(os.Getenv(nab.KitEnv), nabDefaultDir))
-}
-
-// NabDir is Nab on the NAB-layout corpus at dir.
-func NabDir(dir string) error {
+func Nab(dir string) error {
 	var dets []nab.Detector
 	for _, name := range anomaly.Names() {
 		if _, err := anomaly.New(name, anomaly.Config{}); err != nil {

@@ -1,6 +1,4 @@
-//go:build mage
-
-package main
+package bench
 
 import (
 	"bufio"
@@ -11,7 +9,6 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,12 +20,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/magefile/mage/mg"
-
+	"github.com/telltale-dev/telltale/internal/benchkit"
 	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
-// Defaults of BenchDetector, each overridable from the environment.
+// Defaults of Detector, each overridable from the environment.
 const (
 	detBenchSeriesDefault = 10000         // TELLTALE_BENCH_SERIES
 	detBenchHistory       = 6 * time.Hour // of data, at detBenchStep
@@ -45,7 +41,7 @@ const detNoScoring = "no scoring"
 // set, however long the import took.
 const detBenchWindow = detBenchHistory + 30*time.Minute
 
-// BenchDetector measures the detector's backfill against a plain remote
+// Detector measures the detector's backfill against a plain remote
 // read of the same data from a real Prometheus: 10,000 series × 6 h at 15 s
 // (TELLTALE_BENCH_SERIES to change the count) written as OpenMetrics,
 // imported with promtool into a fresh TSDB, served by Prometheus
@@ -57,22 +53,22 @@ const detBenchWindow = detBenchHistory + 30*time.Minute
 // the ensemble it runs the detector with its cheapest part, mad
 // (TELLTALE_BENCH_ALGORITHMS), and with no scoring at all, which is what
 // the detector's pipeline costs on its own.
-func BenchDetector() error {
-	nSeries, err := detEnvInt("TELLTALE_BENCH_SERIES", detBenchSeriesDefault, 10)
+func Detector() error {
+	nSeries, err := benchkit.EnvInt("TELLTALE_BENCH_SERIES", detBenchSeriesDefault, 10)
 	if err != nil {
 		return err
 	}
 	nSeries -= nSeries % 10 // ten series per service
-	rounds, err := detEnvInt("TELLTALE_BENCH_ROUNDS", detBenchRoundsDefault, 1)
+	rounds, err := benchkit.EnvInt("TELLTALE_BENCH_ROUNDS", detBenchRoundsDefault, 1)
 	if err != nil {
 		return err
 	}
-	algorithms := strings.Split(detEnv("TELLTALE_BENCH_ALGORITHMS", detBenchAlgorithms), ",")
-	prometheus, err := detLookBin("prometheus", "TELLTALE_PROMETHEUS")
+	algorithms := strings.Split(cmp.Or(os.Getenv("TELLTALE_BENCH_ALGORITHMS"), detBenchAlgorithms), ",")
+	prometheus, err := benchkit.LookBin("prometheus", "TELLTALE_PROMETHEUS")
 	if err != nil {
 		return err
 	}
-	promtool, err := detLookBin("promtool", "TELLTALE_PROMTOOL")
+	promtool, err := benchkit.LookBin("promtool", "TELLTALE_PROMTOOL")
 	if err != nil {
 		return err
 	}
@@ -83,10 +79,8 @@ func BenchDetector() error {
 	defer os.RemoveAll(dir)
 
 	for pkg, out := range map[string]string{"./detector": "telltale-detector", "./detector/internal/benchread": "benchread"} {
-		cmd := exec.Command(mg.GoCmd(), "build", "-o", filepath.Join(dir, out), pkg)
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("build %s: %w", pkg, err)
+		if err := benchkit.GoBuild(filepath.Join(dir, out), pkg); err != nil {
+			return err
 		}
 	}
 
@@ -215,7 +209,7 @@ type detRun struct {
 
 // detPlainRead runs the plain client once.
 func detPlainRead(bin, readURL, selectors string, promPID int) (detRun, error) {
-	promBefore, err := detCPUSeconds(promPID)
+	promBefore, err := benchkit.CPUSeconds(promPID)
 	if err != nil {
 		return detRun{}, err
 	}
@@ -227,7 +221,7 @@ func detPlainRead(bin, readURL, selectors string, promPID int) (detRun, error) {
 		return detRun{}, fmt.Errorf("plain read: %w", err)
 	}
 	wall := time.Since(began)
-	promAfter, err := detCPUSeconds(promPID)
+	promAfter, err := benchkit.CPUSeconds(promPID)
 	if err != nil {
 		return detRun{}, err
 	}
@@ -250,11 +244,11 @@ func detPlainRead(bin, readURL, selectors string, promPID int) (detRun, error) {
 // detBackfill starts the detector and measures it until it is ready, that
 // is until the backfill has been read and every sample scored.
 func detBackfill(bin, readURL, algo string, promPID int) (detRun, error) {
-	addr, err := detFreeAddr()
+	addr, err := benchkit.FreeAddr()
 	if err != nil {
 		return detRun{}, err
 	}
-	promBefore, err := detCPUSeconds(promPID)
+	promBefore, err := benchkit.CPUSeconds(promPID)
 	if err != nil {
 		return detRun{}, err
 	}
@@ -299,27 +293,28 @@ func detBackfill(bin, readURL, algo string, promPID int) (detRun, error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	wall := time.Since(began)
-	cpu, err := detCPUSeconds(cmd.Process.Pid)
+	cpu, err := benchkit.CPUSeconds(cmd.Process.Pid)
 	if err != nil {
 		return detRun{}, err
 	}
-	promAfter, err := detCPUSeconds(promPID)
+	promAfter, err := benchkit.CPUSeconds(promPID)
 	if err != nil {
 		return detRun{}, err
 	}
-	rss, err := detPeakRSS(cmd.Process.Pid)
+	rss, err := benchkit.PeakRSS(cmd.Process.Pid)
 	if err != nil {
 		return detRun{}, err
 	}
-	metrics, err := detScrape("http://" + addr + "/metrics")
+	body, err := benchkit.Get("http://" + addr + "/metrics")
 	if err != nil {
 		return detRun{}, err
 	}
+	metrics := benchkit.Samples(body)
 	return detRun{
 		name:    "detector " + algo,
 		wall:    wall,
 		cpu:     cpu,
-		rssMiB:  rss,
+		rssMiB:  rss / (1 << 20),
 		samples: int(metrics[schema.DetectorSamplesScored.Name]),
 		series:  int(metrics[schema.DetectorSeries.Name]),
 		promCPU: promAfter - promBefore,
@@ -329,7 +324,7 @@ func detBackfill(bin, readURL, algo string, promPID int) (detRun, error) {
 // detProfile saves a CPU profile of the first seconds of a detector run
 // (TELLTALE_BENCH_PROFILE=dir, TELLTALE_BENCH_PROFILE_SECONDS, default 10).
 func detProfile(addr, path string) {
-	secs := detEnv("TELLTALE_BENCH_PROFILE_SECONDS", "10")
+	secs := cmp.Or(os.Getenv("TELLTALE_BENCH_PROFILE_SECONDS"), "10")
 	var resp *http.Response
 	var err error
 	for range 100 {
@@ -458,7 +453,7 @@ func detDaily(i int) float64 {
 // turned off (max block duration 2 h), so no compaction runs during the
 // measurements.
 func detStartPrometheus(bin, dir, tsdb string) (*exec.Cmd, string, error) {
-	addr, err := detFreeAddr()
+	addr, err := benchkit.FreeAddr()
 	if err != nil {
 		return nil, "", err
 	}
@@ -494,106 +489,6 @@ func detStartPrometheus(bin, dir, tsdb string) (*exec.Cmd, string, error) {
 	}
 	_ = cmd.Process.Kill()
 	return nil, "", fmt.Errorf("prometheus not ready after 2 minutes")
-}
-
-// detCPUSeconds reads a process's user+system CPU time from /proc.
-func detCPUSeconds(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// Fields after the command name, which is in parentheses and may hold
-	// spaces: state is field 3, utime 14, stime 15.
-	rest := string(b[bytes.LastIndexByte(b, ')')+2:])
-	fields := strings.Fields(rest)
-	if len(fields) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
-	}
-	utime, err1 := strconv.ParseFloat(fields[11], 64)
-	stime, err2 := strconv.ParseFloat(fields[12], 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: bad utime/stime %q %q", pid, fields[11], fields[12])
-	}
-	// USER_HZ is 100 on Linux.
-	return (utime + stime) / 100, nil
-}
-
-// detPeakRSS reads VmHWM from /proc, in MiB.
-func detPeakRSS(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return kb / 1024, err
-		}
-	}
-	return 0, fmt.Errorf("/proc/%d/status: no VmHWM", pid)
-}
-
-// detScrape reads the unlabelled samples of a text exposition.
-func detScrape(url string) (map[string]float64, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		name, val, ok := strings.Cut(sc.Text(), " ")
-		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
-			continue
-		}
-		if v, err := strconv.ParseFloat(val, 64); err == nil {
-			out[name] = v
-		}
-	}
-	return out, sc.Err()
-}
-
-func detFreeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-func detLookBin(name, envVar string) (string, error) {
-	if p := os.Getenv(envVar); p != "" {
-		return p, nil
-	}
-	p, err := exec.LookPath(name)
-	if err != nil {
-		return "", fmt.Errorf("%s not found in PATH (install it, or set %s): %w", name, envVar, err)
-	}
-	return p, nil
-}
-
-func detEnv(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-// detEnvInt reads a whole number no smaller than floor from the
-// environment variable name, def when it is unset.
-func detEnvInt(name string, def, floor int) (int, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < floor {
-		return 0, fmt.Errorf("%s=%q: want a whole number, at least %d", name, v, floor)
-	}
-	return n, nil
 }
 
 func detFirstLine(b []byte) string {

@@ -1,92 +1,20 @@
-//go:build mage
-
-package main
-
-// Targets of the eBPF syscall tracer in pkg/syscalls: regenerating its
-// committed generated files, and measuring its overhead.
+package bench
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/magefile/mage/mg"
-	"github.com/magefile/mage/sh"
 	"golang.org/x/sys/unix"
 
 	"github.com/telltale-dev/telltale/pkg/syscalls"
 )
 
-// syscallsDir holds the tracer's sources and generated files.
-const syscallsDir = "pkg/syscalls"
-
-// syscallsBPFSources are the C sources of pkg/syscalls' BPF objects, whose
-// checksums tie the committed objects to them.
-var syscallsBPFSources = []string{"bucket.h", "tracer.bpf.c", "bucketprobe.bpf.c"}
-
-// GenerateSyscalls rebuilds pkg/syscalls' generated files: the BPF objects
-// and their Go wrappers (bpf2go; needs clang, llvm-strip and libbpf-dev),
-// the checksums that tie them to their C sources, and the syscall name
-// tables (from the golang.org/x/sys in go.mod). Commit the results:
-// building and testing the package needs none of these tools.
-func GenerateSyscalls() error {
-	multiarch, err := sh.Output("gcc", "-print-multiarch")
-	if err != nil {
-		return fmt.Errorf("find the multiarch include directory (gcc -print-multiarch): %w", err)
-	}
-	cflags := []string{
-		// Task storage needs Linux 5.11, which runs the v3 instruction set.
-		"-mcpu=v3", "-Wall", "-Werror", "-I/usr/include/" + strings.TrimSpace(multiarch),
-	}
-	for _, obj := range []struct {
-		ident, source, suffix string
-		types                 []string
-	}{
-		{"tracer", "tracer.bpf.c", "", []string{"stat_key", "stat_val", "err_key", "proc"}},
-		// Only the tests load this one.
-		{"bucketprobe", "bucketprobe.bpf.c", "_test", []string{"bucket_args"}},
-	} {
-		args := []string{"tool", "bpf2go", "-go-package", "syscalls", "-tags", "linux", "-target", "bpfel"}
-		if obj.suffix != "" {
-			args = append(args, "-output-suffix", obj.suffix)
-		}
-		for _, t := range obj.types {
-			args = append(args, "-type", t)
-		}
-		args = append(append(args, obj.ident, obj.source, "--"), cflags...)
-		bpf2go := exec.Command(mg.GoCmd(), args...)
-		bpf2go.Dir = syscallsDir
-		bpf2go.Stdout, bpf2go.Stderr = os.Stdout, os.Stderr
-		if err := bpf2go.Run(); err != nil {
-			return fmt.Errorf("bpf2go %s: %w", obj.source, err)
-		}
-	}
-	var sums strings.Builder
-	for _, name := range syscallsBPFSources {
-		src, err := os.ReadFile(filepath.Join(syscallsDir, name))
-		if err != nil {
-			return err
-		}
-		sum := sha256.Sum256(src)
-		fmt.Fprintf(&sums, "%s  %s\n", hex.EncodeToString(sum[:]), name)
-	}
-	if err := os.WriteFile(filepath.Join(syscallsDir, "bpf.sha256"), []byte(sums.String()), 0o644); err != nil {
-		return err
-	}
-	gen := exec.Command(mg.GoCmd(), "run", "./internal/gensysnum", "-out", "sysnum_tables.go", "amd64", "arm64")
-	gen.Dir = syscallsDir
-	gen.Stdout, gen.Stderr = os.Stdout, os.Stderr
-	return gen.Run()
-}
-
-// BenchSyscalls measures what the syscall tracer costs a process that does
+// Syscalls measures what the syscall tracer costs a process that does
 // nothing but syscalls: loops of cheap syscalls, each run with the tracer
 // off and in each setting (the default, which samples latency; latency of
 // every call; counts only), alternating, in one run. It prints the time
@@ -101,9 +29,9 @@ func GenerateSyscalls() error {
 // wall time) give the undisturbed wall time per call. Which slices are
 // disturbed does not depend on whether a window was open, as slices are
 // of fixed length, so the windows keep their share.
-func BenchSyscalls() error {
+func Syscalls() error {
 	if os.Geteuid() != 0 {
-		return fmt.Errorf("benchSyscalls loads eBPF programs: run it as root")
+		return fmt.Errorf("the syscalls benchmark loads eBPF programs: run it as root")
 	}
 	// One OS thread, so that the loop's syscalls are one thread's.
 	runtime.LockOSThread()

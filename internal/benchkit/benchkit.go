@@ -1,0 +1,244 @@
+// Package benchkit holds what the benchmark programs (internal/bench, run
+// by mage targets) share: starting programs in a process group of their
+// own, reading a process's CPU time and peak memory (prometheus/procfs),
+// free loopback addresses, waiting for and reading HTTP endpoints, Go
+// builds, outside programs and settings from the environment, medians.
+// Unlike internal/proctest it needs no testing.TB: a benchmark is a
+// program, and says what went wrong in its error.
+package benchkit
+
+import (
+	"bufio"
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/procfs"
+)
+
+// CPUSeconds is the user and system CPU time pid has used, in seconds.
+func CPUSeconds(pid int) (float64, error) {
+	p, err := procfs.NewProc(pid)
+	if err != nil {
+		return 0, err
+	}
+	st, err := p.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("CPU time of %d: %w", pid, err)
+	}
+	return st.CPUTime(), nil
+}
+
+// PeakRSS is the most resident memory pid has held (VmHWM), in bytes.
+func PeakRSS(pid int) (float64, error) {
+	p, err := procfs.NewProc(pid)
+	if err != nil {
+		return 0, err
+	}
+	st, err := p.NewStatus()
+	if err != nil {
+		return 0, fmt.Errorf("peak memory of %d: %w", pid, err)
+	}
+	if st.VmHWM == 0 {
+		return 0, fmt.Errorf("peak memory of %d: no VmHWM (a kernel thread, or gone)", pid)
+	}
+	return float64(st.VmHWM), nil
+}
+
+// FreeAddr is a loopback address with a port that was free a moment ago,
+// for programs that cannot be told to listen on port 0 and report it.
+func FreeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// Process is a program a benchmark started, with its children in a process
+// group of their own; the kernel kills it if the benchmark dies first.
+type Process struct {
+	Cmd *exec.Cmd
+	// Stdout reads the program's standard output when StartPiped started
+	// it; nil otherwise.
+	Stdout *bufio.Reader
+}
+
+// Start runs bin with args, its standard error going to the benchmark's.
+func Start(bin string, args ...string) (*Process, error) {
+	return start(exec.Command(bin, args...), false)
+}
+
+// StartPiped is Start with the program's standard output readable through
+// Process.Stdout (ports it chose, "ready" lines).
+func StartPiped(bin string, args ...string) (*Process, error) {
+	return start(exec.Command(bin, args...), true)
+}
+
+// StartCmd starts a command the caller prepared (environment, directory,
+// output); its process-group settings are added to the caller's.
+func StartCmd(cmd *exec.Cmd) (*Process, error) { return start(cmd, false) }
+
+func start(cmd *exec.Cmd, piped bool) (*Process, error) {
+	if cmd.Stderr == nil {
+		cmd.Stderr = os.Stderr
+	}
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid, cmd.SysProcAttr.Pdeathsig = true, syscall.SIGKILL
+	p := &Process{Cmd: cmd}
+	if piped {
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			return nil, err
+		}
+		p.Stdout = bufio.NewReader(out)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
+	}
+	return p, nil
+}
+
+// Pid is the program's process id.
+func (p *Process) Pid() int { return p.Cmd.Process.Pid }
+
+// ReadLine reads a line of the program's standard output, without its end.
+func (p *Process) ReadLine() (string, error) {
+	if p.Stdout == nil {
+		return "", errors.New("the program was not started with StartPiped")
+	}
+	l, err := p.Stdout.ReadString('\n')
+	return strings.TrimSpace(l), err
+}
+
+// Stop kills the program's process group and waits for the program. It
+// may be called more than once, and on nil.
+func (p *Process) Stop() {
+	if p == nil || p.Cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
+	_ = p.Cmd.Wait()
+}
+
+// WaitHTTP waits until url answers 200, polling every 100 ms.
+func WaitHTTP(url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("answered %s", resp.Status)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not up after %s: %w", url, timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Get reads url's body; an answer other than 200 is an error that quotes
+// the start of the body.
+func Get(url string) (string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", fmt.Errorf("GET %s: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s: %s: %.200s", url, resp.Status, b)
+	}
+	return string(b), nil
+}
+
+// Samples reads the unlabelled samples of a text exposition ("name value"
+// lines), by name: a program's own gauges and counters.
+func Samples(exposition string) map[string]float64 {
+	out := map[string]float64{}
+	for line := range strings.Lines(exposition) {
+		name, val, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(val, 64); err == nil {
+			out[name] = v
+		}
+	}
+	return out
+}
+
+// GoCmd is the go command mage runs with ($MAGEFILE_GOCMD), else "go".
+func GoCmd() string { return cmp.Or(os.Getenv("MAGEFILE_GOCMD"), "go") }
+
+// GoBuild builds pkg into out, with the build flags given before it.
+func GoBuild(out, pkg string, flags ...string) error {
+	args := append(append([]string{"build", "-o", out}, flags...), pkg)
+	cmd := exec.Command(GoCmd(), args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build %s: %w", pkg, err)
+	}
+	return nil
+}
+
+// LookBin is an outside program's path: $envVar when set, else name in
+// PATH; the error says how to provide it.
+func LookBin(name, envVar string) (string, error) {
+	if p := os.Getenv(envVar); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("%s=%s: %w", envVar, p, err)
+		}
+		return p, nil
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("%s not found in PATH (install it, or set %s): %w", name, envVar, err)
+	}
+	return p, nil
+}
+
+// EnvInt reads a whole number no smaller than floor from the environment
+// variable name; def when it is unset.
+func EnvInt(name string, def, floor int) (int, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < floor {
+		return 0, fmt.Errorf("%s=%q: want a whole number, at least %d", name, v, floor)
+	}
+	return n, nil
+}
+
+// Median is the middle of xs (the upper middle for an even count) by cmp;
+// the zero value for none. xs is not changed.
+func Median[T any](xs []T, cmp func(a, b T) int) T {
+	var zero T
+	if len(xs) == 0 {
+		return zero
+	}
+	s := slices.Clone(xs)
+	slices.SortFunc(s, cmp)
+	return s[len(s)/2]
+}
