@@ -459,18 +459,25 @@ func TestShop(t *testing.T) {
 
 	t.Run("connection storm", func(t *testing.T) {
 		before := s.connections(shop.Checkout, s.addrs[shop.Payments], s.addrs[shop.Inventory])
+		sfBefore := s.connections(shop.Storefront, s.addrs[shop.Checkout])
 		s.admin(shop.Checkout, http.MethodPost, "kind=connstorm&rate=100&hold_ms=2000")
-		var during int
-		waitFor(t, "100 more connections from the checkout", 10*time.Second, func() bool {
+		// What the fault opened, by its own count, and what the checkout
+		// holds: the storm's connections are the checkout's, not its
+		// callers'. The callers' pools may grow a little while the
+		// checkout is busy (load), so they are compared with what the
+		// storm opened, not with a fixed total.
+		var during, opened int
+		waitFor(t, "100 connections opened by the checkout's storm", 10*time.Second, func() bool {
 			during = s.connections(shop.Checkout, s.addrs[shop.Payments], s.addrs[shop.Inventory])
-			return during >= before+100
+			opened = int(value(s.metrics(shop.Checkout), shop.FaultMetricsPrefix+"connstorm_open_connections", nil))
+			return opened >= 100 && during >= before+opened*9/10
 		})
-		if sf := s.connections(shop.Storefront, s.addrs[shop.Checkout]); sf > 10 {
-			t.Errorf("storefront holds %d connections to the checkout during the checkout's storm", sf)
+		if grew := s.connections(shop.Storefront, s.addrs[shop.Checkout]) - sfBefore; grew > opened/10 {
+			t.Errorf("the storefront's connections to the checkout grew by %d during the checkout's storm of %d connections", grew, opened)
 		}
 		s.admin(shop.Checkout, http.MethodDelete, "kind=connstorm")
 		after := s.connections(shop.Checkout, s.addrs[shop.Payments], s.addrs[shop.Inventory])
-		t.Logf("checkout's connections to payments and inventory: %d before, %d during the storm, %d after", before, during, after)
+		t.Logf("checkout's connections to payments and inventory: %d before, %d during the storm (which opened %d), %d after", before, during, opened, after)
 		if after > before+10 {
 			t.Errorf("%d connections left after the storm ended, had %d before", after, before)
 		}
