@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/telltale-dev/telltale/internal/benchkit"
 )
 
 // proc is a program the stack started, in a process group of its own, so
@@ -106,35 +107,17 @@ func (p *proc) pid() int {
 
 // waitHTTP waits until url answers 200, the program exits, or timeout.
 func (p *proc) waitHTTP(ctx context.Context, url string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	client := &http.Client{Timeout: 2 * time.Second}
-	var last error
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("status %s", resp.Status)
-		}
-		last = err
+	var exited error
+	err := benchkit.WaitHTTP(ctx, url, timeout, func() error {
 		if gone, log := p.exited(); gone {
-			return fmt.Errorf("%s exited while starting; end of %s:\n%s", p.name, p.log, log)
+			exited = fmt.Errorf("%s exited while starting; end of %s:\n%s", p.name, p.log, log)
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: %s not ready after %s: %v; end of %s:\n%s", p.name, url, timeout, last, p.log, tail(p.log, 2000))
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+		return exited
+	})
+	if err == nil || err == exited || ctx.Err() != nil {
+		return err
 	}
+	return fmt.Errorf("%s: %w; end of %s:\n%s", p.name, err, p.log, tail(p.log, 2000))
 }
 
 // tail returns the last n bytes of a file.

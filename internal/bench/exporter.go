@@ -5,6 +5,7 @@
 package bench
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -72,7 +73,7 @@ func Exporter(binDir string) error {
 		{"process-exporter", pe, "http://" + peAddr + "/metrics"},
 	}
 	for _, s := range subjects {
-		if err := benchkit.WaitHTTP(s.url, 30*time.Second); err != nil {
+		if err := benchkit.WaitHTTP(context.Background(), s.url, 30*time.Second, nil); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
 		for range 3 { // warm up caches on both sides
@@ -248,7 +249,7 @@ func Edges(binDir string) error {
 	}
 	defer exp.Stop()
 	url := "http://" + addr + "/metrics"
-	if err := benchkit.WaitHTTP(url, 30*time.Second); err != nil {
+	if err := benchkit.WaitHTTP(context.Background(), url, 30*time.Second, nil); err != nil {
 		return err
 	}
 	for range 3 {

@@ -10,6 +10,7 @@ package benchkit
 import (
 	"bufio"
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -134,11 +135,21 @@ func (p *Process) Stop() {
 	_ = p.Cmd.Wait()
 }
 
-// WaitHTTP waits until url answers 200, polling every 100 ms.
-func WaitHTTP(url string, timeout time.Duration) error {
+// WaitHTTP waits until url answers 200, polling every 100 ms with a 2 s
+// timeout per request, for at most timeout. It stops early when ctx ends,
+// or when gone (if not nil) returns an error: the program that should
+// answer has exited, say. The error names the last answer or failure.
+// Tests (internal/proctest), the demo stack and the benchmarks all wait
+// through it.
+func WaitHTTP(ctx context.Context, url string, timeout time.Duration, gone func() error) error {
 	deadline := time.Now().Add(timeout)
+	client := &http.Client{Timeout: 2 * time.Second}
 	for {
-		resp, err := http.Get(url)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -146,10 +157,19 @@ func WaitHTTP(url string, timeout time.Duration) error {
 			}
 			err = fmt.Errorf("answered %s", resp.Status)
 		}
+		if gone != nil {
+			if gerr := gone(); gerr != nil {
+				return gerr
+			}
+		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s not up after %s: %w", url, timeout, err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
 

@@ -2,6 +2,8 @@ package benchkit
 
 import (
 	"cmp"
+	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -89,7 +91,7 @@ func TestWaitHTTPAndGet(t *testing.T) {
 		w.Write([]byte("# HELP x y\nup 1\nprocess_resident_memory_bytes 2.5e+07\nx{a=\"b\"} 3\n"))
 	}))
 	defer srv.Close()
-	if err := WaitHTTP(srv.URL, 5*time.Second); err != nil {
+	if err := WaitHTTP(context.Background(), srv.URL, 5*time.Second, nil); err != nil {
 		t.Fatal(err)
 	}
 	body, err := Get(srv.URL)
@@ -103,8 +105,17 @@ func TestWaitHTTPAndGet(t *testing.T) {
 	if _, err := Get(srv.URL + "/broken"); err == nil || !strings.Contains(err.Error(), "503") {
 		t.Errorf("Get of a 503: %v", err)
 	}
-	if err := WaitHTTP(srv.URL+"/broken", 300*time.Millisecond); err == nil {
-		t.Error("WaitHTTP of an endpoint that never answers 200: no error")
+	if err := WaitHTTP(context.Background(), srv.URL+"/broken", 300*time.Millisecond, nil); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Errorf("WaitHTTP of an endpoint that never answers 200: %v", err)
+	}
+	gone := errors.New("the program exited")
+	if err := WaitHTTP(context.Background(), srv.URL+"/broken", time.Minute, func() error { return gone }); !errors.Is(err, gone) {
+		t.Errorf("WaitHTTP with its program gone: %v, want %v", err, gone)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := WaitHTTP(ctx, srv.URL+"/broken", time.Minute, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("WaitHTTP with its context done: %v", err)
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/telltale-dev/telltale/internal/benchkit"
 	"github.com/telltale-dev/telltale/internal/testenv"
 )
 
@@ -164,22 +164,14 @@ func (p *Process) ReadLine(tb testing.TB) string {
 // when p (if not nil) exits first.
 func WaitHTTP(tb testing.TB, url string, timeout time.Duration, p *Process) {
 	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
+	err := benchkit.WaitHTTP(tb.Context(), url, timeout, func() error {
 		if p != nil && !p.Running() {
-			tb.Fatalf("%s exited before %s answered:\n%s", p.Cmd.Path, url, p.Output())
+			return fmt.Errorf("%s exited before %s answered:\n%s", p.Cmd.Path, url, p.Output())
 		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s not answering 200 after %s: %v", url, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
 	}
 }
 
