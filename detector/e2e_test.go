@@ -46,7 +46,7 @@ func binaries(tb testing.TB) (detector, exporter string) {
 }
 
 // shopApp is the target whose value the test controls: an app declaring a
-// KPI, a queue depth, through telltale_kpi_info, with a little noise.
+// KPI, a queue depth, through pkg/kpi, with a little noise.
 type shopApp struct {
 	mu    sync.Mutex
 	level float64

@@ -30,7 +30,7 @@ type Config struct {
 	Client *remoteread.Client
 	// Selectors choose the series to score, besides the KPIs.
 	Selectors []Selector
-	// KPIs adds every metric apps declare through telltale_kpi_info.
+	// KPIs adds every metric apps declare through pkg/kpi.
 	KPIs bool
 	// Interval is how often a round reads and scores new samples.
 	Interval time.Duration
@@ -500,7 +500,7 @@ func (e *Engine) finishRound() {
 	e.droppedMu.Unlock()
 }
 
-// errorReason is the reason label of telltale_detector_remote_read_errors_total.
+// errorReason is the reason label of schema.DetectorReadErrors.
 func errorReason(err error) string {
 	var httpErr *remoteread.HTTPError
 	var netErr net.Error

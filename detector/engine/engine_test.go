@@ -36,7 +36,7 @@ const (
 
 // testSeries is a small Telltale-like data set: per-service counters and
 // gauges that the default Selector takes, facts it must leave out, a KPI
-// declared through telltale_kpi_info, and a metric nobody asked for.
+// declared through its info series (kpi.InfoMetric), and a metric nobody asked for.
 func testSeries() []omSeries {
 	var ss []omSeries
 	for k := range 10 {

@@ -17,7 +17,7 @@ import (
 // kpiLookback is how far back a KPI declaration counts as current.
 const kpiLookback = 10 * time.Minute
 
-// discoverKPIs reads telltale_kpi_info and returns matchers for the metric
+// discoverKPIs reads the KPI info series (kpi.InfoMetric) and returns matchers for the metric
 // families it names, remembering which sample names are counters.
 func (e *Engine) discoverKPIs(ctx context.Context, end int64) ([][]*prompb.LabelMatcher, error) {
 	q := &prompb.Query{

@@ -372,7 +372,7 @@ type Scrape struct {
 // per process (socket owners).
 func (s *Scrape) Scanner() *service.Scanner { return s.exporter.scanner }
 
-// countError counts a read failure in telltale_exporter_read_errors_total.
+// countError counts a read failure in schema.ExporterReadErrors.
 func (s *Scrape) countError(k service.ReadError, n int) {
 	if s.errors == nil {
 		s.errors = map[service.ReadError]int{}

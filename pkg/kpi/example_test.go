@@ -39,7 +39,7 @@ func Example() {
 		return
 	}
 	for _, line := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(line, "telltale_kpi_") {
+		if strings.HasPrefix(line, kpi.InfoMetric) || strings.HasPrefix(line, kpi.ObjectiveMetric) {
 			fmt.Println(line)
 		}
 	}

@@ -330,7 +330,7 @@ func TestRefusedInfoFreesMetric(t *testing.T) {
 }
 
 // TestForeignInfoMetric checks the error when the registry already has a
-// telltale_kpi_info that pkg/kpi did not register (another help text).
+// kpi.InfoMetric that pkg/kpi did not register (another help text).
 func TestForeignInfoMetric(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	foreign := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: kpi.InfoMetric, Help: "Hand-written."}, []string{"kpi", "metric", "unit", "direction", "type"})

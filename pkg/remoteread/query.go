@@ -10,7 +10,7 @@ import (
 )
 
 // ParseSelector parses a PromQL series selector such as
-// `http_requests_total{job="api"}` or `{__name__=~"telltale_service_.*"}`
+// `http_requests_total{job="api"}` or `{__name__=~"node_.*"}`
 // into remote-read matchers. As in PromQL, at least one matcher must not
 // match the empty string, so a selector cannot ask for every series.
 func ParseSelector(selector string) ([]*prompb.LabelMatcher, error) {

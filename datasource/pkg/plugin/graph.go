@@ -20,8 +20,8 @@ import (
 // sees the connections of its own host: when both ends are on it, it names
 // both services; otherwise it names its own side and gives the other side's
 // address. Those addresses are joined with the addresses each host reports
-// (telltale_host_address_info) and the ports its services listen on
-// (telltale_service_port_info) to name the remote service.
+// (schema.HostAddressInfo) and the ports its services listen on
+// (schema.ServicePortInfo) to name the remote service.
 
 // externalPrefix starts the node id of an address no monitored host owns.
 const externalPrefix = "ext:"

@@ -69,7 +69,7 @@ type anomalyResult struct {
 }
 
 // queryAnomalies answers an anomalies query. For a selector it uses the
-// detector's series (telltale_anomaly_*) when they exist, so dashboards show
+// detector's series (schema.AnomalyFamilies) when they exist, so dashboards show
 // what alert rules see; otherwise it reads the raw samples over remote read
 // and scores them on demand. A KPI is an expression, which remote read cannot
 // evaluate and the detector does not score as a whole, so a KPI is evaluated

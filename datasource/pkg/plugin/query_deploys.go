@@ -79,8 +79,8 @@ func splitHost(addr string) (string, error) {
 }
 
 // deployEvents finds the deploys in [from, to] at step resolution. A deploy
-// is a step in which telltale_service_deploys_total went up; build ids come
-// from telltale_service_build_info. A service whose counter is missing
+// is a step in which schema.ServiceDeploys went up; build ids come
+// from schema.ServiceBuildInfo. A service whose counter is missing
 // (an older exporter) still gets events from changes of its build id.
 func (d *Datasource) deployEvents(ctx context.Context, from, to time.Time, step time.Duration, serviceRE string) ([]deployEvent, error) {
 	sel := regexMatcher("service", serviceRE)
