@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/telltale-dev/telltale/demo/shop"
+	"github.com/telltale-dev/telltale/internal/benchkit"
 )
 
 // build builds the shop's programs twice (the good build and the slow one,
@@ -101,13 +102,9 @@ func (s *Stack) startPrometheus(ctx context.Context, addr func(string) string, p
 		return fmt.Errorf("write %s: %w", cfg, err)
 	}
 	s.PrometheusURL = "http://" + addr("prometheus")
-	return s.startProc(ctx, "prometheus", s.opts.Prometheus, []string{
-		"--config.file=" + cfg,
-		"--storage.tsdb.path=" + filepath.Join(s.Dir, "prometheus-data"),
-		"--web.listen-address=" + addr("prometheus"),
-		"--web.enable-lifecycle",
-		"--log.level=warn",
-	}, nil, s.PrometheusURL+"/-/ready", time.Minute)
+	return s.startProc(ctx, "prometheus", s.opts.Prometheus,
+		benchkit.PrometheusFlags(cfg, filepath.Join(s.Dir, "prometheus-data"), addr("prometheus")),
+		nil, benchkit.PrometheusReady(s.PrometheusURL), time.Minute)
 }
 
 // ruleFiles returns the rule files under rules/ (not their tests) that

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -461,34 +462,23 @@ func detStartPrometheus(bin, dir, tsdb string) (*exec.Cmd, string, error) {
 	if err := os.WriteFile(cfg, []byte("global:\n  scrape_interval: 1m\n"), 0o644); err != nil {
 		return nil, "", err
 	}
-	cmd := exec.Command(bin,
-		"--config.file="+cfg,
-		"--storage.tsdb.path="+tsdb,
+	cmd := exec.Command(bin, benchkit.PrometheusFlags(cfg, tsdb, addr,
 		"--storage.tsdb.retention.time=30d",
 		"--storage.tsdb.min-block-duration=2h",
 		"--storage.tsdb.max-block-duration=2h",
-		"--web.listen-address="+addr,
-		"--log.level=warn",
-	)
+	)...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, "", err
 	}
 	url := "http://" + addr
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(url + "/-/ready")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return cmd, url, nil
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := benchkit.WaitHTTP(context.Background(), benchkit.PrometheusReady(url), 2*time.Minute, nil); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, "", fmt.Errorf("prometheus: %w", err)
 	}
-	_ = cmd.Process.Kill()
-	return nil, "", fmt.Errorf("prometheus not ready after 2 minutes")
+	return cmd, url, nil
 }
 
 func detFirstLine(b []byte) string {

@@ -207,6 +207,25 @@ func Samples(exposition string) map[string]float64 {
 	return out
 }
 
+// PrometheusFlags are the flags every Prometheus the project starts gets
+// (tests, the demo stack, the benchmarks): its configuration file, its
+// TSDB, its address, the lifecycle API (reload, quit) and warnings only,
+// then extra. Each starter adds what it needs (remote-write receiving, a
+// retention for imported blocks) in extra.
+func PrometheusFlags(configFile, tsdb, addr string, extra ...string) []string {
+	return append([]string{
+		"--config.file=" + configFile,
+		"--storage.tsdb.path=" + tsdb,
+		"--web.listen-address=" + addr,
+		"--web.enable-lifecycle",
+		"--log.level=warn",
+	}, extra...)
+}
+
+// PrometheusReady is the URL that answers 200 once the Prometheus at base
+// (http://host:port) serves queries.
+func PrometheusReady(base string) string { return base + "/-/ready" }
+
 // GoCmd is the go command mage runs with ($MAGEFILE_GOCMD), else "go".
 func GoCmd() string { return cmp.Or(os.Getenv("MAGEFILE_GOCMD"), "go") }
 

@@ -7,8 +7,8 @@ package promtest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +21,7 @@ import (
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 
+	"github.com/telltale-dev/telltale/internal/benchkit"
 	"github.com/telltale-dev/telltale/internal/testenv"
 )
 
@@ -77,17 +78,11 @@ func Start(tb testing.TB, opts Options) *Server {
 	}
 	addr := testenv.FreeAddr(tb)
 	s := &Server{
-		URL: "http://" + addr,
-		Dir: dir,
-		tb:  tb,
-		bin: bin,
-		args: append([]string{
-			"--config.file=" + cfg,
-			"--storage.tsdb.path=" + filepath.Join(dir, "data"),
-			"--web.listen-address=" + addr,
-			"--web.enable-lifecycle",
-			"--log.level=warn",
-		}, opts.Args...),
+		URL:  "http://" + addr,
+		Dir:  dir,
+		tb:   tb,
+		bin:  bin,
+		args: benchkit.PrometheusFlags(cfg, filepath.Join(dir, "data"), addr, opts.Args...),
 	}
 	client, err := api.NewClient(api.Config{Address: s.URL})
 	if err != nil {
@@ -126,24 +121,16 @@ func (s *Server) Start() {
 	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(s.done)
 	s.mu.Unlock()
 
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(s.URL + "/-/ready")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
+	err := benchkit.WaitHTTP(context.Background(), benchkit.PrometheusReady(s.URL), 60*time.Second, func() error {
 		select {
 		case <-s.done:
-			s.tb.Fatalf("prometheus exited at start:\n%s", s.Logs())
+			return errors.New("prometheus exited at start")
 		default:
+			return nil
 		}
-		if time.Now().After(deadline) {
-			s.tb.Fatalf("prometheus not ready after 60s:\n%s", s.Logs())
-		}
-		time.Sleep(100 * time.Millisecond)
+	})
+	if err != nil {
+		s.tb.Fatalf("%v:\n%s", err, s.Logs())
 	}
 }
 
