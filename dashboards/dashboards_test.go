@@ -28,6 +28,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/telltale-dev/telltale/datasource/pkg/plugin"
+	"github.com/telltale-dev/telltale/internal/contracttest"
 	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
@@ -787,5 +788,75 @@ func TestProvisionedTelltaleSettings(t *testing.T) {
 	}
 	if s.Timeout != 30*time.Second || s.AuthType != plugin.AuthNone {
 		t.Errorf("settings %+v: want a 30s timeout and no auth", s)
+	}
+}
+
+// TestAlertScoreFromTheContract: the dashboards restate the alerting score
+// in two places, and both must be pkg/schema.AlertScore: every PromQL
+// comparison of the detector's score with a number, and the red threshold
+// of every panel whose queries all return scores.
+func TestAlertScoreFromTheContract(t *testing.T) {
+	compared, colored := 0, 0
+	for _, d := range loadDashboards(t) {
+		for _, p := range d.allPanels() {
+			scores, exprs := true, 0
+			for _, tg := range p.Targets {
+				expr, _ := tg["expr"].(string)
+				if ref := targetDatasource(tg); ref == nil || ref.Type != promType || expr == "" {
+					scores = false
+					continue
+				}
+				s, err := interpolate(expr, sampleValues)
+				if err != nil {
+					continue // TestQueries reports it
+				}
+				e, err := parser.ParseExpr(s)
+				if err != nil {
+					continue // TestQueries reports it
+				}
+				exprs++
+				scores = scores && contracttest.ValuesAreScores(e)
+				for _, v := range contracttest.ScoreThresholds(e) {
+					compared++
+					if v != schema.AlertScore {
+						t.Errorf("%s: panel %q compares %s with %v; the alerting score is %v (pkg/schema.AlertScore)", d.file, p.Title, schema.AnomalyScore.Name, v, schema.AlertScore)
+					}
+				}
+			}
+			if !scores || exprs == 0 {
+				continue
+			}
+			var fc struct {
+				FieldConfig struct {
+					Defaults struct {
+						Thresholds struct {
+							Steps []struct {
+								Color string   `json:"color"`
+								Value *float64 `json:"value"`
+							} `json:"steps"`
+						} `json:"thresholds"`
+					} `json:"defaults"`
+				} `json:"fieldConfig"`
+			}
+			b, err := json.Marshal(panelRaw(d, p.ID))
+			if err == nil {
+				err = json.Unmarshal(b, &fc)
+			}
+			if err != nil {
+				t.Fatalf("%s: panel %q: %v", d.file, p.Title, err)
+			}
+			for _, st := range fc.FieldConfig.Defaults.Thresholds.Steps {
+				if st.Color != "red" || st.Value == nil {
+					continue
+				}
+				colored++
+				if *st.Value != schema.AlertScore {
+					t.Errorf("%s: panel %q shows scores red from %v; the alerting score is %v (pkg/schema.AlertScore)", d.file, p.Title, *st.Value, schema.AlertScore)
+				}
+			}
+		}
+	}
+	if compared == 0 || colored == 0 {
+		t.Errorf("found %d comparisons with the score and %d red score thresholds; the dashboards have both", compared, colored)
 	}
 }

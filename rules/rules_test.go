@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"gopkg.in/yaml.v3"
 
+	"github.com/telltale-dev/telltale/internal/contracttest"
 	"github.com/telltale-dev/telltale/internal/promtest"
 	"github.com/telltale-dev/telltale/pkg/kpi"
 	"github.com/telltale-dev/telltale/pkg/schema"
@@ -482,5 +483,29 @@ func unparen(e parser.Expr) parser.Expr {
 			return e
 		}
 		e = p.Expr
+	}
+}
+
+// TestAlertScoreFromTheContract: every comparison of the detector's score
+// with a number in the rules is with schema.AlertScore, the threshold the
+// datasource and pkg/anomaly use, and there is one.
+func TestAlertScoreFromTheContract(t *testing.T) {
+	found := 0
+	for f, rules := range loadRules(t) {
+		for _, r := range rules {
+			e, err := parser.ParseExpr(r.Expr)
+			if err != nil {
+				continue // TestExpressionsUseKnownMetrics reports it
+			}
+			for _, v := range contracttest.ScoreThresholds(e) {
+				found++
+				if v != schema.AlertScore {
+					t.Errorf("%s: %s compares %s with %v; the alerting score is %v (pkg/schema.AlertScore)", f, r.Alert+r.Record, schema.AnomalyScore.Name, v, schema.AlertScore)
+				}
+			}
+		}
+	}
+	if found == 0 {
+		t.Errorf("no rule compares %s with a threshold", schema.AnomalyScore.Name)
 	}
 }

@@ -1,0 +1,86 @@
+// Package contracttest finds, in the PromQL of rules and dashboards, the
+// facts of the metric contract (pkg/schema) they restate, so that their
+// tests can derive what those must be instead of copying it.
+package contracttest
+
+import (
+	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/telltale-dev/telltale/pkg/schema"
+)
+
+// ScoreThresholds returns the numbers expr compares the detector's anomaly
+// score with (schema.AnomalyScore, whatever function or aggregation wraps
+// it): in `max_over_time(telltale_anomaly_score[15m]) >= 0.9`, 0.9.
+func ScoreThresholds(expr parser.Expr) []float64 {
+	var out []float64
+	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+		b, ok := n.(*parser.BinaryExpr)
+		if !ok || !b.Op.IsComparisonOperator() {
+			return nil
+		}
+		for _, pair := range [2][2]parser.Expr{{b.LHS, b.RHS}, {b.RHS, b.LHS}} {
+			if num, ok := unparen(pair[1]).(*parser.NumberLiteral); ok && readsScore(pair[0]) {
+				out = append(out, num.Val)
+			}
+		}
+		return nil
+	})
+	return out
+}
+
+// readsScore reports whether e selects the detector's score.
+func readsScore(e parser.Expr) bool {
+	found := false
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		if vs, ok := n.(*parser.VectorSelector); ok && vs.Name == schema.AnomalyScore.Name {
+			found = true
+		}
+		return nil
+	})
+	return found
+}
+
+// ValuesAreScores reports whether the values expr returns are the
+// detector's anomaly scores: the score selected, through functions and
+// aggregations that keep a value's scale (max, min, avg, topk, bottomk,
+// quantile, the matching _over_time functions, sort, and the left side of
+// and/unless), not a count or a sum of them.
+func ValuesAreScores(expr parser.Expr) bool {
+	switch e := unparen(expr).(type) {
+	case *parser.VectorSelector:
+		return e.Name == schema.AnomalyScore.Name
+	case *parser.MatrixSelector:
+		return ValuesAreScores(e.VectorSelector)
+	case *parser.SubqueryExpr:
+		return ValuesAreScores(e.Expr)
+	case *parser.AggregateExpr:
+		switch e.Op {
+		case parser.MAX, parser.MIN, parser.AVG, parser.TOPK, parser.BOTTOMK, parser.QUANTILE:
+			return ValuesAreScores(e.Expr)
+		}
+	case *parser.Call:
+		switch e.Func.Name {
+		case "max_over_time", "min_over_time", "avg_over_time", "last_over_time", "quantile_over_time", "sort", "sort_desc":
+			return len(e.Args) > 0 && ValuesAreScores(e.Args[len(e.Args)-1])
+		}
+	case *parser.BinaryExpr:
+		switch e.Op {
+		case parser.LAND, parser.LUNLESS:
+			return ValuesAreScores(e.LHS)
+		case parser.LOR:
+			return ValuesAreScores(e.LHS) && ValuesAreScores(e.RHS)
+		}
+	}
+	return false
+}
+
+func unparen(e parser.Expr) parser.Expr {
+	for {
+		p, ok := e.(*parser.ParenExpr)
+		if !ok {
+			return e
+		}
+		e = p.Expr
+	}
+}

@@ -1,0 +1,51 @@
+package contracttest
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/prometheus/prometheus/promql/parser"
+)
+
+func TestScoreThresholds(t *testing.T) {
+	for _, tc := range []struct {
+		expr string
+		want []float64
+	}{
+		{`max_over_time(telltale_anomaly_score[15m]) >= 0.9`, []float64{0.9}},
+		{`count(telltale_anomaly_score{instance=~"x"} > 0.8) or vector(0)`, []float64{0.8}},
+		{`0.7 < (telltale_anomaly_score)`, []float64{0.7}},
+		{`telltale_anomaly_expected > 3`, nil},
+		{`telltale_anomaly_score * 2`, nil},
+		{`sum(rate(x_total[5m])) > 0.9`, nil},
+	} {
+		e, err := parser.ParseExpr(tc.expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ScoreThresholds(e); !slices.Equal(got, tc.want) {
+			t.Errorf("ScoreThresholds(%s) = %v, want %v", tc.expr, got, tc.want)
+		}
+	}
+}
+
+func TestValuesAreScores(t *testing.T) {
+	for expr, want := range map[string]bool{
+		`telltale_anomaly_score`: true,
+		`topk(10, max by (service) (telltale_anomaly_score{service!=""}))`:     true,
+		`max_over_time(telltale_anomaly_score[5m])`:                            true,
+		`telltale_anomaly_score and on (metric) telltale_anomaly_expected > 1`: true,
+		`count(telltale_anomaly_score > 0.9) or vector(0)`:                     false,
+		`sum(telltale_anomaly_score)`:                                          false,
+		`telltale_anomaly_expected`:                                            false,
+		`telltale_anomaly_score * 2`:                                           false,
+	} {
+		e, err := parser.ParseExpr(expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ValuesAreScores(e); got != want {
+			t.Errorf("ValuesAreScores(%s) = %v, want %v", expr, got, want)
+		}
+	}
+}
