@@ -860,3 +860,32 @@ func TestAlertScoreFromTheContract(t *testing.T) {
 		t.Errorf("found %d comparisons with the score and %d red score thresholds; the dashboards have both", compared, colored)
 	}
 }
+
+// TestCountersFromTheContract: the dashboards' rate, irate, increase and
+// resets read only the contract's counters (pkg/schema), never a gauge.
+func TestCountersFromTheContract(t *testing.T) {
+	rated := 0
+	for _, d := range loadDashboards(t) {
+		for _, p := range d.allPanels() {
+			for _, tg := range p.Targets {
+				expr, _ := tg["expr"].(string)
+				s, err := interpolate(expr, sampleValues)
+				if expr == "" || err != nil {
+					continue // TestQueries reports it
+				}
+				e, err := parser.ParseExpr(s)
+				if err != nil {
+					continue // TestQueries reports it
+				}
+				names := contracttest.RatedNames(e)
+				rated += len(names)
+				for _, msg := range contracttest.ContractCounterErrors(names) {
+					t.Errorf("%s: panel %q: %s", d.file, p.Title, msg)
+				}
+			}
+		}
+	}
+	if rated == 0 {
+		t.Error("no panel takes a rate: the check proves nothing")
+	}
+}

@@ -509,3 +509,25 @@ func TestAlertScoreFromTheContract(t *testing.T) {
 		t.Errorf("no rule compares %s with a threshold", schema.AnomalyScore.Name)
 	}
 }
+
+// TestCountersFromTheContract: rate, irate, increase and resets read only
+// the contract's counters (pkg/schema's counter rule), never a gauge.
+func TestCountersFromTheContract(t *testing.T) {
+	rated := 0
+	for f, rules := range loadRules(t) {
+		for _, r := range rules {
+			e, err := parser.ParseExpr(r.Expr)
+			if err != nil {
+				continue // TestExpressionsUseKnownMetrics reports it
+			}
+			names := contracttest.RatedNames(e)
+			rated += len(names)
+			for _, msg := range contracttest.ContractCounterErrors(names) {
+				t.Errorf("%s: %s: %s", f, r.Alert+r.Record, msg)
+			}
+		}
+	}
+	if rated == 0 {
+		t.Error("no rule takes a rate: the check proves nothing")
+	}
+}

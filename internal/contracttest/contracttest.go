@@ -75,6 +75,56 @@ func ValuesAreScores(expr parser.Expr) bool {
 	return false
 }
 
+// counterFuncs are the PromQL functions meant for counters only.
+var counterFuncs = map[string]bool{"rate": true, "irate": true, "increase": true, "resets": true}
+
+// RatedNames returns the metric names expr reads through a function meant
+// for counters (rate, irate, increase, resets), in order of appearance.
+func RatedNames(expr parser.Expr) []string {
+	var out []string
+	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+		c, ok := n.(*parser.Call)
+		if !ok || !counterFuncs[c.Func.Name] {
+			return nil
+		}
+		for _, a := range c.Args {
+			parser.Inspect(a, func(n parser.Node, _ []parser.Node) error {
+				if vs, ok := n.(*parser.VectorSelector); ok && vs.Name != "" {
+					out = append(out, vs.Name)
+				}
+				return nil
+			})
+		}
+		return nil
+	})
+	return out
+}
+
+// ContractCounterErrors says, for each name of the contract among names
+// that is not a counter's series (schema.IsCounter), that a counter
+// function is applied to it; names outside the contract are not judged.
+func ContractCounterErrors(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if inContract(n) && !schema.IsCounter(n) {
+			out = append(out, n+" is not a counter (pkg/schema), but rate, irate, increase or resets reads it")
+		}
+	}
+	return out
+}
+
+// inContract reports whether name is a series name of the contract.
+func inContract(name string) bool {
+	for _, m := range schema.All {
+		for _, n := range m.SeriesNames() {
+			if n == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func unparen(e parser.Expr) parser.Expr {
 	for {
 		p, ok := e.(*parser.ParenExpr)

@@ -2,6 +2,7 @@ package contracttest
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/prometheus/promql/parser"
@@ -47,5 +48,19 @@ func TestValuesAreScores(t *testing.T) {
 		if got := ValuesAreScores(e); got != want {
 			t.Errorf("ValuesAreScores(%s) = %v, want %v", expr, got, want)
 		}
+	}
+}
+
+func TestRatedNames(t *testing.T) {
+	e, err := parser.ParseExpr(`sum(rate(telltale_service_cpu_seconds_total[5m])) / rate(telltale_service_threads[5m]) + increase(x_total[1m]) + telltale_service_open_fds`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := RatedNames(e)
+	if want := []string{"telltale_service_cpu_seconds_total", "telltale_service_threads", "x_total"}; !slices.Equal(got, want) {
+		t.Fatalf("RatedNames = %v, want %v", got, want)
+	}
+	if errs := ContractCounterErrors(got); len(errs) != 1 || !strings.HasPrefix(errs[0], "telltale_service_threads ") {
+		t.Errorf("ContractCounterErrors = %v, want one, of telltale_service_threads", errs)
 	}
 }
