@@ -791,6 +791,29 @@ func TestProvisionedTelltaleSettings(t *testing.T) {
 	}
 }
 
+// promExprs returns the parsed expressions of a panel's Prometheus
+// queries, interpolated with sampleValues (TestQueries reports those that
+// do not parse), and whether every query of the panel is one of them.
+func promExprs(p panel) (exprs []parser.Expr, all bool) {
+	all = true
+	for _, tg := range p.Targets {
+		expr, _ := tg["expr"].(string)
+		ref := targetDatasource(tg)
+		if ref == nil || ref.Type != promType || expr == "" {
+			all = false
+			continue
+		}
+		s, err := interpolate(expr, sampleValues)
+		if err != nil {
+			continue
+		}
+		if e, err := parser.ParseExpr(s); err == nil {
+			exprs = append(exprs, e)
+		}
+	}
+	return exprs, all
+}
+
 // TestAlertScoreFromTheContract: the dashboards restate the alerting score
 // in two places, and both must be pkg/schema.AlertScore: every PromQL
 // comparison of the detector's score with a number, and the red threshold
@@ -799,22 +822,8 @@ func TestAlertScoreFromTheContract(t *testing.T) {
 	compared, colored := 0, 0
 	for _, d := range loadDashboards(t) {
 		for _, p := range d.allPanels() {
-			scores, exprs := true, 0
-			for _, tg := range p.Targets {
-				expr, _ := tg["expr"].(string)
-				if ref := targetDatasource(tg); ref == nil || ref.Type != promType || expr == "" {
-					scores = false
-					continue
-				}
-				s, err := interpolate(expr, sampleValues)
-				if err != nil {
-					continue // TestQueries reports it
-				}
-				e, err := parser.ParseExpr(s)
-				if err != nil {
-					continue // TestQueries reports it
-				}
-				exprs++
+			exprs, scores := promExprs(p)
+			for _, e := range exprs {
 				scores = scores && contracttest.ValuesAreScores(e)
 				for _, v := range contracttest.ScoreThresholds(e) {
 					compared++
@@ -823,7 +832,7 @@ func TestAlertScoreFromTheContract(t *testing.T) {
 					}
 				}
 			}
-			if !scores || exprs == 0 {
+			if !scores || len(exprs) == 0 {
 				continue
 			}
 			var fc struct {
@@ -867,16 +876,8 @@ func TestCountersFromTheContract(t *testing.T) {
 	rated := 0
 	for _, d := range loadDashboards(t) {
 		for _, p := range d.allPanels() {
-			for _, tg := range p.Targets {
-				expr, _ := tg["expr"].(string)
-				s, err := interpolate(expr, sampleValues)
-				if expr == "" || err != nil {
-					continue // TestQueries reports it
-				}
-				e, err := parser.ParseExpr(s)
-				if err != nil {
-					continue // TestQueries reports it
-				}
+			exprs, _ := promExprs(p)
+			for _, e := range exprs {
 				names := contracttest.RatedNames(e)
 				rated += len(names)
 				for _, msg := range contracttest.ContractCounterErrors(names) {

@@ -84,6 +84,31 @@ func loadRules(tb testing.TB) map[string][]rulefmt.Rule {
 	return out
 }
 
+// parsedRule is a rule with its expression parsed.
+type parsedRule struct {
+	file string
+	rule rulefmt.Rule
+	expr parser.Expr
+}
+
+// name is the rule's alert or record name.
+func (r parsedRule) name() string { return r.rule.Alert + r.rule.Record }
+
+// parsedRules returns every rule whose expression parses, with it parsed
+// (TestExpressionsUseKnownMetrics reports the others).
+func parsedRules(tb testing.TB) []parsedRule {
+	tb.Helper()
+	var out []parsedRule
+	for f, rules := range loadRules(tb) {
+		for _, r := range rules {
+			if e, err := parser.ParseExpr(r.Expr); err == nil {
+				out = append(out, parsedRule{f, r, e})
+			}
+		}
+	}
+	return out
+}
+
 // runPromtool runs promtool with args in this directory and fails the test,
 // showing its output, when it does not succeed.
 func runPromtool(t *testing.T, args ...string) string {
@@ -354,31 +379,25 @@ func TestUnitTestFiles(t *testing.T) {
 // and the KPI value rule has one.
 func TestRatioUnitsFromTheContract(t *testing.T) {
 	found := 0
-	for f, rules := range loadRules(t) {
-		for _, r := range rules {
-			e, err := parser.ParseExpr(r.Expr)
-			if err != nil {
-				continue // TestExpressionsUseKnownMetrics reports it
-			}
-			parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
-				vs, ok := n.(*parser.VectorSelector)
-				if !ok {
-					return nil
-				}
-				for _, m := range vs.LabelMatchers {
-					if m.Name != "unit" {
-						continue
-					}
-					if m.Type != labels.MatchRegexp || m.Value != kpi.RatioUnitRegexp {
-						t.Errorf("%s: %s selects unit %s%q, want =~%q (pkg/kpi.RatioUnits)", f, r.Record+r.Alert, m.Type, m.Value, kpi.RatioUnitRegexp)
-					}
-					if r.Record == "kpi:telltale_kpi_value:current" {
-						found++
-					}
-				}
+	for _, r := range parsedRules(t) {
+		parser.Inspect(r.expr, func(n parser.Node, _ []parser.Node) error {
+			vs, ok := n.(*parser.VectorSelector)
+			if !ok {
 				return nil
-			})
-		}
+			}
+			for _, m := range vs.LabelMatchers {
+				if m.Name != "unit" {
+					continue
+				}
+				if m.Type != labels.MatchRegexp || m.Value != kpi.RatioUnitRegexp {
+					t.Errorf("%s: %s selects unit %s%q, want =~%q (pkg/kpi.RatioUnits)", r.file, r.name(), m.Type, m.Value, kpi.RatioUnitRegexp)
+				}
+				if r.rule.Record == "kpi:telltale_kpi_value:current" {
+					found++
+				}
+			}
+			return nil
+		})
 	}
 	if found == 0 {
 		t.Error("kpi:telltale_kpi_value:current does not pick ratio KPIs by unit")
@@ -411,7 +430,7 @@ func TestKPIValueFromTheContract(t *testing.T) {
 	var branches []parser.Expr
 	var split func(parser.Expr)
 	split = func(e parser.Expr) {
-		e = unparen(e)
+		e = contracttest.Unparen(e)
 		if b, ok := e.(*parser.BinaryExpr); ok && b.Op == parser.LOR {
 			split(b.LHS)
 			split(b.RHS)
@@ -445,7 +464,7 @@ func TestKPIValueFromTheContract(t *testing.T) {
 			return nil
 		})
 		agg := ""
-		switch top := unparen(b).(type) {
+		switch top := contracttest.Unparen(b).(type) {
 		case *parser.AggregateExpr:
 			agg = top.Op.String()
 		case *parser.Call:
@@ -475,33 +494,16 @@ func TestKPIValueFromTheContract(t *testing.T) {
 	}
 }
 
-// unparen strips the parentheses around e.
-func unparen(e parser.Expr) parser.Expr {
-	for {
-		p, ok := e.(*parser.ParenExpr)
-		if !ok {
-			return e
-		}
-		e = p.Expr
-	}
-}
-
 // TestAlertScoreFromTheContract: every comparison of the detector's score
 // with a number in the rules is with schema.AlertScore, the threshold the
 // datasource and pkg/anomaly use, and there is one.
 func TestAlertScoreFromTheContract(t *testing.T) {
 	found := 0
-	for f, rules := range loadRules(t) {
-		for _, r := range rules {
-			e, err := parser.ParseExpr(r.Expr)
-			if err != nil {
-				continue // TestExpressionsUseKnownMetrics reports it
-			}
-			for _, v := range contracttest.ScoreThresholds(e) {
-				found++
-				if v != schema.AlertScore {
-					t.Errorf("%s: %s compares %s with %v; the alerting score is %v (pkg/schema.AlertScore)", f, r.Alert+r.Record, schema.AnomalyScore.Name, v, schema.AlertScore)
-				}
+	for _, r := range parsedRules(t) {
+		for _, v := range contracttest.ScoreThresholds(r.expr) {
+			found++
+			if v != schema.AlertScore {
+				t.Errorf("%s: %s compares %s with %v; the alerting score is %v (pkg/schema.AlertScore)", r.file, r.name(), schema.AnomalyScore.Name, v, schema.AlertScore)
 			}
 		}
 	}
@@ -514,17 +516,11 @@ func TestAlertScoreFromTheContract(t *testing.T) {
 // the contract's counters (pkg/schema's counter rule), never a gauge.
 func TestCountersFromTheContract(t *testing.T) {
 	rated := 0
-	for f, rules := range loadRules(t) {
-		for _, r := range rules {
-			e, err := parser.ParseExpr(r.Expr)
-			if err != nil {
-				continue // TestExpressionsUseKnownMetrics reports it
-			}
-			names := contracttest.RatedNames(e)
-			rated += len(names)
-			for _, msg := range contracttest.ContractCounterErrors(names) {
-				t.Errorf("%s: %s: %s", f, r.Alert+r.Record, msg)
-			}
+	for _, r := range parsedRules(t) {
+		names := contracttest.RatedNames(r.expr)
+		rated += len(names)
+		for _, msg := range contracttest.ContractCounterErrors(names) {
+			t.Errorf("%s: %s: %s", r.file, r.name(), msg)
 		}
 	}
 	if rated == 0 {

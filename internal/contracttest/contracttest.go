@@ -20,7 +20,7 @@ func ScoreThresholds(expr parser.Expr) []float64 {
 			return nil
 		}
 		for _, pair := range [2][2]parser.Expr{{b.LHS, b.RHS}, {b.RHS, b.LHS}} {
-			if num, ok := unparen(pair[1]).(*parser.NumberLiteral); ok && readsScore(pair[0]) {
+			if num, ok := Unparen(pair[1]).(*parser.NumberLiteral); ok && readsScore(pair[0]) {
 				out = append(out, num.Val)
 			}
 		}
@@ -47,7 +47,7 @@ func readsScore(e parser.Expr) bool {
 // quantile, the matching _over_time functions, sort, and the left side of
 // and/unless), not a count or a sum of them.
 func ValuesAreScores(expr parser.Expr) bool {
-	switch e := unparen(expr).(type) {
+	switch e := Unparen(expr).(type) {
 	case *parser.VectorSelector:
 		return e.Name == schema.AnomalyScore.Name
 	case *parser.MatrixSelector:
@@ -125,7 +125,8 @@ func inContract(name string) bool {
 	return false
 }
 
-func unparen(e parser.Expr) parser.Expr {
+// Unparen strips the parentheses around e.
+func Unparen(e parser.Expr) parser.Expr {
 	for {
 		p, ok := e.(*parser.ParenExpr)
 		if !ok {
