@@ -1,6 +1,7 @@
 package schema_test
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -111,6 +112,38 @@ func TestEdgeBy(t *testing.T) {
 	for _, m := range schema.All {
 		if strings.HasPrefix(m.Name, "telltale_edge_") && len(m.Labels) > 0 && !slices.Equal(m.Labels, schema.EdgeLabels) {
 			t.Errorf("%s: labels %q, want the edge labels %q", m.Name, m.Labels, schema.EdgeLabels)
+		}
+	}
+}
+
+// TestFamiliesDocumented: every family of the contract is in its part's
+// README (the exporter's and pkg/kpi's in README.md, the detector's in
+// detector/README.md), by its name or, in a row that lists several of one
+// prefix, as `…_<rest of the name>`.
+func TestFamiliesDocumented(t *testing.T) {
+	docs := map[schema.Part]string{}
+	for part, path := range map[schema.Part]string{schema.Exporter: "../../README.md", schema.App: "../../README.md", schema.Detector: "../../detector/README.md"} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs[part] = string(b)
+	}
+	for _, m := range schema.All {
+		doc := docs[m.Part]
+		if strings.Contains(doc, m.Name) {
+			continue
+		}
+		// "telltale_service_disk_read_bytes_total, …_disk_written_bytes_total"
+		found := false
+		for i := range len(m.Name) {
+			if m.Name[i] == '_' && i > len("telltale") && strings.Contains(doc, "…"+m.Name[i:]) && strings.Contains(doc, m.Name[:i]+"_") {
+				found = true
+				break
+			}
+		}
+		if !found {
+			t.Errorf("%s (%s) is not documented in its README", m.Name, m.Part)
 		}
 	}
 }
