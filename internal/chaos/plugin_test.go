@@ -20,6 +20,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 
 	"github.com/telltale-dev/telltale/datasource/pkg/plugin"
+	"github.com/telltale-dev/telltale/internal/benchkit"
 	"github.com/telltale-dev/telltale/internal/plugintest"
 	"github.com/telltale-dev/telltale/internal/promtest"
 )
@@ -183,7 +184,7 @@ func TestHostileQueries(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	rss, err := peakRSS(p.Pid)
+	rss, err := benchkit.PeakRSS(p.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,8 +196,9 @@ func TestHostileQueries(t *testing.T) {
 	if healthy {
 		t.Logf("health check: %s %s", hr.GetStatus(), hr.GetMessage())
 	}
-	const maxRSS, maxError = 300 << 20, 2048
+	// The issue asks for under 300 MB (10^6 bytes), not MiB.
+	const maxRSS, maxError = 300e6, 2048
 	held := len(wrong) == 0 && failed == 0 && healthy && rss < maxRSS && longest <= maxError
-	report(t, "hostile queries", held, "%d hostile queries, %d answered otherwise than they should (%s); 20 at once: %d not refused; the largest accepted (%d series × %d points) answered %d rows; peak RSS %.0f MiB (want < %d); longest error %d bytes (want ≤ %d); health check answered after: %v",
-		len(queries), len(wrong), strings.Join(wrong, ", "), failed, plugin.MaxAnswerSeries, points, rows, rss/(1<<20), maxRSS>>20, longest, maxError, healthy)
+	report(t, "hostile queries", held, "%d hostile queries, %d answered otherwise than they should (%s); 20 at once: %d not refused; the largest accepted (%d series × %d points) answered %d rows; peak RSS %.0f MB (want < %.0f); longest error %d bytes (want ≤ %d); health check answered after: %v",
+		len(queries), len(wrong), strings.Join(wrong, ", "), failed, plugin.MaxAnswerSeries, points, rows, rss/1e6, maxRSS/1e6, longest, maxError, healthy)
 }

@@ -184,20 +184,6 @@ func gauge(fams map[string]*dto.MetricFamily, name string, want map[string]strin
 	return sum, ok
 }
 
-// peakRSS is the peak resident memory of a process, from its status.
-func peakRSS(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) == 3 && f[0] == "VmHWM:" {
-			kb, err := strconv.ParseFloat(f[1], 64)
-			return kb * 1024, err
-		}
-	}
-	return 0, fmt.Errorf("/proc/%d/status has no VmHWM", pid)
-}
 
 // panicked reports whether a program's standard error shows a Go panic or
 // a fatal runtime error.

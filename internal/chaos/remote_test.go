@@ -16,6 +16,7 @@ import (
 	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/prompb"
 
+	"github.com/telltale-dev/telltale/internal/benchkit"
 	"github.com/telltale-dev/telltale/internal/proctest"
 	"github.com/telltale-dev/telltale/internal/testenv"
 	"github.com/telltale-dev/telltale/pkg/schema"
@@ -141,7 +142,7 @@ func TestGarbageRemoteRead(t *testing.T) {
 		}
 	}
 	errs := detectorMetric(t, base, schema.DetectorReadErrors.Name)
-	rss, err := peakRSS(det.Cmd.Process.Pid)
+	rss, err := benchkit.PeakRSS(det.Cmd.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
