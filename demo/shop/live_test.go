@@ -75,6 +75,7 @@ type running struct {
 // at rate purchases per second.
 func startShop(tb testing.TB, rate int) *running {
 	tb.Helper()
+	testenv.Live(tb) // before the copies of what TestMain built
 	s := &running{tb: tb, addrs: map[shop.Role]string{}, cmds: map[shop.Role]*exec.Cmd{}, exe: map[shop.Role]string{}, logs: map[shop.Role]*bytes.Buffer{}}
 	dir := tb.TempDir()
 	for _, r := range shop.Roles {
