@@ -11,7 +11,7 @@ import (
 
 // ScoreThresholds returns the numbers expr compares the detector's anomaly
 // score with (schema.AnomalyScore, whatever function or aggregation wraps
-// it): in `max_over_time(telltale_anomaly_score[15m]) >= 0.9`, 0.9.
+// it): in `max_over_time(<score>[15m]) >= 0.9`, 0.9.
 func ScoreThresholds(expr parser.Expr) []float64 {
 	var out []float64
 	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
