@@ -184,7 +184,6 @@ func gauge(fams map[string]*dto.MetricFamily, name string, want map[string]strin
 	return sum, ok
 }
 
-
 // panicked reports whether a program's standard error shows a Go panic or
 // a fatal runtime error.
 func panicked(stderr string) bool {
