@@ -15,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -184,16 +183,9 @@ func Detector() error {
 // detMedian is the run with the median wall time, with the median CPU
 // time and peak RSS of the runs.
 func detMedian(rs []detRun) detRun {
-	byWall := slices.Clone(rs)
-	slices.SortFunc(byWall, func(a, b detRun) int { return cmp.Compare(a.wall, b.wall) })
-	m := byWall[len(byWall)/2]
-	cpus, rss := make([]float64, len(rs)), make([]float64, len(rs))
-	for i, r := range rs {
-		cpus[i], rss[i] = r.cpu, r.rssMiB
-	}
-	slices.Sort(cpus)
-	slices.Sort(rss)
-	m.cpu, m.rssMiB = cpus[len(cpus)/2], rss[len(rss)/2]
+	m := benchkit.Median(rs, func(a, b detRun) int { return cmp.Compare(a.wall, b.wall) })
+	m.cpu = benchkit.Median(rs, func(a, b detRun) int { return cmp.Compare(a.cpu, b.cpu) }).cpu
+	m.rssMiB = benchkit.Median(rs, func(a, b detRun) int { return cmp.Compare(a.rssMiB, b.rssMiB) }).rssMiB
 	return m
 }
 

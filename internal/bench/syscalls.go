@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/telltale-dev/telltale/internal/benchkit"
 	"github.com/telltale-dev/telltale/pkg/syscalls"
 )
 
@@ -292,7 +294,5 @@ func syscallsBenchSnapshot() error {
 }
 
 func syscallsMedianMin(ds []time.Duration) (median, minimum time.Duration) {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2], s[0]
+	return benchkit.Median(ds, cmp.Compare[time.Duration]), slices.Min(ds)
 }

@@ -87,10 +87,6 @@ func StartPiped(bin string, args ...string) (*Process, error) {
 	return start(exec.Command(bin, args...), true)
 }
 
-// StartCmd starts a command the caller prepared (environment, directory,
-// output); its process-group settings are added to the caller's.
-func StartCmd(cmd *exec.Cmd) (*Process, error) { return start(cmd, false) }
-
 func start(cmd *exec.Cmd, piped bool) (*Process, error) {
 	if cmd.Stderr == nil {
 		cmd.Stderr = os.Stderr
