@@ -63,6 +63,8 @@ type flags struct {
 	workers         int
 	metricsPath     string
 	skipScoring     bool
+	storagePath     string
+	checkpointEvery time.Duration
 
 	urlSet, timeoutSet, selectorsSet, kpisSet bool
 }
@@ -107,6 +109,10 @@ func parseFlags(args []string) (*settings, error) {
 		Default(anomaly.NameEnsemble).EnumVar(&f.algorithm, anomaly.Names()...)
 	app.Flag("bench.skip-scoring", "Benchmarks only: read, decode and keep per-series state, but score nothing.").
 		Hidden().BoolVar(&f.skipScoring)
+	app.Flag("storage.path", "Directory where every series' state is checkpointed, periodically and at shutdown, so a restart reads only what it missed instead of the whole backfill. Empty: no checkpoints.").
+		StringVar(&f.storagePath)
+	app.Flag("storage.checkpoint-interval", "How often a checkpoint is written to --storage.path, besides at shutdown.").
+		Default("5m").DurationVar(&f.checkpointEvery)
 	app.Flag("score.workers", "Goroutines scoring in parallel.").Default(fmt.Sprint(runtime.GOMAXPROCS(0))).IntVar(&f.workers)
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&f.metricsPath)
 	toolkitFlags := kingpinflag.AddFlags(app, defaultAddress)
@@ -281,20 +287,33 @@ func (f *flags) engineConfig() (engine.Config, error) {
 	if _, err := anomaly.New(algo, anomaly.Config{}); err != nil {
 		return engine.Config{}, err
 	}
+	if f.storagePath != "" {
+		if f.skipScoring {
+			return engine.Config{}, errors.New("--bench.skip-scoring keeps no state to checkpoint; leave --storage.path empty with it")
+		}
+		if err := os.MkdirAll(f.storagePath, 0o755); err != nil {
+			return engine.Config{}, fmt.Errorf("--storage.path: %w (want a directory the detector can write)", err)
+		}
+		if f.checkpointEvery <= 0 {
+			return engine.Config{}, fmt.Errorf("--storage.checkpoint-interval=%s: want a positive duration, e.g. 5m", f.checkpointEvery)
+		}
+	}
 	return engine.Config{
-		Client:          client,
-		Selectors:       sels,
-		KPIs:            f.kpis,
-		Interval:        f.interval,
-		Overlap:         f.overlap,
-		Backfill:        f.backfill,
-		ReadTimeout:     f.timeout,
-		BackfillTimeout: f.backfillTimeout,
-		ShardIndex:      f.shardIndex,
-		ShardCount:      f.shardCount,
-		MaxSeries:       f.seriesLimit,
-		StaleAfter:      f.staleAfter,
-		Workers:         f.workers,
+		Client:             client,
+		Selectors:          sels,
+		KPIs:               f.kpis,
+		Interval:           f.interval,
+		Overlap:            f.overlap,
+		Backfill:           f.backfill,
+		ReadTimeout:        f.timeout,
+		BackfillTimeout:    f.backfillTimeout,
+		ShardIndex:         f.shardIndex,
+		ShardCount:         f.shardCount,
+		MaxSeries:          f.seriesLimit,
+		StaleAfter:         f.staleAfter,
+		Workers:            f.workers,
+		StoragePath:        f.storagePath,
+		CheckpointInterval: f.checkpointEvery,
 		NewDetector: func(counter bool) anomaly.Detector {
 			if f.skipScoring {
 				return engine.NoScoring{}

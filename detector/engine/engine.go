@@ -54,6 +54,12 @@ type Config struct {
 	NewDetector func(counter bool) anomaly.Detector
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// StoragePath is the directory of the engine's checkpoint (see
+	// checkpoint.go); empty keeps none, and every start backfills.
+	StoragePath string
+	// CheckpointInterval is how often a checkpoint is written, besides
+	// when Run ends.
+	CheckpointInterval time.Duration
 }
 
 // seriesState is what the detector keeps for one series.
@@ -171,20 +177,45 @@ func New(cfg Config, log *slog.Logger) *Engine {
 	return e
 }
 
-// Run scores every interval until ctx ends.
+// Run scores every interval until ctx ends. With a storage path it starts
+// from the checkpoint there, if any, writes one every CheckpointInterval,
+// and a last one before it returns.
 func (e *Engine) Run(ctx context.Context) {
+	if e.cfg.StoragePath != "" {
+		e.restore()
+	}
 	stop := e.start()
-	defer stop()
 	tick := time.NewTicker(e.cfg.Interval)
 	defer tick.Stop()
+	last := time.Now()
 	for {
 		e.round(ctx)
+		if e.cfg.StoragePath != "" && e.cfg.CheckpointInterval > 0 && time.Since(last) >= e.cfg.CheckpointInterval && ctx.Err() == nil {
+			e.saveCheckpoint()
+			last = time.Now()
+		}
 		select {
 		case <-ctx.Done():
+			stop()
+			if e.cfg.StoragePath != "" {
+				e.saveCheckpoint()
+			}
 			return
 		case <-tick.C:
 		}
 	}
+}
+
+// saveCheckpoint writes a checkpoint and logs how it went; a failure
+// leaves the previous checkpoint in place.
+func (e *Engine) saveCheckpoint() {
+	began := time.Now()
+	n, err := e.checkpoint()
+	if err != nil {
+		e.log.Error("checkpoint failed; the previous one, if any, stays", "err", err)
+		return
+	}
+	e.log.Info("checkpoint written", "file", e.checkpointPath(), "series", n, "took", time.Since(began))
 }
 
 // NoScoring is a detector that scores nothing (--bench.skip-scoring): it
@@ -445,8 +476,16 @@ const minTime = math.MinInt64
 const exposedLabel = schema.LabelMetric
 
 func (e *Engine) newState(ls labels.Labels) *seriesState {
+	st := &seriesState{labels: ls, det: e.cfg.NewDetector(e.isCounter(ls.Get(labels.MetricName))), lastT: minTime}
+	e.describe(st)
+	return st
+}
+
+// describe builds the series' exposed label names and values, and its
+// descriptors, from its labels.
+func (e *Engine) describe(st *seriesState) {
+	ls := st.labels
 	name := ls.Get(labels.MetricName)
-	st := &seriesState{labels: ls, det: e.cfg.NewDetector(e.isCounter(name)), lastT: minTime}
 	names := []string{exposedLabel}
 	st.values = []string{name}
 	ls.Range(func(l labels.Label) {
@@ -465,7 +504,6 @@ func (e *Engine) newState(ls labels.Labels) *seriesState {
 	for i, m := range schema.AnomalyFamilies {
 		st.descs[i] = prometheus.NewDesc(m.Name, m.Help, names, nil)
 	}
-	return st
 }
 
 // finishRound settles each series' exposed score and forgets series that

@@ -72,6 +72,16 @@ const wantTracked = 23
 // and KPIs, its workers running until the test ends.
 func testEngine(tb testing.TB, url string, edit func(*Config)) (*Engine, *prometheus.Registry) {
 	tb.Helper()
+	e := New(testConfig(tb, url, edit), slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	tb.Cleanup(e.start())
+	reg := prometheus.NewPedanticRegistry()
+	e.Register(reg)
+	return e, reg
+}
+
+// testConfig is the configuration of testEngine.
+func testConfig(tb testing.TB, url string, edit func(*Config)) Config {
+	tb.Helper()
 	client, err := remoteread.NewClient(remoteread.Options{URL: url})
 	if err != nil {
 		tb.Fatal(err)
@@ -90,11 +100,7 @@ func testEngine(tb testing.TB, url string, edit func(*Config)) (*Engine, *promet
 	if edit != nil {
 		edit(&cfg)
 	}
-	e := New(cfg, slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	tb.Cleanup(e.start())
-	reg := prometheus.NewPedanticRegistry()
-	e.Register(reg)
-	return e, reg
+	return cfg
 }
 
 type testWriter struct{ tb testing.TB }
