@@ -2,9 +2,12 @@ package engine
 
 import (
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/telltale-dev/telltale/pkg/anomaly"
 	"github.com/telltale-dev/telltale/pkg/schema"
@@ -69,4 +72,45 @@ func BenchmarkBackfill(b *testing.B) {
 			b.ReportMetric(float64(b.N*nSeries*n)/b.Elapsed().Seconds(), "samples/s")
 		})
 	}
+}
+
+// BenchmarkCheckpoint writes and reads back a checkpoint of 2000 series
+// whose ensembles have seen 6 h at 15 s each.
+func BenchmarkCheckpoint(b *testing.B) {
+	const nSeries, n = 2000, 1440
+	e := New(Config{
+		StoragePath: b.TempDir(), Workers: 2, MaxSeries: nSeries,
+		NewDetector: func(counter bool) anomaly.Detector { return anomaly.NewEnsemble(anomaly.Config{Counter: counter}) },
+	}, slog.New(slog.DiscardHandler))
+	for k := range nSeries {
+		ls := labels.FromStrings(labels.MetricName, schema.ServiceFDs.Name, "service", fmt.Sprintf("s%04d", k))
+		st := e.newState(ls)
+		rng := rand.New(rand.NewPCG(uint64(k), 1))
+		for i := range n {
+			st.result = st.det.Update(int64(i)*15000, float64(30+rng.IntN(20)))
+		}
+		st.lastT = int64(n-1) * 15000
+		h := labels.StableHash(ls)
+		e.shards[int((h>>32)%uint64(len(e.shards)))].series[h] = st
+	}
+	b.Run("write", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := e.checkpoint(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*nSeries), "µs/series")
+	})
+	b.Run("read", func(b *testing.B) {
+		if _, err := e.checkpoint(); err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			rs, err := readCheckpoint(e.checkpointPath(), func() anomaly.Detector { return anomaly.NewEnsemble(anomaly.Config{}) }, 2)
+			if err != nil || len(rs.series) != nSeries {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*nSeries), "µs/series")
+	})
 }

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -51,10 +51,13 @@ import (
 const (
 	checkpointMagic  = "TTDETCK\n"
 	checkpointFormat = 1
-	checkpointFile   = "detector.checkpoint"
+	checkpointFile   = CheckpointFile
 	// checkpointHeader is the size of the fixed part before the series.
 	checkpointHeader = len(checkpointMagic) + 4 + 8 + 8 + 8 + 8
 )
+
+// CheckpointFile is the checkpoint's name in the storage directory.
+const CheckpointFile = "detector.checkpoint"
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -192,13 +195,16 @@ var errNoCheckpoint = errors.New("no checkpoint")
 // readCheckpoint reads and checks the checkpoint at path; newDet makes the
 // detectors states are restored into.
 func readCheckpoint(path string, newDet func() anomaly.Detector, workers int) (*restored, error) {
-	data, err := os.ReadFile(path)
+	data, unmap, err := mapFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, errNoCheckpoint
 	}
 	if err != nil {
 		return nil, err
 	}
+	// Nothing restored refers to the file's bytes: the labels are
+	// copied, and the states are read into the detectors.
+	defer unmap()
 	if len(data) < len(checkpointMagic) || string(data[:len(checkpointMagic)]) != checkpointMagic {
 		return nil, fmt.Errorf("not a Telltale detector checkpoint (it does not start with %q)", checkpointMagic)
 	}
@@ -377,7 +383,32 @@ func (r *recordReader) record() (*seriesState, []byte) {
 	if r.err == nil && st.labels.Get(labels.MetricName) == "" {
 		r.fail(fmt.Errorf("a series without a name: %s", st.labels))
 	}
-	return st, bytes.Clone(state)
+	return st, state
+}
+
+// mapFile maps the file at path into memory, read-only: a checkpoint of
+// hundreds of megabytes is read without a copy on the heap.
+func mapFile(path string) ([]byte, func(), error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if fi.Size() == 0 {
+		return nil, func() {}, nil
+	}
+	if fi.Size() != int64(int(fi.Size())) {
+		return nil, nil, fmt.Errorf("%d bytes is too large to map", fi.Size())
+	}
+	data, err := syscall.Mmap(int(f.Fd()), 0, int(fi.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return nil, nil, fmt.Errorf("map %s: %w", path, err)
+	}
+	return data, func() { _ = syscall.Munmap(data) }, nil
 }
 
 // restore loads the checkpoint, if there is one, into the engine before

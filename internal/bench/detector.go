@@ -17,10 +17,13 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/telltale-dev/telltale/detector/engine"
 	"github.com/telltale-dev/telltale/internal/benchkit"
+	"github.com/telltale-dev/telltale/pkg/anomaly"
 	"github.com/telltale-dev/telltale/pkg/schema"
 )
 
@@ -125,6 +128,13 @@ func Detector() error {
 	for _, algo := range append(algorithms, detNoScoring) {
 		names = append(names, "detector "+algo)
 	}
+	// A restart from a checkpoint: the first run writes one when it is
+	// stopped, and each measured run starts from the last one.
+	storage := filepath.Join(dir, "storage")
+	names = append(names, detRestartName)
+	if _, err := detBackfill(filepath.Join(dir, "telltale-detector"), readURL, anomalyEnsemble, prom.Process.Pid, storage); err != nil {
+		return err
+	}
 	runs := map[string][]detRun{}
 	var all []detRun
 	for range rounds {
@@ -135,13 +145,19 @@ func Detector() error {
 		runs[r.name] = append(runs[r.name], r)
 		all = append(all, r)
 		for _, algo := range append(algorithms, detNoScoring) {
-			r, err := detBackfill(filepath.Join(dir, "telltale-detector"), readURL, algo, prom.Process.Pid)
+			r, err := detBackfill(filepath.Join(dir, "telltale-detector"), readURL, algo, prom.Process.Pid, "")
 			if err != nil {
 				return err
 			}
 			runs[r.name] = append(runs[r.name], r)
 			all = append(all, r)
 		}
+		r, err = detBackfill(filepath.Join(dir, "telltale-detector"), readURL, anomalyEnsemble, prom.Process.Pid, storage)
+		if err != nil {
+			return err
+		}
+		runs[r.name] = append(runs[r.name], r)
+		all = append(all, r)
 	}
 
 	want := nSeries * samplesPerSeries
@@ -149,6 +165,10 @@ func Detector() error {
 	fmt.Printf("%-28s %8s %12s %8s %9s %8s %10s\n", "", "wall s", "samples/s", "CPU s", "peak RSS", "series", "Prom CPU s")
 	for _, r := range all {
 		fmt.Printf("%-28s %8.2f %12.3g %8.2f %6.0f MiB %8d %10.2f\n", r.name, r.wall.Seconds(), float64(r.samples)/r.wall.Seconds(), r.cpu, r.rssMiB, r.series, r.promCPU)
+		if r.checkpoint > 0 {
+			fmt.Printf("%-28s checkpoint of %d MiB read at start, one written in %.2f s at shutdown\n", "", r.checkpoint>>20, r.shutdown.Seconds())
+			continue
+		}
 		if r.samples != want {
 			fmt.Printf("WARNING: %s handled %d samples, want %d\n", r.name, r.samples, want)
 		}
@@ -164,7 +184,14 @@ func Detector() error {
 	plain := med[names[0]]
 	for _, name := range names[1:] {
 		d := med[name]
-		fmt.Printf("ratio %s / plain read: wall %.2f (goal ≤ 1.5), CPU %.2f\n", name, d.wall.Seconds()/plain.wall.Seconds(), d.cpu/plain.cpu)
+		goal := "goal ≤ 1.5 withdrawn: every sample is scored"
+		switch name {
+		case detRestartName:
+			goal = "restart to ready from a checkpoint, goal ≤ 1.5"
+		case "detector " + detNoScoring:
+			goal = "the pipeline alone"
+		}
+		fmt.Printf("ratio %s / plain read: wall %.2f (%s), CPU %.2f\n", name, d.wall.Seconds()/plain.wall.Seconds(), goal, d.cpu/plain.cpu)
 	}
 	// What scoring costs beyond the pipeline, and what the goal would
 	// leave for it: the time between the pipeline's own and 1.5 × the
@@ -177,7 +204,127 @@ func Detector() error {
 		d := med["detector "+algo]
 		fmt.Printf("scoring cost of %s: %.0f ns of CPU per sample\n", algo, (d.cpu-pipe.cpu)/float64(want)*1e9)
 	}
+
+	// Memory per series, next to what Prometheus's head spends on the
+	// same series.
+	head, err := detHeadMemory(prometheus, dir, nSeries)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nmemory per series once ready (heap in use / series; resident / series)\n")
+	fmt.Printf("%-28s %9.0f B %9.0f B  (%d series)\n", "Prometheus head", head.heapBytes, head.rssBytes, head.series)
+	for _, name := range names[1:] {
+		runs := runs[name]
+		heap := benchkit.Median(runs, func(a, b detRun) int { return cmp.Compare(a.heapBytes, b.heapBytes) }).heapBytes
+		rss := benchkit.Median(runs, func(a, b detRun) int { return cmp.Compare(a.rssBytes, b.rssBytes) }).rssBytes
+		n := float64(max(runs[0].series, 1))
+		fmt.Printf("%-28s %9.0f B %9.0f B  ratio to Prometheus's head: %.1f (heap), %.1f (resident); goal ≤ 1.0\n",
+			name, heap/n, rss/n, heap/n/head.heapBytes, rss/n/head.rssBytes)
+	}
 	return nil
+}
+
+// headMemory is what Prometheus's head spends per series.
+type headMemory struct {
+	heapBytes, rssBytes float64 // per series, beyond an empty head
+	series              int
+}
+
+// detHeadMemory measures what Prometheus's head spends per series on the
+// benchmark's series: a fresh Prometheus scrapes them every second from a
+// target that serves them live, and the growth of its heap in use and
+// resident memory, from before the target answered to a minute after every
+// series is in the head, is divided by the head's series.
+func detHeadMemory(bin, dir string, nSeries int) (headMemory, error) {
+	data := detData(nSeries)
+	var mu sync.Mutex
+	serving := false
+	target := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.Header().Set("Content-Type", "application/openmetrics-text; version=1.0.0; charset=utf-8")
+		bw := bufio.NewWriterSize(w, 1<<16)
+		if serving {
+			var line []byte
+			for _, fam := range data {
+				fmt.Fprintf(bw, "# TYPE %s %s\n", fam[0].fam.name, fam[0].fam.typ)
+				for _, s := range fam {
+					line = strconv.AppendFloat(append(line[:0], s.prefix...), s.next(), 'g', -1, 64)
+					bw.Write(append(line, '\n'))
+				}
+			}
+		}
+		bw.WriteString("# EOF\n")
+		bw.Flush()
+	})
+	targetAddr, err := benchkit.FreeAddr()
+	if err != nil {
+		return headMemory{}, err
+	}
+	srv := &http.Server{Addr: targetAddr, Handler: target, ReadHeaderTimeout: 10 * time.Second}
+	go srv.ListenAndServe()
+	defer srv.Close()
+
+	addr, err := benchkit.FreeAddr()
+	if err != nil {
+		return headMemory{}, err
+	}
+	cfg := filepath.Join(dir, "prometheus-head.yml")
+	conf := fmt.Sprintf("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n- job_name: bench\n  honor_labels: true\n  static_configs:\n  - targets: [%q]\n", targetAddr)
+	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
+		return headMemory{}, err
+	}
+	cmd := exec.Command(bin, benchkit.PrometheusFlags(cfg, filepath.Join(dir, "tsdb-head"), addr)...)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return headMemory{}, err
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	base := "http://" + addr
+	if err := benchkit.WaitHTTP(context.Background(), benchkit.PrometheusReady(base), 2*time.Minute, nil); err != nil {
+		return headMemory{}, fmt.Errorf("prometheus: %w", err)
+	}
+	own := func() (map[string]float64, error) {
+		body, err := benchkit.Get(base + "/metrics")
+		return benchkit.Samples(body), err
+	}
+	time.Sleep(10 * time.Second)
+	before, err := own()
+	if err != nil {
+		return headMemory{}, err
+	}
+	mu.Lock()
+	serving = true
+	mu.Unlock()
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		m, err := own()
+		if err != nil {
+			return headMemory{}, err
+		}
+		if int(m["prometheus_tsdb_head_series"]) >= nSeries {
+			break
+		}
+		if time.Now().After(deadline) {
+			return headMemory{}, fmt.Errorf("Prometheus's head holds %v series after 5 minutes, want %d", m["prometheus_tsdb_head_series"], nSeries)
+		}
+		time.Sleep(time.Second)
+	}
+	time.Sleep(time.Minute)
+	after, err := own()
+	if err != nil {
+		return headMemory{}, err
+	}
+	n := after["prometheus_tsdb_head_series"]
+	return headMemory{
+		heapBytes: (after["go_memstats_heap_inuse_bytes"] - before["go_memstats_heap_inuse_bytes"]) / n,
+		rssBytes:  (after["process_resident_memory_bytes"] - before["process_resident_memory_bytes"]) / n,
+		series:    int(n),
+	}, nil
 }
 
 // detMedian is the run with the median wall time, with the median CPU
@@ -189,6 +336,12 @@ func detMedian(rs []detRun) detRun {
 	return m
 }
 
+// detRestartName names the runs that start from a checkpoint.
+const detRestartName = "detector ensemble restart"
+
+// anomalyEnsemble is the ensemble's --detector.algorithm.
+const anomalyEnsemble = anomaly.NameEnsemble
+
 // detRun is one measured run.
 type detRun struct {
 	name    string
@@ -198,6 +351,12 @@ type detRun struct {
 	samples int
 	series  int
 	promCPU float64 // Prometheus's CPU seconds over the run
+	// For a run from a checkpoint: its size, and how long the
+	// detector took to stop (writing the next one).
+	checkpoint int64
+	shutdown   time.Duration
+	// The detector's heap in use and resident memory once ready.
+	heapBytes, rssBytes float64
 }
 
 // detPlainRead runs the plain client once.
@@ -235,8 +394,10 @@ func detPlainRead(bin, readURL, selectors string, promPID int) (detRun, error) {
 }
 
 // detBackfill starts the detector and measures it until it is ready, that
-// is until the backfill has been read and every sample scored.
-func detBackfill(bin, readURL, algo string, promPID int) (detRun, error) {
+// is until the backfill has been read and every sample scored. With a
+// storage directory the detector starts from the checkpoint there, and
+// writes the next one when it is stopped.
+func detBackfill(bin, readURL, algo string, promPID int, storage string) (detRun, error) {
 	addr, err := benchkit.FreeAddr()
 	if err != nil {
 		return detRun{}, err
@@ -259,6 +420,15 @@ func detBackfill(bin, readURL, algo string, promPID int) (detRun, error) {
 		"--score.interval=10m",
 		"--log.level=warn",
 	)
+	name := "detector " + algo
+	var size int64
+	if storage != "" {
+		cmd.Args = append(cmd.Args, "--storage.path="+storage)
+		name = detRestartName
+		if fi, err := os.Stat(filepath.Join(storage, engine.CheckpointFile)); err == nil {
+			size = fi.Size()
+		}
+	}
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	began := time.Now()
@@ -303,14 +473,27 @@ func detBackfill(bin, readURL, algo string, promPID int) (detRun, error) {
 		return detRun{}, err
 	}
 	metrics := benchkit.Samples(body)
+	var shutdown time.Duration
+	if storage != "" {
+		stopped := time.Now()
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			return detRun{}, fmt.Errorf("detector with a checkpoint: %w", err)
+		}
+		shutdown = time.Since(stopped)
+	}
 	return detRun{
-		name:    "detector " + algo,
-		wall:    wall,
-		cpu:     cpu,
-		rssMiB:  rss / (1 << 20),
-		samples: int(metrics[schema.DetectorSamplesScored.Name]),
-		series:  int(metrics[schema.DetectorSeries.Name]),
-		promCPU: promAfter - promBefore,
+		name:       name,
+		checkpoint: size,
+		shutdown:   shutdown,
+		heapBytes:  metrics["go_memstats_heap_inuse_bytes"],
+		rssBytes:   metrics["process_resident_memory_bytes"],
+		wall:       wall,
+		cpu:        cpu,
+		rssMiB:     rss / (1 << 20),
+		samples:    int(metrics[schema.DetectorSamplesScored.Name]),
+		series:     int(metrics[schema.DetectorSeries.Name]),
+		promCPU:    promAfter - promBefore,
 	}, nil
 }
 
@@ -343,23 +526,18 @@ func detProfile(addr, path string) {
 	fmt.Printf("CPU profile of %s s of the run in %s\n", secs, path)
 }
 
-// detWriteOpenMetrics writes nSeries Telltale-like series (ten per service:
-// five counter series, five gauges) of n samples each, ending at end. Each
-// family's series are contiguous and each series is in time order, as
-// promtool wants.
-func detWriteOpenMetrics(path string, nSeries, n int, end time.Time) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	services := nSeries / 10
-	start := end.Add(-time.Duration(n-1) * detBenchStep)
-	families := []struct {
-		name, typ string
-		variants  []string
-		next      func(rng *rand.Rand, i int, prev float64) float64
-	}{
+// detFamily is one metric family of the benchmark's data: its variants'
+// extra labels, and how a series' next value follows from its last.
+type detFamily struct {
+	name, typ string
+	variants  []string
+	next      func(rng *rand.Rand, i int, prev float64) float64
+}
+
+// detFamilies are the benchmark's families: five counter series and five
+// gauges per service.
+func detFamilies() []detFamily {
+	return []detFamily{
 		{openMetricsFamily(schema.ServiceCPU), "counter", []string{`mode="user"`, `mode="system"`}, func(rng *rand.Rand, i int, prev float64) float64 {
 			return math.Round((prev+detDaily(i)*0.4*rng.Float64())*100) / 100
 		}},
@@ -394,10 +572,34 @@ func detWriteOpenMetrics(path string, nSeries, n int, end time.Time) error {
 			return prev
 		}},
 	}
-	var line []byte
+}
+
+// detSeries is one series of the benchmark's data, with its generator's
+// state.
+type detSeries struct {
+	prefix string // sample name and labels, and a space
+	fam    *detFamily
+	rng    *rand.Rand
+	i      int
+	val    float64
+}
+
+// next returns the series' next value.
+func (s *detSeries) next() float64 {
+	s.val = s.fam.next(s.rng, s.i, s.val)
+	s.i++
+	return s.val
+}
+
+// detData returns the benchmark's nSeries series (ten per service), family
+// by family, each with its own seeded generator.
+func detData(nSeries int) [][]*detSeries {
+	services := nSeries / 10
+	fams := detFamilies()
+	out := make([][]*detSeries, len(fams))
 	seed := uint64(0)
-	for _, fam := range families {
-		fmt.Fprintf(w, "# TYPE %s %s\n", fam.name, fam.typ)
+	for f := range fams {
+		fam := &fams[f]
 		sample := fam.name
 		if fam.typ == "counter" {
 			sample += "_total"
@@ -405,24 +607,40 @@ func detWriteOpenMetrics(path string, nSeries, n int, end time.Time) error {
 		for s := range services {
 			for _, v := range fam.variants {
 				seed++
-				rng := rand.New(rand.NewPCG(seed, 42))
 				labels := fmt.Sprintf(`instance="host-%02d:10171",job="telltale",service="svc-%04d"`, s%50, s)
 				if v != "" {
 					labels += "," + v
 				}
-				prefix := sample + "{" + labels + "} "
-				val := 0.0
-				for i := range n {
-					val = fam.next(rng, i, val)
-					t := start.Add(time.Duration(i) * detBenchStep)
-					line = append(line[:0], prefix...)
-					line = strconv.AppendFloat(line, val, 'g', -1, 64)
-					line = append(line, ' ')
-					line = strconv.AppendInt(line, t.Unix(), 10)
-					line = append(line, '\n')
-					if _, err := w.Write(line); err != nil {
-						return err
-					}
+				out[f] = append(out[f], &detSeries{prefix: sample + "{" + labels + "} ", fam: fam, rng: rand.New(rand.NewPCG(seed, 42))})
+			}
+		}
+	}
+	return out
+}
+
+// detWriteOpenMetrics writes nSeries Telltale-like series (see detData) of
+// n samples each, ending at end. Each family's series are contiguous and
+// each series is in time order, as promtool wants.
+func detWriteOpenMetrics(path string, nSeries, n int, end time.Time) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	start := end.Add(-time.Duration(n-1) * detBenchStep)
+	var line []byte
+	for _, fam := range detData(nSeries) {
+		fmt.Fprintf(w, "# TYPE %s %s\n", fam[0].fam.name, fam[0].fam.typ)
+		for _, s := range fam {
+			for i := range n {
+				t := start.Add(time.Duration(i) * detBenchStep)
+				line = append(line[:0], s.prefix...)
+				line = strconv.AppendFloat(line, s.next(), 'g', -1, 64)
+				line = append(line, ' ')
+				line = strconv.AppendInt(line, t.Unix(), 10)
+				line = append(line, '\n')
+				if _, err := w.Write(line); err != nil {
+					return err
 				}
 			}
 		}

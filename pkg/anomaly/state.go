@@ -50,13 +50,13 @@ func (e *Ensemble) RestoreState(b []byte) error { return e.f.RestoreState(b) }
 
 // AppendState implements Stateful.
 func (f *front) AppendState(b []byte) []byte {
-	return appendValue(b, reflect.ValueOf(f).Elem())
+	return frontCodec().append(b, unsafe.Pointer(f))
 }
 
 // RestoreState implements Stateful.
 func (f *front) RestoreState(b []byte) error {
 	r := stateReader{b: b}
-	if err := r.value(reflect.ValueOf(f).Elem()); err != nil {
+	if err := frontCodec().read(&r, unsafe.Pointer(f)); err != nil {
 		return fmt.Errorf("detector state: %w", err)
 	}
 	if len(r.b) != 0 {
@@ -127,79 +127,151 @@ func describeType(sb *strings.Builder, t reflect.Type, seen map[reflect.Type]boo
 // this long (the longest, a Skyline window, holds 1440 values).
 const maxStateLen = 1 << 16
 
-// field returns a struct's field i, settable even when unexported: the
-// state is the package's own, read and written only here.
-func field(v reflect.Value, i int) reflect.Value {
-	f := v.Field(i)
-	return reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem()
+// A codec writes and reads values of one type at a pointer, without
+// reflection per value: it is compiled once per type from its layout (the
+// fields' offsets and kinds), and then only follows pointers. Reflection
+// stays for what is rare in a state: allocating what a nil pointer or a
+// slice of another capacity needs, and naming an interface's type.
+type codec struct {
+	typ  reflect.Type
+	kind reflect.Kind
+	// fields of a struct, with their offsets.
+	fields []fieldCodec
+	// elem of an array, slice or pointer; n the array's length.
+	elem *codec
+	n    int
 }
 
-// floats returns the float64 elements of an addressable array or slice.
-func floats(v reflect.Value) []float64 {
-	if v.Len() == 0 {
-		return nil
+type fieldCodec struct {
+	off uintptr
+	c   *codec
+}
+
+var (
+	codecsMu sync.Mutex
+	codecs   = map[reflect.Type]*codec{}
+)
+
+// codecOf returns the codec of t, compiling it on first use.
+func codecOf(t reflect.Type) *codec {
+	codecsMu.Lock()
+	defer codecsMu.Unlock()
+	return compile(t)
+}
+
+var frontCodec = sync.OnceValue(func() *codec { return codecOf(reflect.TypeFor[front]()) })
+
+// compile builds t's codec; codecsMu is held.
+func compile(t reflect.Type) *codec {
+	if c, ok := codecs[t]; ok {
+		return c
 	}
-	return unsafe.Slice((*float64)(unsafe.Pointer(v.Index(0).UnsafeAddr())), v.Len())
+	c := &codec{typ: t, kind: t.Kind()}
+	codecs[t] = c // before the parts, should a type hold itself
+	switch t.Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float64,
+		reflect.Interface:
+	case reflect.Array:
+		c.elem, c.n = compile(t.Elem()), t.Len()
+	case reflect.Slice, reflect.Pointer:
+		c.elem = compile(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			f := t.Field(i)
+			c.fields = append(c.fields, fieldCodec{off: f.Offset, c: compile(f.Type)})
+		}
+	default:
+		delete(codecs, t)
+		panic(fmt.Sprintf("anomaly: a detector's state cannot hold a %s (%s)", t.Kind(), t))
+	}
+	return c
 }
 
-func appendValue(b []byte, v reflect.Value) []byte {
-	switch v.Kind() {
+// append appends the value at p.
+func (c *codec) append(b []byte, p unsafe.Pointer) []byte {
+	switch c.kind {
 	case reflect.Bool:
-		if v.Bool() {
+		if *(*bool)(p) {
 			return append(b, 1)
 		}
 		return append(b, 0)
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return binary.AppendVarint(b, v.Int())
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return binary.AppendUvarint(b, v.Uint())
+	case reflect.Int:
+		return binary.AppendVarint(b, int64(*(*int)(p)))
+	case reflect.Int64:
+		return binary.AppendVarint(b, *(*int64)(p))
+	case reflect.Int8:
+		return binary.AppendVarint(b, int64(*(*int8)(p)))
+	case reflect.Int16:
+		return binary.AppendVarint(b, int64(*(*int16)(p)))
+	case reflect.Int32:
+		return binary.AppendVarint(b, int64(*(*int32)(p)))
+	case reflect.Uint:
+		return binary.AppendUvarint(b, uint64(*(*uint)(p)))
+	case reflect.Uint8:
+		return binary.AppendUvarint(b, uint64(*(*uint8)(p)))
+	case reflect.Uint16:
+		return binary.AppendUvarint(b, uint64(*(*uint16)(p)))
+	case reflect.Uint32:
+		return binary.AppendUvarint(b, uint64(*(*uint32)(p)))
+	case reflect.Uint64:
+		return binary.AppendUvarint(b, *(*uint64)(p))
 	case reflect.Float64:
-		return binary.LittleEndian.AppendUint64(b, math.Float64bits(v.Float()))
+		return binary.LittleEndian.AppendUint64(b, math.Float64bits(*(*float64)(p)))
+	case reflect.Array:
+		return c.elem.appendElems(b, p, c.n)
 	case reflect.Slice:
+		v := reflect.NewAt(c.typ, p).Elem()
 		b = binary.AppendUvarint(b, uint64(v.Len()))
 		b = binary.AppendUvarint(b, uint64(v.Cap()))
-		return appendElems(b, v)
-	case reflect.Array:
-		return appendElems(b, v)
+		if v.Len() == 0 {
+			return b
+		}
+		return c.elem.appendElems(b, v.UnsafePointer(), v.Len())
 	case reflect.Struct:
-		for i := range v.NumField() {
-			b = appendValue(b, field(v, i))
+		for _, f := range c.fields {
+			b = f.c.append(b, unsafe.Add(p, f.off))
 		}
 		return b
 	case reflect.Pointer:
-		if v.IsNil() {
+		q := *(*unsafe.Pointer)(p)
+		if q == nil {
 			return append(b, 0)
 		}
-		return appendValue(append(b, 1), v.Elem())
+		return c.elem.append(append(b, 1), q)
 	case reflect.Interface:
+		v := reflect.NewAt(c.typ, p).Elem()
 		if v.IsNil() {
 			return append(b, 0)
 		}
-		name := v.Elem().Type().String()
+		dyn := v.Elem()
+		if dyn.Kind() != reflect.Pointer {
+			panic(fmt.Sprintf("anomaly: a detector's state holds a %s in an interface, not a pointer", dyn.Type()))
+		}
+		name := dyn.Type().String()
 		b = binary.AppendUvarint(append(b, 1), uint64(len(name)))
 		b = append(b, name...)
-		return appendValue(b, v.Elem().Elem())
+		return codecOf(dyn.Type().Elem()).append(b, dyn.UnsafePointer())
 	}
-	panic(fmt.Sprintf("anomaly: a detector's state cannot hold a %s", v.Type()))
+	panic("unreachable")
 }
 
-func appendElems(b []byte, v reflect.Value) []byte {
-	// Every value the walk reaches is addressable: it starts from a
-	// pointer and follows fields, elements and pointers.
-	if v.Type().Elem().Kind() == reflect.Float64 {
-		for _, x := range floats(v) {
+// appendElems appends n consecutive values from p.
+func (c *codec) appendElems(b []byte, p unsafe.Pointer, n int) []byte {
+	if c.kind == reflect.Float64 {
+		for _, x := range unsafe.Slice((*float64)(p), n) {
 			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(x))
 		}
 		return b
 	}
-	for i := range v.Len() {
-		b = appendValue(b, v.Index(i))
+	size := c.typ.Size()
+	for i := range n {
+		b = c.append(b, unsafe.Add(p, uintptr(i)*size))
 	}
 	return b
 }
 
-// stateReader reads a state that appendValue wrote into values of the
-// same types.
+// stateReader reads a state that a codec wrote.
 type stateReader struct{ b []byte }
 
 var errShortState = errors.New("state ends too early")
@@ -222,103 +294,140 @@ func (r *stateReader) uvarint() (uint64, error) {
 	return x, nil
 }
 
-func (r *stateReader) value(v reflect.Value) error {
-	switch v.Kind() {
+func (r *stateReader) varint() (int64, error) {
+	x, n := binary.Varint(r.b)
+	if n <= 0 {
+		return 0, errShortState
+	}
+	r.b = r.b[n:]
+	return x, nil
+}
+
+// read reads a value into p.
+func (c *codec) read(r *stateReader, p unsafe.Pointer) error {
+	switch c.kind {
 	case reflect.Bool:
-		c, err := r.byte()
+		x, err := r.byte()
 		if err != nil {
 			return err
 		}
-		if c > 1 {
-			return fmt.Errorf("a bool of %d", c)
+		if x > 1 {
+			return fmt.Errorf("a bool of %d", x)
 		}
-		v.SetBool(c == 1)
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		x, n := binary.Varint(r.b)
-		if n <= 0 {
-			return errShortState
+		*(*bool)(p) = x == 1
+	case reflect.Int, reflect.Int64, reflect.Int8, reflect.Int16, reflect.Int32:
+		x, err := r.varint()
+		if err != nil {
+			return err
 		}
-		r.b = r.b[n:]
-		if v.OverflowInt(x) {
-			return fmt.Errorf("%d does not fit a %s", x, v.Type())
+		if bits := 8 * c.typ.Size(); bits < 64 && (x < -1<<(bits-1) || x >= 1<<(bits-1)) {
+			return fmt.Errorf("%d does not fit a %s", x, c.typ)
 		}
-		v.SetInt(x)
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		switch c.kind {
+		case reflect.Int:
+			*(*int)(p) = int(x)
+		case reflect.Int8:
+			*(*int8)(p) = int8(x)
+		case reflect.Int16:
+			*(*int16)(p) = int16(x)
+		case reflect.Int32:
+			*(*int32)(p) = int32(x)
+		default:
+			*(*int64)(p) = x
+		}
+	case reflect.Uint, reflect.Uint64, reflect.Uint8, reflect.Uint16, reflect.Uint32:
 		x, err := r.uvarint()
 		if err != nil {
 			return err
 		}
-		if v.OverflowUint(x) {
-			return fmt.Errorf("%d does not fit a %s", x, v.Type())
+		if bits := 8 * c.typ.Size(); bits < 64 && x >= 1<<bits {
+			return fmt.Errorf("%d does not fit a %s", x, c.typ)
 		}
-		v.SetUint(x)
+		switch c.kind {
+		case reflect.Uint:
+			*(*uint)(p) = uint(x)
+		case reflect.Uint8:
+			*(*uint8)(p) = uint8(x)
+		case reflect.Uint16:
+			*(*uint16)(p) = uint16(x)
+		case reflect.Uint32:
+			*(*uint32)(p) = uint32(x)
+		default:
+			*(*uint64)(p) = x
+		}
 	case reflect.Float64:
 		if len(r.b) < 8 {
 			return errShortState
 		}
-		v.SetFloat(math.Float64frombits(binary.LittleEndian.Uint64(r.b)))
+		*(*float64)(p) = math.Float64frombits(binary.LittleEndian.Uint64(r.b))
 		r.b = r.b[8:]
+	case reflect.Array:
+		return c.elem.readElems(r, p, c.n)
 	case reflect.Slice:
 		n, err := r.uvarint()
 		if err != nil {
 			return err
 		}
-		c, err := r.uvarint()
+		k, err := r.uvarint()
 		if err != nil {
 			return err
 		}
-		if n > c || c > maxStateLen {
-			return fmt.Errorf("a slice of length %d and capacity %d", n, c)
+		if n > k || k > maxStateLen {
+			return fmt.Errorf("a slice of length %d and capacity %d", n, k)
 		}
 		if n > uint64(len(r.b)) {
 			// Every element takes at least a byte.
 			return errShortState
 		}
-		if v.IsNil() && c == 0 {
+		v := reflect.NewAt(c.typ, p).Elem()
+		switch {
+		case v.IsNil() && k == 0:
 			// Nil stays nil; an empty slice keeps its array.
 			return nil
-		}
-		if uint64(v.Cap()) != c {
-			v.Set(reflect.MakeSlice(v.Type(), int(n), int(c)))
-		} else {
+		case uint64(v.Cap()) != k:
+			v.Set(reflect.MakeSlice(c.typ, int(n), int(k)))
+		default:
 			v.SetLen(int(n))
 		}
-		return r.elems(v)
-	case reflect.Array:
-		return r.elems(v)
+		if n == 0 {
+			return nil
+		}
+		return c.elem.readElems(r, v.UnsafePointer(), int(n))
 	case reflect.Struct:
-		for i := range v.NumField() {
-			if err := r.value(field(v, i)); err != nil {
+		for _, f := range c.fields {
+			if err := f.c.read(r, unsafe.Add(p, f.off)); err != nil {
 				return err
 			}
 		}
 	case reflect.Pointer:
-		c, err := r.byte()
+		x, err := r.byte()
 		if err != nil {
 			return err
 		}
-		switch c {
+		q := (*unsafe.Pointer)(p)
+		switch x {
 		case 0:
-			v.SetZero()
+			*q = nil
 			return nil
 		case 1:
 		default:
-			return fmt.Errorf("a presence byte of %d", c)
+			return fmt.Errorf("a presence byte of %d", x)
 		}
-		if v.IsNil() {
-			v.Set(reflect.New(v.Type().Elem()))
+		if *q == nil {
+			*q = reflect.New(c.typ.Elem()).UnsafePointer()
 		}
-		return r.value(v.Elem())
+		return c.elem.read(r, *q)
 	case reflect.Interface:
-		c, err := r.byte()
+		x, err := r.byte()
 		if err != nil {
 			return err
 		}
-		if c == 0 || v.IsNil() {
-			if c == 0 && v.IsNil() {
+		v := reflect.NewAt(c.typ, p).Elem()
+		if x == 0 || v.IsNil() {
+			if x == 0 && v.IsNil() {
 				return nil
 			}
-			return fmt.Errorf("a state for another detector (a model is missing)")
+			return errors.New("a state for another detector (a model is missing)")
 		}
 		n, err := r.uvarint()
 		if err != nil {
@@ -329,30 +438,31 @@ func (r *stateReader) value(v reflect.Value) error {
 		}
 		name := string(r.b[:n])
 		r.b = r.b[n:]
-		if have := v.Elem().Type().String(); name != have || v.Elem().Kind() != reflect.Pointer {
+		dyn := v.Elem()
+		if have := dyn.Type().String(); name != have || dyn.Kind() != reflect.Pointer {
 			return fmt.Errorf("the state of a %s, restored into a %s", name, have)
 		}
-		return r.value(v.Elem().Elem())
-	default:
-		return fmt.Errorf("cannot restore a %s", v.Type())
+		return codecOf(dyn.Type().Elem()).read(r, dyn.UnsafePointer())
 	}
 	return nil
 }
 
-func (r *stateReader) elems(v reflect.Value) error {
-	if v.Type().Elem().Kind() == reflect.Float64 {
-		fs := floats(v)
-		if len(r.b) < 8*len(fs) {
+// readElems reads n consecutive values into p.
+func (c *codec) readElems(r *stateReader, p unsafe.Pointer, n int) error {
+	if c.kind == reflect.Float64 {
+		if len(r.b) < 8*n {
 			return errShortState
 		}
+		fs := unsafe.Slice((*float64)(p), n)
 		for i := range fs {
 			fs[i] = math.Float64frombits(binary.LittleEndian.Uint64(r.b[8*i:]))
 		}
-		r.b = r.b[8*len(fs):]
+		r.b = r.b[8*n:]
 		return nil
 	}
-	for i := range v.Len() {
-		if err := r.value(v.Index(i)); err != nil {
+	size := c.typ.Size()
+	for i := range n {
+		if err := c.read(r, unsafe.Add(p, uintptr(i)*size)); err != nil {
 			return err
 		}
 	}
