@@ -117,6 +117,22 @@ func TestDebInstalls(t *testing.T) {
 		}
 	}
 
+	// The detector checkpoints into the directory systemd gives it: with
+	// ProtectSystem=strict nothing else is writable.
+	for _, c := range Commands {
+		svc := readUnit(t, "/lib/systemd/system/"+c.Name+".service")
+		env := readEnvFile(t, strings.TrimPrefix(svc["EnvironmentFile"], "-"))
+		storage := ""
+		for _, a := range strings.Fields(env["ARGS"]) {
+			if dir, ok := strings.CutPrefix(a, "--storage.path="); ok {
+				storage = dir
+			}
+		}
+		if state := svc["StateDirectory"]; (storage != "" || state != "") && storage != "/var/lib/"+state {
+			t.Errorf("%s: --storage.path=%q, but the unit's StateDirectory=%q makes /var/lib/%[3]s writable", c.Name, storage, state)
+		}
+	}
+
 	// The exporter as systemd would start it.
 	c := exporter(t)
 	svc := readUnit(t, "/lib/systemd/system/"+c.Name+".service")

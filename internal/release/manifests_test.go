@@ -155,6 +155,22 @@ func TestKubernetesManifests(t *testing.T) {
 	if !fromOrdinal {
 		t.Errorf("detector --shard.index=%q does not come from the pod's ordinal (the apps.kubernetes.io/pod-index label)", index)
 	}
+	// The root file system is read-only: the checkpoint needs a volume.
+	storage, ok := argValue(det.Args, "storage.path")
+	writable := false
+	for _, vm := range det.VolumeMounts {
+		for _, v := range ss.Spec.Template.Spec.Volumes {
+			if v.Name == vm.Name && vm.MountPath == storage && !vm.ReadOnly {
+				writable = true
+			}
+		}
+		if slices.ContainsFunc(ss.Spec.VolumeClaimTemplates, func(c corev1.PersistentVolumeClaim) bool { return c.Name == vm.Name }) && vm.MountPath == storage {
+			writable = true
+		}
+	}
+	if !ok || !writable {
+		t.Errorf("detector --storage.path=%q is not a writable volume of the pod (%v)", storage, det.VolumeMounts)
+	}
 	if !slices.ContainsFunc(m.services, func(s corev1.Service) bool { return s.Name == ss.Spec.ServiceName }) {
 		t.Errorf("no Service %q for the StatefulSet's serviceName", ss.Spec.ServiceName)
 	}
