@@ -26,6 +26,7 @@ import (
 	"github.com/telltale-dev/telltale/demo/stack"
 	"github.com/telltale-dev/telltale/internal/bench"
 	"github.com/telltale-dev/telltale/internal/chaos"
+	"github.com/telltale-dev/telltale/internal/cortex"
 	"github.com/telltale-dev/telltale/internal/gotest"
 	"github.com/telltale-dev/telltale/internal/release"
 	"github.com/telltale-dev/telltale/pkg/nab"
@@ -38,14 +39,15 @@ var Default = Test
 const binDir = "bin"
 
 // Test runs every test the project has: formatting, vet, the plugin build
-// (backend and frontend, once), the Go tests (unit, golden, fuzz seeds, live,
+// (backend and frontend, once), the Cortex build (once per machine: see
+// CortexBuild), the Go tests (unit, golden, fuzz seeds, live,
 // real-Prometheus and plugin-binary tests), the demo's end-to-end test (on
 // its own, after them: it times an incident) and the frontend's tests; in CI
 // also a few seconds of fuzzing of every fuzz target (see Fuzz). In CI a
 // test whose dependency is missing fails.
 // It ends with the list of the Go tests that skipped, each with its reason.
 func Test() error {
-	mg.SerialDeps(Fmt, Vet, Plugin, GoTest, E2E, Frontend.Test)
+	mg.SerialDeps(Fmt, Vet, Plugin, CortexBuild, GoTest, E2E, Frontend.Test)
 	if os.Getenv("CI") != "" {
 		mg.Deps(Fuzz)
 	}
@@ -316,6 +318,25 @@ func E2E() error {
 	rep, err := gotest.Run(gotest.Options{Verbose: true}, os.Stdout, "-tags=e2e", "-count=1", "-timeout=30m", "./demo/")
 	goTests.Add(rep)
 	return err
+}
+
+// CortexBuild builds the Cortex the detector's sharding test runs against
+// (internal/cortex) into a cache directory keyed by its version, unless it
+// is there: about eight minutes and 1.8 GB of module cache the first time.
+func CortexBuild() error {
+	_, err := cortex.Build(mg.GoCmd(), os.Stdout)
+	return err
+}
+
+// Cortex runs the detector against a real Cortex (single process, local
+// storage) that a real Prometheus remote-writes into: three replicas with
+// --shard.count=3 read it with a tenant header; the test checks each
+// series is scored by exactly one replica, that stopping one leaves the
+// others' series alone and that it resumes from its checkpoint, and prints
+// what each replica read against what it scored.
+func Cortex() error {
+	mg.Deps(CortexBuild)
+	return sh.RunV(mg.GoCmd(), "test", "-count=1", "-timeout=15m", "-v", "-run", "^TestCortexShards$", "./detector")
 }
 
 // DashboardsLive starts the demo stack, deploys a slow build of the shop's
