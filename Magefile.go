@@ -83,8 +83,8 @@ func Fuzz() error {
 		case len(f) >= 2 && f[0] == "ok":
 			for _, t := range targets {
 				fmt.Printf("fuzz %s %s for %s\n", f[1], t, fuzztime)
-				if err := sh.RunV(mg.GoCmd(), "test", "-run", "^$", "-fuzz", "^"+t+"$", "-fuzztime", fuzztime, f[1]); err != nil {
-					return fmt.Errorf("%s in %s: %w", t, f[1], err)
+				if err := gotest.Fuzz(mg.GoCmd(), f[1], t, fuzztime, os.Stdout); err != nil {
+					return err
 				}
 				ran++
 			}

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -87,14 +86,7 @@ func TestCortexShards(t *testing.T) {
 		}
 	})
 
-	app := &shopApp{level: 100, rng: rand.New(rand.NewPCG(3, 4))}
-	appAddr := testenv.FreeAddr(t)
-	appSrv := &http.Server{Addr: appAddr, Handler: app, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = appSrv.ListenAndServe() }()
-	t.Cleanup(func() { _ = appSrv.Close() })
-	exporterAddr := testenv.FreeAddr(t)
-	exporter := proctest.Start(t, "", exporterBin, "--web.listen-address="+exporterAddr)
-	proctest.WaitHTTP(t, "http://"+exporterAddr+"/metrics", 30*time.Second, exporter)
+	_, appAddr, exporterAddr := sources(t, exporterBin, 3)
 
 	// Prometheus writes through a gateway that adds the tenant, as an
 	// nginx in front of Cortex does: Debian's Prometheus 2.42 does not

@@ -69,6 +69,23 @@ func (a *shopApp) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 		"# TYPE shop_queue_depth gauge\nshop_queue_depth{shop=\"e2e\"} %g\n", v)
 }
 
+// sources starts what Prometheus scrapes in these tests: a shopApp at
+// level 100 (its noise seeded with seed) and the exporter, and returns the
+// app and both addresses.
+func sources(t *testing.T, exporterBin string, seed uint64) (app *shopApp, appAddr, exporterAddr string) {
+	t.Helper()
+	app = &shopApp{level: 100, rng: rand.New(rand.NewPCG(seed, seed+1))}
+	appAddr = testenv.FreeAddr(t)
+	appSrv := &http.Server{Addr: appAddr, Handler: app, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = appSrv.ListenAndServe() }()
+	t.Cleanup(func() { _ = appSrv.Close() })
+
+	exporterAddr = testenv.FreeAddr(t)
+	exporter := proctest.Start(t, "", exporterBin, "--web.listen-address="+exporterAddr)
+	proctest.WaitHTTP(t, "http://"+exporterAddr+"/metrics", 30*time.Second, exporter)
+	return app, appAddr, exporterAddr
+}
+
 // scrapeDetector reads one of the detector's own metrics directly.
 func scrapeDetector(tb testing.TB, base, name string) float64 {
 	tb.Helper()
@@ -119,15 +136,7 @@ func TestEndToEnd(t *testing.T) {
 	promtest.Binary(t)
 	detectorBin, exporterBin := binaries(t)
 
-	app := &shopApp{level: 100, rng: rand.New(rand.NewPCG(7, 8))}
-	appAddr := testenv.FreeAddr(t)
-	appSrv := &http.Server{Addr: appAddr, Handler: app}
-	go func() { _ = appSrv.ListenAndServe() }()
-	t.Cleanup(func() { _ = appSrv.Close() })
-
-	exporterAddr := testenv.FreeAddr(t)
-	exporter := proctest.Start(t, "", exporterBin, "--web.listen-address="+exporterAddr)
-	proctest.WaitHTTP(t, "http://"+exporterAddr+"/metrics", 30*time.Second, exporter)
+	app, appAddr, exporterAddr := sources(t, exporterBin, 7)
 
 	detectorAddr := testenv.FreeAddr(t)
 	prom := promtest.Start(t, promtest.Options{Config: fmt.Sprintf(`

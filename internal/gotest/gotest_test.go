@@ -110,3 +110,34 @@ func TestVerbose(t *testing.T) {
 		t.Errorf("skipped %+v, want TestSkips with its reason", rep.Skipped)
 	}
 }
+
+// TestDeadlineRace tells the fuzzing coordinator's deadline race (the
+// output of a failed CI run) from real failures.
+func TestDeadlineRace(t *testing.T) {
+	race := "fuzz: elapsed: 3s, execs: 10397 (3459/sec), new interesting: 0 (total: 24)\n" +
+		"fuzz: elapsed: 4s, execs: 10397 (0/sec), new interesting: 0 (total: 24)\n" +
+		"--- FAIL: FuzzStreamedBody (4.02s)\n    context deadline exceeded\nFAIL\nexit status 1\n"
+	crash := "--- FAIL: FuzzStreamedBody (0.21s)\n    --- FAIL: FuzzStreamedBody (0.00s)\n" +
+		"        testing.go:1: panic: index out of range\n\n" +
+		"    Failing input written to testdata/fuzz/FuzzStreamedBody/0a1b2c\n" +
+		"    To re-run:\n    go test -run=FuzzStreamedBody/0a1b2c\nFAIL\n"
+	both := "--- FAIL: FuzzStreamedBody (4.02s)\n    context deadline exceeded\n    frame.go:12: checksum mismatch\nFAIL\n"
+	for _, c := range []struct {
+		name, out string
+		want      bool
+	}{
+		{"the race", race, true},
+		{"a crash", crash, false},
+		{"a deadline and a failure", both, false},
+		{"another target's race", race, false},
+		{"a build failure", "# pkg\n./x.go:1:1: syntax error\nFAIL\tpkg [build failed]\n", false},
+	} {
+		target := "FuzzStreamedBody"
+		if c.name == "another target's race" {
+			target = "FuzzOther"
+		}
+		if got := deadlineRace(c.out, target); got != c.want {
+			t.Errorf("%s: deadlineRace = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
