@@ -131,6 +131,10 @@ func TestFlagsAndConfigFile(t *testing.T) {
 		{name: "bad URL", args: []string{"--remote-read.url=prometheus:9090"}, wantErr: "want http"},
 		{name: "bad header", args: []string{"--remote-read.header=X-Scope-OrgID"}, wantErr: "Name: value"},
 		{name: "stale before interval", args: []string{"--series.stale-after=10s"}, wantErr: "more than --score.interval"},
+		{name: "storage", args: []string{"--storage.path=" + filepath.Join(dir, "state")}},
+		{name: "storage under a file", args: []string{"--storage.path=" + filepath.Join(file, "state")}, wantErr: "want a directory the detector can write"},
+		{name: "no checkpoint interval", args: []string{"--storage.path=" + dir, "--storage.checkpoint-interval=0s"}, wantErr: "positive duration"},
+		{name: "checkpoint without state", args: []string{"--storage.path=" + dir, "--bench.skip-scoring"}, wantErr: "no state to checkpoint"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

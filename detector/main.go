@@ -112,7 +112,7 @@ func parseFlags(args []string) (*settings, error) {
 	app.Flag("storage.path", "Directory where every series' state is checkpointed, periodically and at shutdown, so a restart reads only what it missed instead of the whole backfill. Empty: no checkpoints.").
 		StringVar(&f.storagePath)
 	app.Flag("storage.checkpoint-interval", "How often a checkpoint is written to --storage.path, besides at shutdown.").
-		Default("5m").DurationVar(&f.checkpointEvery)
+		Default("15m").DurationVar(&f.checkpointEvery)
 	app.Flag("score.workers", "Goroutines scoring in parallel.").Default(fmt.Sprint(runtime.GOMAXPROCS(0))).IntVar(&f.workers)
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&f.metricsPath)
 	toolkitFlags := kingpinflag.AddFlags(app, defaultAddress)
@@ -295,7 +295,7 @@ func (f *flags) engineConfig() (engine.Config, error) {
 			return engine.Config{}, fmt.Errorf("--storage.path: %w (want a directory the detector can write)", err)
 		}
 		if f.checkpointEvery <= 0 {
-			return engine.Config{}, fmt.Errorf("--storage.checkpoint-interval=%s: want a positive duration, e.g. 5m", f.checkpointEvery)
+			return engine.Config{}, fmt.Errorf("--storage.checkpoint-interval=%s: want a positive duration, e.g. 15m", f.checkpointEvery)
 		}
 	}
 	return engine.Config{
