@@ -51,8 +51,10 @@ const (
 // holdDamping until holdSamples have passed without another 0.9, so an
 // incident alerts once.
 type calibrator struct {
-	specs   []statSpec
-	tails   []tail
+	specs []statSpec
+	// tails holds the history of each statistic judged against it; a
+	// statistic that is a surprise already has none (nil).
+	tails   []*tail
 	runs    []float64 // the last value of each run statistic
 	u       []float64 // the last sample's unweighted surprises
 	hold    int
@@ -69,9 +71,20 @@ type calibrator struct {
 }
 
 func newCalibrator(specs []statSpec) *calibrator {
-	c := &calibrator{specs: specs, tails: make([]tail, len(specs)), runs: make([]float64, len(specs)), u: make([]float64, len(specs)), holdLen: holdSamples}
+	c := &calibrator{specs: specs, tails: make([]*tail, len(specs)), runs: make([]float64, len(specs)), u: make([]float64, len(specs)), holdLen: holdSamples}
+	// One array for the tails: one allocation.
+	n := 0
+	for _, sp := range specs {
+		if !sp.surprise {
+			n++
+		}
+	}
+	all := make([]tail, n)
 	for i, sp := range specs {
-		c.tails[i].unit = sp.unit
+		if !sp.surprise {
+			c.tails[i], all = &all[0], all[1:]
+			c.tails[i].unit = sp.unit
+		}
 	}
 	return c
 }
@@ -110,7 +123,7 @@ func (c *calibrator) surprises(st []float64) {
 // longest completed run, so one run that goes on is one incident, not a
 // new surprise at every sample.
 func (c *calibrator) runSurprise(i int, x float64) float64 {
-	t := &c.tails[i]
+	t := c.tails[i]
 	if x == 1 && c.runs[i] > 0 {
 		t.push(c.runs[i])
 	}

@@ -381,8 +381,9 @@ func (c *codec) read(r *stateReader, p unsafe.Pointer) error {
 		}
 		v := reflect.NewAt(c.typ, p).Elem()
 		switch {
-		case v.IsNil() && k == 0:
-			// Nil stays nil; an empty slice keeps its array.
+		case k == 0:
+			// No array: nil, as it was saved or as good.
+			v.SetZero()
 			return nil
 		case uint64(v.Cap()) != k:
 			v.Set(reflect.MakeSlice(c.typ, int(n), int(k)))

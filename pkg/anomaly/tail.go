@@ -54,7 +54,9 @@ const (
 // Each block also counts the values equal to its largest and to its
 // smallest, so the extremes of a quantised series, which can be common,
 // are counted whole. On the near side of the median u is 0. Memory is
-// fixed (2.6 KB) whatever the history length.
+// fixed (1.4 KB) whatever the history length: only the block being filled
+// keeps a P² estimator; a completed block keeps the median it ended with,
+// which no later value changes.
 type tail struct {
 	hi, lo [tailBlocks][tailKeep]float64 // hi descending, lo ascending
 	nhi    [tailBlocks]int8
@@ -64,15 +66,18 @@ type tail struct {
 	// common, more than tailKeep of them.
 	hiTies [tailBlocks]int16
 	loTies [tailBlocks]int16
-	meds   [tailBlocks]p2
-	cur    int // block being filled
-	fill   int // values in the current block
-	done   int // completed blocks held, at most tailBlocks-1
+	// med estimates the median of the block being filled; blockMed holds
+	// each completed block's.
+	med      p2
+	blockMed [tailBlocks]float64
+	cur      int // block being filled
+	fill     int // values in the current block
+	done     int // completed blocks held, at most tailBlocks-1
 
+	// unit is the statistic's resolution, the least scale of its tail.
+	unit float64
 	// The medians of the completed blocks, sorted, change only when a
 	// block completes; median caches them.
-	// unit is the statistic's resolution, the least scale of its tail.
-	unit     float64
 	doneMeds [tailBlocks]float64
 	nDone    int
 	medsOK   bool
@@ -87,7 +92,7 @@ func (t *tail) count() int { return t.done*tailBlockLen + t.fill }
 func (t *tail) push(x float64) {
 	b := t.cur
 	if t.fill == 0 {
-		t.meds[b] = newP2(0.5)
+		t.med = newP2(0.5)
 	}
 	switch {
 	case t.nhi[b] == 0 || x > t.hi[b][0]:
@@ -103,10 +108,12 @@ func (t *tail) push(x float64) {
 	}
 	t.nhi[b] = insertExtreme(&t.hi[b], int(t.nhi[b]), x, true)
 	t.nlo[b] = insertExtreme(&t.lo[b], int(t.nlo[b]), x, false)
-	t.meds[b].push(x)
+	t.med.push(x)
 	t.fill++
 	if t.fill == tailBlockLen {
-		// The oldest block makes room for the next one.
+		// The block is complete: its median is final. The oldest block
+		// makes room for the next one.
+		t.blockMed[b] = t.med.value()
 		t.cur = (t.cur + 1) % tailBlocks
 		t.fill = 0
 		t.done = min(t.done+1, tailBlocks-1)
@@ -248,7 +255,7 @@ func (t *tail) median() float64 {
 		m := 0
 		for b := range tailBlocks {
 			if b != t.cur && t.blockLive(b) {
-				t.doneMeds[m] = t.meds[b].value()
+				t.doneMeds[m] = t.blockMed[b]
 				m++
 			}
 		}
@@ -259,7 +266,7 @@ func (t *tail) median() float64 {
 	m := copy(buf[:], t.doneMeds[:t.nDone])
 	// A block only just started has too few values to say much.
 	if t.blockLive(t.cur) && (t.done == 0 || t.fill >= tailBlockLen/4) {
-		v := t.meds[t.cur].value()
+		v := t.med.value()
 		i := m
 		for i > 0 && buf[i-1] > v {
 			buf[i] = buf[i-1]

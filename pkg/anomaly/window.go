@@ -83,18 +83,21 @@ func (w *window) push(x float64) {
 }
 
 // keepSorted turns the sorted copy off or back on. While it is off,
-// pushes only update the ring and the sums, and the order statistics must
-// not be used; turning it on sorts the values held once. For a window that
-// is only needed now and then.
+// pushes only update the ring and the sums, the order statistics must not
+// be used, and the sorted copy's memory is freed; turning it on sorts the
+// values held once. For a window that is only needed now and then (the
+// ensemble's robust baseline, once the seasonal model stands in for it).
 func (w *window) keepSorted(on bool) {
 	if on == !w.unsorted {
 		return
 	}
 	w.unsorted = !on
-	if on {
-		w.sorted = append(w.sorted[:0], w.ring...)
-		slices.Sort(w.sorted)
+	if !on {
+		w.sorted = nil
+		return
 	}
+	w.sorted = append(make([]float64, 0, cap(w.ring)), w.ring...)
+	slices.Sort(w.sorted)
 }
 
 // at returns the i-th value in arrival order, 0 the oldest.
