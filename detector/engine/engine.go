@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,8 +67,10 @@ type Config struct {
 type seriesState struct {
 	labels labels.Labels
 	// descs and values are built once: the series' labels with __name__
-	// moved to "metric", for the four exposed gauges.
-	descs  [4]*prometheus.Desc
+	// moved to "metric", for the four exposed gauges. The descriptors
+	// depend only on the label names, so series with the same names
+	// share them (see Engine.descs).
+	descs  *[4]*prometheus.Desc
 	values []string
 	det    anomaly.Detector
 	lastT  int64
@@ -128,6 +131,11 @@ type Engine struct {
 	ready     atomic.Bool
 	failing   bool
 
+	// descs holds the exposed gauges' descriptors by label names (see
+	// seriesState.descs): a few sets of names cover every series.
+	descsMu sync.Mutex
+	descs   map[string]*[4]*prometheus.Desc
+
 	kpiMu     sync.Mutex
 	kpiCounts map[string]bool // sample name -> read as a rate, from the KPIs declared
 
@@ -158,6 +166,7 @@ func New(cfg Config, log *slog.Logger) *Engine {
 		dropped:       map[uint64]int64{},
 		started:       cfg.Now(),
 		kpiCounts:     map[string]bool{},
+		descs:         map[string]*[4]*prometheus.Desc{},
 		samplesScored: prometheus.NewCounter(prometheus.CounterOpts(schema.DetectorSamplesScored.Opts())),
 		seriesDropped: prometheus.NewCounter(prometheus.CounterOpts(schema.DetectorSeriesDropped.Opts())),
 		readDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -501,10 +510,26 @@ func (e *Engine) describe(st *seriesState) {
 		}
 		st.values = append(st.values, l.Value)
 	})
+	key := strings.Join(names, "\xff")
+	e.descsMu.Lock()
+	defer e.descsMu.Unlock()
+	if d, ok := e.descs[key]; ok {
+		st.descs = d
+		return
+	}
+	d := new([4]*prometheus.Desc)
 	for i, m := range schema.AnomalyFamilies {
-		st.descs[i] = prometheus.NewDesc(m.Name, m.Help, names, nil)
+		d[i] = prometheus.NewDesc(m.Name, m.Help, names, nil)
+	}
+	st.descs = d
+	if len(e.descs) < maxDescSets {
+		e.descs[key] = d
 	}
 }
+
+// maxDescSets bounds the shared descriptors: past that many sets of label
+// names (none seen in practice), a series gets descriptors of its own.
+const maxDescSets = 4096
 
 // finishRound settles each series' exposed score and forgets series that
 // went quiet. Quiet is measured against the end of the last successful
