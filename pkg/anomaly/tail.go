@@ -81,6 +81,20 @@ type tail struct {
 	doneMeds [tailBlocks]float64
 	nDone    int
 	medsOK   bool
+	// done summarises the completed blocks for side (see aggregate),
+	// which then reads only the block being filled; doneOK says it is up
+	// to date.
+	doneHi, doneLo tailSummary
+	doneOK         bool
+}
+
+// tailSummary is what side reads of the completed blocks on one side,
+// when the value judged is short of every one of their held tails: how
+// many values they count, their most extreme value, the least extreme
+// held value of the full ones (the edge) and of all of them (the reach).
+type tailSummary struct {
+	k                int
+	ext, edge, reach float64
 }
 
 const tailBlockLen = tailHistory / tailBlocks
@@ -118,7 +132,7 @@ func (t *tail) push(x float64) {
 		t.fill = 0
 		t.done = min(t.done+1, tailBlocks-1)
 		t.nhi[t.cur], t.nlo[t.cur] = 0, 0
-		t.medsOK = false
+		t.medsOK, t.doneOK = false, false
 	}
 }
 
@@ -158,6 +172,10 @@ func (t *tail) rarity(x float64, twoSided bool) float64 {
 	return u
 }
 
+// log10Two is math.Log10(2), computed once: the calibrator's hot path
+// needs it for most values.
+var log10Two = math.Log10(2)
+
 // blockLive reports whether block b holds values of the history.
 func (t *tail) blockLive(b int) bool { return t.nhi[b] > 0 }
 
@@ -177,7 +195,21 @@ func (t *tail) side(x float64, up bool, n int, med float64) float64 {
 		ext, edge = math.Inf(1), math.Inf(-1)
 	}
 	body := true
-	for b := range tailBlocks {
+	if !t.doneOK {
+		t.doneHi, t.doneLo = t.summarise(true), t.summarise(false)
+		t.doneOK = true
+	}
+	// Usually x is short of every completed block's held tail: then their
+	// summary stands for them, and only the block being filled is read.
+	// The sums, maxima and minima are the loop's own, in another order:
+	// the result is the same.
+	from, to := 0, tailBlocks
+	if d := &t.doneHi; up && x <= d.reach {
+		k, ext, edge, from, to = d.k, max(ext, d.ext), min(edge, d.edge), t.cur, t.cur+1
+	} else if d := &t.doneLo; !up && x >= d.reach {
+		k, ext, edge, from, to = d.k, min(ext, d.ext), max(edge, d.edge), t.cur, t.cur+1
+	}
+	for b := from; b < to; b++ {
 		if !t.blockLive(b) {
 			continue
 		}
@@ -237,7 +269,7 @@ func (t *tail) side(x float64, up bool, n int, med float64) float64 {
 			// x lies between the median and every block's held tail,
 			// where k counts only the values held: a lower bound (see
 			// the type's doc).
-			u = min(u, math.Log10(2)+(x-med)/(edge-med)*(u-math.Log10(2)))
+			u = min(u, log10Two+(x-med)/(edge-med)*(u-log10Two))
 		}
 		return u
 	}
@@ -247,6 +279,42 @@ func (t *tail) side(x float64, up bool, n int, med float64) float64 {
 	}
 	beta = max(beta, t.unit)
 	return math.Log10(fn+1) + math.Abs(x-ext)/beta/math.Ln10
+}
+
+// summarise sums up the completed blocks held, on the upper side or the
+// lower one, as side's loop counts a block whose held tail x does not
+// reach.
+func (t *tail) summarise(up bool) tailSummary {
+	d := tailSummary{ext: math.Inf(-1), edge: math.Inf(1), reach: math.Inf(1)}
+	if !up {
+		d = tailSummary{ext: math.Inf(1), edge: math.Inf(-1), reach: math.Inf(-1)}
+	}
+	for b := range tailBlocks {
+		if b == t.cur || !t.blockLive(b) {
+			continue
+		}
+		s, m, ties := &t.hi[b], int(t.nhi[b]), int(t.hiTies[b])
+		if !up {
+			s, m, ties = &t.lo[b], int(t.nlo[b]), int(t.loTies[b])
+		}
+		if m == tailKeep && s[m-1] == s[0] {
+			d.k += max(m, ties)
+		} else {
+			d.k += m
+		}
+		if up {
+			d.ext, d.reach = max(d.ext, s[0]), min(d.reach, s[m-1])
+			if m == tailKeep {
+				d.edge = min(d.edge, s[m-1])
+			}
+		} else {
+			d.ext, d.reach = min(d.ext, s[0]), max(d.reach, s[m-1])
+			if m == tailKeep {
+				d.edge = max(d.edge, s[m-1])
+			}
+		}
+	}
+	return d
 }
 
 // median is the median of the live blocks' P² medians.
