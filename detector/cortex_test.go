@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
 	"github.com/telltale-dev/telltale/internal/cortex"
@@ -30,18 +29,8 @@ import (
 // with the scored metric's name under __name__, in Prometheus's notation.
 func scoredSeries(tb testing.TB, base string) map[string]bool {
 	tb.Helper()
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		tb.Fatalf("scrape detector: %v", err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		tb.Fatalf("parse detector metrics: %v", err)
-	}
 	out := map[string]bool{}
-	for _, m := range mfs[schema.AnomalyScore.Name].GetMetric() {
+	for _, m := range detectorMetrics(tb, base)[schema.AnomalyScore.Name].GetMetric() {
 		ls := model.LabelSet{}
 		for _, l := range m.GetLabel() {
 			name := l.GetName()

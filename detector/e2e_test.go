@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -13,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -89,21 +88,7 @@ func sources(t *testing.T, exporterBin string, seed uint64) (app *shopApp, appAd
 // scrapeDetector reads one of the detector's own metrics directly.
 func scrapeDetector(tb testing.TB, base, name string) float64 {
 	tb.Helper()
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		tb.Fatalf("scrape detector: %v", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := parser.TextToMetricFamilies(bytes.NewReader(body))
-	if err != nil {
-		tb.Fatalf("parse detector metrics: %v", err)
-	}
-	mf, ok := mfs[name]
+	mf, ok := detectorMetrics(tb, base)[name]
 	if !ok {
 		tb.Fatalf("detector exposes no %s", name)
 	}
@@ -112,6 +97,22 @@ func scrapeDetector(tb testing.TB, base, name string) float64 {
 		sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 	}
 	return sum
+}
+
+// detectorMetrics scrapes a detector's /metrics and parses it.
+func detectorMetrics(tb testing.TB, base string) map[string]*dto.MetricFamily {
+	tb.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		tb.Fatalf("scrape detector: %v", err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		tb.Fatalf("parse detector metrics: %v", err)
+	}
+	return mfs
 }
 
 func below(limit float64) func(model.Vector) bool {

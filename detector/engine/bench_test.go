@@ -91,7 +91,7 @@ func BenchmarkCheckpoint(b *testing.B) {
 		}
 		st.lastT = int64(n-1) * 15000
 		h := labels.StableHash(ls)
-		e.shards[int((h>>32)%uint64(len(e.shards)))].series[h] = st
+		e.shards[e.worker(h)].series[h] = st
 	}
 	b.Run("write", func(b *testing.B) {
 		for b.Loop() {

@@ -131,8 +131,12 @@ func (e *Engine) writeCheckpoint(f io.Writer) (int, error) {
 				return 0, fmt.Errorf("the detector %T cannot save its state", st.det)
 			}
 			state = det.AppendState(state[:0])
-			rec = appendRecord(rec[:0], st, state)
-			if _, err := w.Write(rec); err != nil {
+			rec = appendRecord(rec[:0], st, len(state))
+			_, err := w.Write(rec)
+			if err == nil {
+				_, err = w.Write(state)
+			}
+			if err != nil {
 				sh.mu.Unlock()
 				return 0, err
 			}
@@ -161,8 +165,9 @@ func appendFloat(b []byte, f float64) []byte {
 	return binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
 }
 
-// appendRecord appends one series' record, with its detector's state.
-func appendRecord(b []byte, st *seriesState, state []byte) []byte {
+// appendRecord appends one series' record up to its detector's state,
+// which is stateLen bytes long and follows it.
+func appendRecord(b []byte, st *seriesState, stateLen int) []byte {
 	b = binary.AppendUvarint(b, uint64(st.labels.Len()))
 	st.labels.Range(func(l labels.Label) {
 		b = appendString(appendString(b, l.Name), l.Value)
@@ -178,8 +183,7 @@ func appendRecord(b []byte, st *seriesState, state []byte) []byte {
 		warm = 1
 	}
 	b = append(b, warm)
-	b = binary.AppendUvarint(b, uint64(len(state)))
-	return append(b, state...)
+	return binary.AppendUvarint(b, uint64(stateLen))
 }
 
 // restored is what a checkpoint held.
@@ -431,11 +435,11 @@ func (e *Engine) restore() bool {
 	kept, dropped := 0, 0
 	for _, st := range rs.series {
 		h := labels.StableHash(st.labels)
-		if h%e.cfg.ShardCount != e.cfg.ShardIndex {
+		if !e.mine(h) {
 			dropped++
 			continue
 		}
-		sh := e.shards[int((h>>32)%uint64(len(e.shards)))]
+		sh := e.shards[e.worker(h)]
 		sh.mu.Lock()
 		if _, dup := sh.series[h]; !dup && e.admit(h) {
 			e.describe(st)

@@ -339,12 +339,10 @@ func (e *Engine) read(ctx context.Context, start, end int64) (remoteread.Stats, 
 			return nil
 		}
 		h := labels.StableHash(s.Labels)
-		if h%e.cfg.ShardCount != e.cfg.ShardIndex {
+		if !e.mine(h) {
 			return nil
 		}
-		// The high bits pick the worker so that the shard (low bits modulo
-		// the replica count) does not leave some workers idle.
-		w := int((h >> 32) % uint64(len(e.shards)))
+		w := e.worker(h)
 		b := pending[w]
 		if b != nil && len(b.samples)+len(s.Floats) > cap(b.samples) {
 			// Send a batch rather than grow it (and copy it all again).
@@ -369,6 +367,14 @@ func (e *Engine) read(ctx context.Context, start, end int64) (remoteread.Stats, 
 	done.Wait()
 	return st, err
 }
+
+// mine reports whether the series of label hash h is this replica's.
+func (e *Engine) mine(h uint64) bool { return h%e.cfg.ShardCount == e.cfg.ShardIndex }
+
+// worker is the index of the worker that owns the series of label hash h.
+// The high bits pick it, so that the replica's share (low bits modulo the
+// replica count) does not leave some workers idle.
+func (e *Engine) worker(h uint64) int { return int((h >> 32) % uint64(len(e.shards))) }
 
 // queries are the configured selectors plus, when enabled, the KPI metrics
 // currently declared.

@@ -106,7 +106,13 @@ func Detector() error {
 	_ = os.Remove(om)
 	fmt.Printf("promtool imported it in %s\n", time.Since(began).Round(time.Second))
 
-	prom, promURL, err := detStartPrometheus(prometheus, dir, tsdb)
+	// Compaction of the imported blocks is off (max block duration 2 h),
+	// so none runs during the measurements.
+	prom, promURL, err := detStartPrometheus(prometheus, dir, "prometheus", tsdb, "global:\n  scrape_interval: 1m\n", os.Stdout,
+		"--storage.tsdb.retention.time=30d",
+		"--storage.tsdb.min-block-duration=2h",
+		"--storage.tsdb.max-block-duration=2h",
+	)
 	if err != nil {
 		return err
 	}
@@ -265,29 +271,15 @@ func detHeadMemory(bin, dir string, nSeries int) (headMemory, error) {
 	go srv.ListenAndServe()
 	defer srv.Close()
 
-	addr, err := benchkit.FreeAddr()
-	if err != nil {
-		return headMemory{}, err
-	}
-	cfg := filepath.Join(dir, "prometheus-head.yml")
 	conf := fmt.Sprintf("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n- job_name: bench\n  honor_labels: true\n  static_configs:\n  - targets: [%q]\n", targetAddr)
-	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
-		return headMemory{}, err
-	}
-	cmd := exec.Command(bin, benchkit.PrometheusFlags(cfg, filepath.Join(dir, "tsdb-head"), addr)...)
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	cmd, base, err := detStartPrometheus(bin, dir, "prometheus-head", filepath.Join(dir, "tsdb-head"), conf, io.Discard)
+	if err != nil {
 		return headMemory{}, err
 	}
 	defer func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
 	}()
-	base := "http://" + addr
-	if err := benchkit.WaitHTTP(context.Background(), benchkit.PrometheusReady(base), 2*time.Minute, nil); err != nil {
-		return headMemory{}, fmt.Errorf("prometheus: %w", err)
-	}
 	own := func() (map[string]float64, error) {
 		body, err := benchkit.Get(base + "/metrics")
 		return benchkit.Samples(body), err
@@ -660,24 +652,20 @@ func detDaily(i int) float64 {
 	return 1 + 0.5*math.Sin(2*math.Pi*float64(i)*detBenchStep.Seconds()/86400)
 }
 
-// detStartPrometheus serves the TSDB with compaction of the imported blocks
-// turned off (max block duration 2 h), so no compaction runs during the
-// measurements.
-func detStartPrometheus(bin, dir, tsdb string) (*exec.Cmd, string, error) {
+// detStartPrometheus starts Prometheus on the TSDB tsdb with the
+// configuration conf (written to dir/name.yml) and the extra flags, and
+// waits until it is ready. Its output goes to out.
+func detStartPrometheus(bin, dir, name, tsdb, conf string, out io.Writer, extra ...string) (*exec.Cmd, string, error) {
 	addr, err := benchkit.FreeAddr()
 	if err != nil {
 		return nil, "", err
 	}
-	cfg := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(cfg, []byte("global:\n  scrape_interval: 1m\n"), 0o644); err != nil {
+	cfg := filepath.Join(dir, name+".yml")
+	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		return nil, "", err
 	}
-	cmd := exec.Command(bin, benchkit.PrometheusFlags(cfg, tsdb, addr,
-		"--storage.tsdb.retention.time=30d",
-		"--storage.tsdb.min-block-duration=2h",
-		"--storage.tsdb.max-block-duration=2h",
-	)...)
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd := exec.Command(bin, benchkit.PrometheusFlags(cfg, tsdb, addr, extra...)...)
+	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, "", err

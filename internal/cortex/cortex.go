@@ -23,8 +23,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+
+	"github.com/telltale-dev/telltale/internal/benchkit"
 )
 
 const (
@@ -125,7 +128,10 @@ type Server struct {
 	// URL is its HTTP base URL.
 	URL string
 	cmd *exec.Cmd
-	log *bytes.Buffer
+	log *logBuffer
+	// exited is closed once the process has exited and waitErr is set.
+	exited  chan struct{}
+	waitErr error
 }
 
 // Config is the single-process configuration of a Cortex with local
@@ -221,7 +227,7 @@ func Start(ctx context.Context, bin, dir, httpAddr string, grpcPort int) (*Serve
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
-	s := &Server{URL: "http://" + httpAddr, log: &bytes.Buffer{}}
+	s := &Server{URL: "http://" + httpAddr, log: &logBuffer{}}
 	s.cmd = exec.Command(bin, "-config.file="+path, "-target=all")
 	s.cmd.Dir = dir
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
@@ -229,27 +235,39 @@ func Start(ctx context.Context, bin, dir, httpAddr string, grpcPort int) (*Serve
 	if err := s.cmd.Start(); err != nil {
 		return nil, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- s.cmd.Wait() }()
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+	s.exited = make(chan struct{})
+	go func() { s.waitErr = s.cmd.Wait(); close(s.exited) }()
+	err = benchkit.WaitHTTP(ctx, s.URL+"/ready", 2*time.Minute, func() error {
 		select {
-		case err := <-exited:
-			return nil, fmt.Errorf("cortex exited at start: %v\n%s", err, s.log)
+		case <-s.exited:
+			return fmt.Errorf("cortex exited at start: %v", s.waitErr)
 		default:
+			return nil
 		}
-		if resp, err := http.Get(s.URL + "/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			s.Stop()
-			return nil, fmt.Errorf("cortex not ready after 2 minutes:\n%s", s.log)
-		}
+	})
+	if err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("cortex: %w\n%s", err, s.log)
 	}
-	go func() { <-exited }()
 	return s, nil
+}
+
+// logBuffer keeps what Cortex writes; the process writes while tests read.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // Logs returns what Cortex has written.
@@ -258,12 +276,11 @@ func (s *Server) Logs() string { return s.log.String() }
 // Stop stops Cortex.
 func (s *Server) Stop() {
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _, _ = s.cmd.Process.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-s.exited:
 	case <-time.After(20 * time.Second):
 		_ = s.cmd.Process.Kill()
+		<-s.exited
 	}
 }
 

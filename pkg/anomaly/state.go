@@ -73,9 +73,10 @@ func StateVersion() uint64 { return stateVersion() }
 
 var stateVersion = sync.OnceValue(func() uint64 {
 	var sb strings.Builder
+	seen := map[*codec]bool{}
 	// The front end and every model it can hold.
 	for _, v := range []any{front{}, combined{}, mad{}, skyline{}, seasonal{}, ks{}, changepoint{}} {
-		describeType(&sb, reflect.TypeOf(v), map[reflect.Type]bool{})
+		codecOf(reflect.TypeOf(v)).describe(&sb, seen)
 		sb.WriteByte('\n')
 	}
 	h := fnv.New64a()
@@ -83,42 +84,34 @@ var stateVersion = sync.OnceValue(func() uint64 {
 	return h.Sum64()
 })
 
-// describeType writes t's layout: its kind and, for composite types, what
-// it is made of, field names included. It panics on a kind the encoding
-// cannot hold (a map, a function, a channel, a string), which a test of
-// StateVersion catches.
-func describeType(sb *strings.Builder, t reflect.Type, seen map[reflect.Type]bool) {
-	switch t.Kind() {
-	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float64:
-		sb.WriteString(t.Kind().String())
+// describe writes the layout the codec reads and writes: its kind and,
+// for composite types, what they are made of, field names included.
+func (c *codec) describe(sb *strings.Builder, seen map[*codec]bool) {
+	switch c.kind {
 	case reflect.Array:
-		fmt.Fprintf(sb, "[%d]", t.Len())
-		describeType(sb, t.Elem(), seen)
+		fmt.Fprintf(sb, "[%d]", c.n)
+		c.elem.describe(sb, seen)
 	case reflect.Slice:
 		sb.WriteString("[]")
-		describeType(sb, t.Elem(), seen)
+		c.elem.describe(sb, seen)
 	case reflect.Pointer:
 		sb.WriteString("*")
-		describeType(sb, t.Elem(), seen)
-	case reflect.Interface:
-		sb.WriteString("interface")
+		c.elem.describe(sb, seen)
 	case reflect.Struct:
-		if seen[t] {
-			sb.WriteString(t.Name())
+		if seen[c] {
+			sb.WriteString(c.typ.Name())
 			return
 		}
-		seen[t] = true
-		sb.WriteString(t.Name() + "{")
-		for i := range t.NumField() {
-			f := t.Field(i)
-			sb.WriteString(f.Name + " ")
-			describeType(sb, f.Type, seen)
+		seen[c] = true
+		sb.WriteString(c.typ.Name() + "{")
+		for _, f := range c.fields {
+			sb.WriteString(f.name + " ")
+			f.c.describe(sb, seen)
 			sb.WriteString(";")
 		}
 		sb.WriteString("}")
 	default:
-		panic(fmt.Sprintf("anomaly: a detector's state cannot hold a %s (%s)", t.Kind(), t))
+		sb.WriteString(c.kind.String())
 	}
 }
 
@@ -143,8 +136,9 @@ type codec struct {
 }
 
 type fieldCodec struct {
-	off uintptr
-	c   *codec
+	name string
+	off  uintptr
+	c    *codec
 }
 
 var (
@@ -179,7 +173,7 @@ func compile(t reflect.Type) *codec {
 	case reflect.Struct:
 		for i := range t.NumField() {
 			f := t.Field(i)
-			c.fields = append(c.fields, fieldCodec{off: f.Offset, c: compile(f.Type)})
+			c.fields = append(c.fields, fieldCodec{name: f.Name, off: f.Offset, c: compile(f.Type)})
 		}
 	default:
 		delete(codecs, t)

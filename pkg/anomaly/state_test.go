@@ -133,7 +133,7 @@ func TestStateVersion(t *testing.T) {
 	}
 	describe := func(v any) string {
 		var sb strings.Builder
-		describeType(&sb, reflect.TypeOf(v), map[reflect.Type]bool{})
+		codecOf(reflect.TypeOf(v)).describe(&sb, map[*codec]bool{})
 		return sb.String()
 	}
 	type a struct {
