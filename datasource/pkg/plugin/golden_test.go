@@ -502,8 +502,9 @@ func TestGoldenInsights(t *testing.T) {
 	runGolden(t, d, "insights_alert", true, map[string]any{"queryType": "insights", "kpi": "checkout_latency"})
 	f.checkAllUsed(`sum(rate(shop_orders_total[75s]))`)
 
-	// One window, 11:30 to 11:49, and payments ranked first: its CPU and
-	// the round-trip time to it changed just before the KPI went wrong,
+	// One window, 11:30 to 11:49, and payments ranked first: the
+	// round-trip time to it and its CPU changed just before the KPI went
+	// wrong (the same score; the round-trip time by more of its spreads),
 	// one call away; checkout's own change is explained by it, and
 	// checkout's deploy was 20 minutes earlier, with the KPI healthy
 	// since: no cause.
@@ -522,8 +523,8 @@ func TestGoldenInsights(t *testing.T) {
 		got = append(got, row{causes.Fields[3].At(i).(string), causes.Fields[4].At(i).(string), causes.Fields[5].At(i).(string)})
 	}
 	want := []row{
-		{CauseSignal, "payments", "cpu"},
 		{CauseEdge, "payments", "round-trip time"},
+		{CauseSignal, "payments", "cpu"},
 		{CauseSignal, "checkout", "context switches"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

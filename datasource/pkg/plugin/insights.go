@@ -347,6 +347,12 @@ type cause struct {
 	Proximity   float64
 	Unexplained float64
 	ExplainedBy string
+	// Clarity is how clearly the values changed: the shift from the
+	// level before the onset to the median after it, in spreads of that
+	// level (see levelOf); +Inf for a deploy, a series that appeared or
+	// one that was flat before. It breaks ties of score (see
+	// compareCauses).
+	Clarity float64
 	// Contends lists the services whose run-queue wait rose while this
 	// one's CPU did: it took their CPUs.
 	Contends []string
@@ -419,7 +425,7 @@ func rankCauses(in rankInput) []cause {
 			c := cause{
 				Window: w.ID, Kind: CauseDeploy, Service: d.Service, Signal: "build",
 				Onset: d.Time, Lead: w.Start.Sub(d.Time), Before: math.NaN(), After: math.NaN(), Change: math.NaN(),
-				Anomaly: 1, Size: 1, Unexplained: 1,
+				Anomaly: 1, Size: 1, Unexplained: 1, Clarity: math.Inf(1),
 			}
 			c.Evidence = fmt.Sprintf("%s was deployed (%s → %s on %s)", d.Service, shortBuild(d.OldBuild), shortBuild(d.NewBuild), d.host())
 			cs = append(cs, c)
@@ -589,15 +595,19 @@ func together(x rise, onset time.Time, tol time.Duration) bool {
 	return x.onTime || x.onset.Sub(onset).Abs() <= tol
 }
 
-// compareCauses orders causes by score, highest first. Ties go to the
-// earlier change (a cause comes before its effects), then to the cause
-// closer to the KPI's service, then by kind, service, signal and evidence
-// (which names the edge) in alphabetical order: never by the order the
-// series came in.
+// compareCauses orders causes by score, highest first; scores that are the
+// same to the three decimals shown are a tie. Ties go to the
+// clearer change (the factors saturate: a change of 50% and one of 5000%
+// both have size 1, but not the same clarity), then to the earlier change
+// (a cause comes before its effects), then to the cause closer to the
+// KPI's service, then by kind, service, signal and evidence (which names
+// the edge) in alphabetical order: never by the order the series came in.
 func compareCauses(a, b cause) int {
 	switch {
-	case a.Score != b.Score:
+	case round3(a.Score) != round3(b.Score):
 		return cmp.Compare(b.Score, a.Score)
+	case a.Clarity != b.Clarity:
+		return cmp.Compare(b.Clarity, a.Clarity)
 	case !a.Onset.Equal(b.Onset):
 		return a.Onset.Compare(b.Onset)
 	case a.Proximity != b.Proximity:
@@ -787,6 +797,10 @@ func signalCause(w insightWindow, s signalSeries, searchFrom time.Time, tol time
 		Window: w.ID, Kind: s.Kind, Service: s.Service, Signal: s.Signal,
 		Onset: onset, Lead: w.Start.Sub(onset), Anomaly: peak, Unexplained: 1,
 		Before: median(before), After: median(after), Change: math.NaN(),
+		Clarity: math.Inf(1),
+	}
+	if lv, ok := b.levelBefore(onsetAt, span); ok && !math.IsNaN(c.After) {
+		c.Clarity = clarity(c.After-lv.l, lv.spread)
 	}
 	c.Size = 1
 	if c.Before != 0 && !math.IsNaN(c.Before) && !math.IsNaN(c.After) {
@@ -823,6 +837,16 @@ func signalCause(w insightWindow, s signalSeries, searchFrom time.Time, tol time
 		c.Evidence += fmt.Sprintf(" (%+.0f%%)", 100*c.Change)
 	}
 	return c, true
+}
+
+// clarity is a shift d in spreads: +Inf when the values were flat and
+// moved, 0 when they did not move.
+func clarity(d, spread float64) float64 {
+	d = math.Abs(d)
+	if d == 0 {
+		return 0
+	}
+	return d / spread // +Inf for a spread of 0
 }
 
 // whole reports whether every value is a whole number.

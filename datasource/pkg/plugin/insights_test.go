@@ -362,6 +362,40 @@ func TestRankTiesAreNotInputOrder(t *testing.T) {
 	}
 }
 
+// TestRankTiesGoToTheClearerChange: a latency that rose fiftyfold and a
+// runtime counter that tripled show the same score (both changes saturate
+// the size factor); the counter's, which starts a step earlier and moves
+// by a few of its own spreads, must not win the tie over the latency's,
+// which moves by hundreds of its spreads.
+func TestRankTiesGoToTheClearerChange(t *testing.T) {
+	noisy := func(at time.Time, before, after, jitter float64) *bandSeries {
+		b := stepBand(at, before, after)
+		rng := rand.New(rand.NewPCG(1, 2))
+		for i := range b.Value {
+			b.Value[i] += jitter * (2*rng.Float64() - 1)
+		}
+		return b
+	}
+	latency := signalSeries{Kind: CauseSignal, signalTraits: signalTraits{Internal: true, Cost: true}, Signal: "p90 request duration", Unit: "s", Service: "inventory", Band: noisy(at("11:30"), 0.008, 0.45, 0.001)}
+	frees := signalSeries{Kind: CauseSignal, Signal: "frees_total", Unit: "/s", Service: "payments", Band: noisy(at("11:29"), 1000, 3000, 400)}
+	for _, sigs := range [][]signalSeries{{latency, frees}, {frees, latency}} {
+		causes := rankCauses(rankInput{
+			KPI:     KPI{Name: "checkout_latency", Direction: DirectionLower},
+			Windows: []insightWindow{{ID: 1, Start: at("11:30"), End: at("11:40")}},
+			Signals: sigs,
+			Hops:    map[string]int{"checkout": 0, "inventory": 1, "payments": 1},
+			Step:    time.Minute,
+		})
+		if len(causes) != 2 || round3(causes[0].Score) != round3(causes[1].Score) {
+			t.Fatalf("causes %+v, want two of the same score", causes)
+		}
+		if causes[0].Service != "inventory" || !(causes[0].Clarity > 10*causes[1].Clarity) {
+			t.Errorf("first %s (clarity %.1f), then %s (clarity %.1f): want inventory's latency, by far the clearer change, first",
+				causes[0].Service, causes[0].Clarity, causes[1].Service, causes[1].Clarity)
+		}
+	}
+}
+
 // TestWindowWithoutObjective: orders per second (20/s, with the 10% noise
 // of a rate over a few seconds of a Poisson stream) fall by 30% while the
 // detector says nothing (held, or not warm): a KPI without an objective,
