@@ -396,6 +396,37 @@ func TestRankTiesGoToTheClearerChange(t *testing.T) {
 	}
 }
 
+// TestSignalQueryReadsWhatTheRankingReads: the signals of a window are
+// read from twice the search span before it (where the ranking looks for
+// an onset and the level before it), after the ensemble's warm-up of
+// warmupSteps steps — not an hour before the range, which at a 1 s step
+// would read and score three times as much, and not from within the range
+// when the window is near its start.
+func TestSignalQueryReadsWhatTheRankingReads(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		from, to time.Time
+		step     time.Duration
+	}{
+		{"range from a minute before the incident, 1 s step", at("11:29"), at("11:32"), time.Second},
+		{"range of hours, 1 s step", at("10:00"), at("11:45"), time.Second},
+		{"range of hours, 15 s step", at("10:00"), at("12:00"), 15 * time.Second},
+		{"range starting at the incident, 1 m step", at("11:30"), at("12:00"), time.Minute},
+	} {
+		q := Query{From: c.from, To: c.to, Step: c.step}
+		wins := []insightWindow{{ID: 2, Start: at("11:40"), End: at("11:41")}, {ID: 1, Start: at("11:30"), End: at("11:31")}}
+		sq := signalQuery(q, wins)
+		look := at("11:30").Add(-2 * searchSpan(c.step))
+		if !sq.From.Equal(look) || !sq.To.Equal(c.to) {
+			t.Errorf("%s: signals read %s to %s, want from %s (twice the search span before the first window) to %s",
+				c.name, sq.From.Format("15:04:05"), sq.To.Format("15:04:05"), look.Format("15:04:05"), c.to.Format("15:04:05"))
+		}
+		if got, want := sq.warmStart(), look.Add(-warmupSteps*c.step); !got.Equal(want) {
+			t.Errorf("%s: signals' scoring starts at %s, want %s (%d steps of warm-up)", c.name, got.Format("15:04:05"), want.Format("15:04:05"), warmupSteps)
+		}
+	}
+}
+
 // TestWindowWithoutObjective: orders per second (20/s, with the 10% noise
 // of a rate over a few seconds of a Poisson stream) fall by 30% while the
 // detector says nothing (held, or not warm): a KPI without an objective,

@@ -69,6 +69,9 @@ type Query struct {
 	Matchers []*labels.Matcher
 	// Scrape is Prometheus's scrape interval, when known.
 	Scrape time.Duration
+	// warm, when set, is the warm-up of on-demand scoring in place of
+	// warmup(Step): the insights query's signals (see queryInsights).
+	warm time.Duration
 }
 
 // scope is what template variables in the query's expressions stand for.

@@ -128,19 +128,7 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 	}
 
 	in := rankInput{KPI: k, Windows: windows, Step: q.Step, RateInterval: q.scope().rateInterval()}
-	// The signals are read, and scored, only where the ranking looks at
-	// them: from twice the search span before the first window (the
-	// onset's search and the level before it; see varies), after their
-	// own warm-up. A range of hours with an incident at its end costs
-	// the scoring of that stretch, not of the hours.
-	sq := q
-	earliest := windows[0].Start
-	for _, w := range windows {
-		if w.Start.Before(earliest) {
-			earliest = w.Start
-		}
-	}
-	sq.From = maxTime(q.From, earliest.Add(-2*searchSpan(q.Step)))
+	sq := signalQuery(q, windows)
 	var (
 		graph     *serviceGraph
 		hostnames model.Vector
@@ -240,6 +228,31 @@ func (d *Datasource) queryInsights(ctx context.Context, q Query) (data.Frames, e
 			Text: fmt.Sprintf("The services' own metrics are not among the causes: %v. Prometheus's /api/v1/targets/metadata tells which families its targets expose.", mdErr)})
 	}
 	return frames, nil
+}
+
+// signalQuery is the query of the candidate signals: they are read, and
+// scored, only where the ranking looks at them — from twice the search span
+// before the first window (the onset's search, and the level before it or
+// rawOnset's reference level: see signalCause), whether or not that is
+// within the range — after a warm-up of warmupSteps steps, which is what
+// the ensemble needs to be warm, not the hour the range's own scores get:
+// the scores matter only from the search span on, where the ensemble has
+// seen that span too, and a change its scores do not show is judged from
+// the values (see rawOnset). A range of hours with an incident at its end
+// costs the reading and scoring of that stretch, not of the hours, and a
+// range that starts a minute before an incident does not read an hour
+// before it.
+func signalQuery(q Query, windows []insightWindow) Query {
+	earliest := windows[0].Start
+	for _, w := range windows {
+		if w.Start.Before(earliest) {
+			earliest = w.Start
+		}
+	}
+	sq := q
+	sq.From = earliest.Add(-2 * searchSpan(q.Step))
+	sq.warm = warmupSteps * q.Step
+	return sq
 }
 
 // hostCPUsExpr counts the CPUs of the hosts seen over the window w (see

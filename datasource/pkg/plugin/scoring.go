@@ -35,11 +35,16 @@ func warmup(step time.Duration) time.Duration {
 }
 
 // warmStart is where on-demand scoring of q starts reading: a warm-up
-// before the range, shortened so that a range query over it still stays
-// within Prometheus's limit of points per series.
+// before the range (q.warm when set, else warmup(q.Step)), shortened so
+// that a range query over it still stays within Prometheus's limit of
+// points per series.
 func (q Query) warmStart() time.Time {
 	room := time.Duration(maxPointsPerSeries-1)*q.Step - q.To.Sub(q.From)
-	return q.From.Add(-max(min(warmup(q.Step), room), 0))
+	w := warmup(q.Step)
+	if q.warm > 0 {
+		w = q.warm
+	}
+	return q.From.Add(-max(min(w, room), 0))
 }
 
 // grid is the timeline of a range query: start, start+step, … up to end.
