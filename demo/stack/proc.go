@@ -10,14 +10,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/benchkit"
 )
 
-// proc is a program the stack started, in a process group of its own, so
-// that stopping it stops whatever it started and nothing else.
+// proc is a program the stack started (a benchkit.Process: a process
+// group of its own, so that stopping it stops whatever it started and
+// nothing else), with its output in a log file; it can be started again
+// after it stopped.
 type proc struct {
 	name string
 	path string
@@ -25,16 +26,15 @@ type proc struct {
 	env  []string
 	log  string // file the program's output goes to
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	mu sync.Mutex
+	p  *benchkit.Process
 }
 
 // start starts the program.
 func (p *proc) start() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cmd != nil {
+	if p.p != nil {
 		return fmt.Errorf("start %s: already running", p.name)
 	}
 	out, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -45,15 +45,11 @@ func (p *proc) start() error {
 	cmd := exec.Command(p.path, p.args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(os.Environ(), p.env...)
-	// Its own process group, killed with the stack; and killed by the
-	// kernel if the stack dies without cleaning up.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	bp, err := benchkit.StartCmd(cmd, false)
+	if err != nil {
 		return fmt.Errorf("start %s: %w", p.name, err)
 	}
-	p.cmd = cmd
-	p.done = make(chan struct{})
-	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(p.done)
+	p.p = bp
 	return nil
 }
 
@@ -61,17 +57,12 @@ func (p *proc) start() error {
 // the end of its log.
 func (p *proc) exited() (bool, string) {
 	p.mu.Lock()
-	done := p.done
+	bp := p.p
 	p.mu.Unlock()
-	if done == nil {
+	if bp == nil || bp.Running() {
 		return false, ""
 	}
-	select {
-	case <-done:
-		return true, tail(p.log, 2000)
-	default:
-		return false, ""
-	}
+	return true, tail(p.log, 2000)
 }
 
 // stop sends SIGTERM to the program's process group, then SIGKILL after
@@ -79,30 +70,18 @@ func (p *proc) exited() (bool, string) {
 func (p *proc) stop(grace time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cmd == nil {
-		return
-	}
-	pgid := p.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-p.done
-	}
-	// What the program started and left behind in its group goes too.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	p.cmd = nil
+	p.p.Stop(grace) // nil when not running: nothing to do
+	p.p = nil
 }
 
 // pid is the program's process ID, 0 when it does not run.
 func (p *proc) pid() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cmd == nil {
+	if p.p == nil {
 		return 0
 	}
-	return p.cmd.Process.Pid
+	return p.p.Pid()
 }
 
 // waitHTTP waits until url answers 200, the program exits, or timeout.

@@ -116,16 +116,13 @@ func Detector() error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		_ = prom.Process.Signal(syscall.SIGTERM)
-		_ = prom.Wait()
-	}()
+	defer prom.Stop(time.Minute)
 	version, _ := exec.Command(prometheus, "--version").Output()
 	readURL := promURL + "/api/v1/read"
 	selectors := schema.DefaultSelector()
 
 	// One read first, so both sides start with the blocks in the page cache.
-	if _, err := detPlainRead(filepath.Join(dir, "benchread"), readURL, selectors, prom.Process.Pid); err != nil {
+	if _, err := detPlainRead(filepath.Join(dir, "benchread"), readURL, selectors, prom.Pid()); err != nil {
 		return err
 	}
 	// The machines are shared: each side runs several times,
@@ -138,27 +135,27 @@ func Detector() error {
 	// stopped, and each measured run starts from the last one.
 	storage := filepath.Join(dir, "storage")
 	names = append(names, detRestartName)
-	if _, err := detBackfill(filepath.Join(dir, "telltale-detector"), readURL, anomalyEnsemble, prom.Process.Pid, storage); err != nil {
+	if _, err := detBackfill(filepath.Join(dir, "telltale-detector"), readURL, anomalyEnsemble, prom.Pid(), storage); err != nil {
 		return err
 	}
 	runs := map[string][]detRun{}
 	var all []detRun
 	for range rounds {
-		r, err := detPlainRead(filepath.Join(dir, "benchread"), readURL, selectors, prom.Process.Pid)
+		r, err := detPlainRead(filepath.Join(dir, "benchread"), readURL, selectors, prom.Pid())
 		if err != nil {
 			return err
 		}
 		runs[r.name] = append(runs[r.name], r)
 		all = append(all, r)
 		for _, algo := range append(algorithms, detNoScoring) {
-			r, err := detBackfill(filepath.Join(dir, "telltale-detector"), readURL, algo, prom.Process.Pid, "")
+			r, err := detBackfill(filepath.Join(dir, "telltale-detector"), readURL, algo, prom.Pid(), "")
 			if err != nil {
 				return err
 			}
 			runs[r.name] = append(runs[r.name], r)
 			all = append(all, r)
 		}
-		r, err = detBackfill(filepath.Join(dir, "telltale-detector"), readURL, anomalyEnsemble, prom.Process.Pid, storage)
+		r, err = detBackfill(filepath.Join(dir, "telltale-detector"), readURL, anomalyEnsemble, prom.Pid(), storage)
 		if err != nil {
 			return err
 		}
@@ -272,14 +269,11 @@ func detHeadMemory(bin, dir string, nSeries int) (headMemory, error) {
 	defer srv.Close()
 
 	conf := fmt.Sprintf("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n- job_name: bench\n  honor_labels: true\n  static_configs:\n  - targets: [%q]\n", targetAddr)
-	cmd, base, err := detStartPrometheus(bin, dir, "prometheus-head", filepath.Join(dir, "tsdb-head"), conf, io.Discard)
+	prom, base, err := detStartPrometheus(bin, dir, "prometheus-head", filepath.Join(dir, "tsdb-head"), conf, io.Discard)
 	if err != nil {
 		return headMemory{}, err
 	}
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	}()
+	defer prom.Stop(time.Minute)
 	own := func() (map[string]float64, error) {
 		body, err := benchkit.Get(base + "/metrics")
 		return benchkit.Samples(body), err
@@ -422,15 +416,12 @@ func detBackfill(bin, readURL, algo string, promPID int, storage string) (detRun
 		}
 	}
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	began := time.Now()
-	if err := cmd.Start(); err != nil {
+	det, err := benchkit.StartCmd(cmd, false)
+	if err != nil {
 		return detRun{}, err
 	}
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	}()
+	defer det.Stop(time.Minute)
 	if dir := os.Getenv("TELLTALE_BENCH_PROFILE"); dir != "" {
 		go detProfile(addr, filepath.Join(dir, "detector-"+algo+".pprof"))
 	}
@@ -448,7 +439,7 @@ func detBackfill(bin, readURL, algo string, promPID int, storage string) (detRun
 		time.Sleep(20 * time.Millisecond)
 	}
 	wall := time.Since(began)
-	cpu, err := benchkit.CPUSeconds(cmd.Process.Pid)
+	cpu, err := benchkit.CPUSeconds(det.Pid())
 	if err != nil {
 		return detRun{}, err
 	}
@@ -456,7 +447,7 @@ func detBackfill(bin, readURL, algo string, promPID int, storage string) (detRun
 	if err != nil {
 		return detRun{}, err
 	}
-	rss, err := benchkit.PeakRSS(cmd.Process.Pid)
+	rss, err := benchkit.PeakRSS(det.Pid())
 	if err != nil {
 		return detRun{}, err
 	}
@@ -468,8 +459,8 @@ func detBackfill(bin, readURL, algo string, promPID int, storage string) (detRun
 	var shutdown time.Duration
 	if storage != "" {
 		stopped := time.Now()
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		if err := cmd.Wait(); err != nil {
+		_ = det.Cmd.Process.Signal(syscall.SIGTERM)
+		if err := det.Wait(); err != nil {
 			return detRun{}, fmt.Errorf("detector with a checkpoint: %w", err)
 		}
 		shutdown = time.Since(stopped)
@@ -655,7 +646,7 @@ func detDaily(i int) float64 {
 // detStartPrometheus starts Prometheus on the TSDB tsdb with the
 // configuration conf (written to dir/name.yml) and the extra flags, and
 // waits until it is ready. Its output goes to out.
-func detStartPrometheus(bin, dir, name, tsdb, conf string, out io.Writer, extra ...string) (*exec.Cmd, string, error) {
+func detStartPrometheus(bin, dir, name, tsdb, conf string, out io.Writer, extra ...string) (*benchkit.Process, string, error) {
 	addr, err := benchkit.FreeAddr()
 	if err != nil {
 		return nil, "", err
@@ -664,19 +655,11 @@ func detStartPrometheus(bin, dir, name, tsdb, conf string, out io.Writer, extra 
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		return nil, "", err
 	}
-	cmd := exec.Command(bin, benchkit.PrometheusFlags(cfg, tsdb, addr, extra...)...)
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, "", err
-	}
-	url := "http://" + addr
-	if err := benchkit.WaitHTTP(context.Background(), benchkit.PrometheusReady(url), 2*time.Minute, nil); err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+	p, err := benchkit.StartPrometheus(context.Background(), bin, cfg, tsdb, addr, out, 2*time.Minute, extra...)
+	if err != nil {
 		return nil, "", fmt.Errorf("prometheus: %w", err)
 	}
-	return cmd, url, nil
+	return p, "http://" + addr, nil
 }
 
 func detFirstLine(b []byte) string {

@@ -33,7 +33,7 @@ func Exporter(binDir string) error {
 	if err != nil {
 		return err
 	}
-	defer sleepers.Stop()
+	defer sleepers.Kill()
 
 	dir, err := os.MkdirTemp("", "telltale-bench")
 	if err != nil {
@@ -57,12 +57,12 @@ func Exporter(binDir string) error {
 	if err != nil {
 		return err
 	}
-	defer tt.Stop()
+	defer tt.Kill()
 	pe, err := benchkit.Start(peer, "-config.path="+cfg, "-web.listen-address="+peAddr)
 	if err != nil {
 		return err
 	}
-	defer pe.Stop()
+	defer pe.Kill()
 
 	subjects := []struct {
 		name string
@@ -133,14 +133,14 @@ func startSleepers(n int) (*benchkit.Process, error) {
 	for {
 		c, err := countChildren(p.Pid())
 		if err != nil {
-			p.Stop()
+			p.Kill()
 			return nil, err
 		}
 		if c >= n {
 			return p, nil
 		}
 		if time.Now().After(deadline) {
-			p.Stop()
+			p.Kill()
 			return nil, fmt.Errorf("only %d of %d sleepers started", c, n)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -216,7 +216,7 @@ func Edges(binDir string) error {
 		if err != nil {
 			return err
 		}
-		defer p.Stop()
+		defer p.Kill()
 		port, err := p.ReadLine()
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
@@ -233,7 +233,7 @@ func Edges(binDir string) error {
 		if err != nil {
 			return err
 		}
-		defer p.Stop()
+		defer p.Kill()
 		if line, err := p.ReadLine(); err != nil || line != "ready" {
 			return fmt.Errorf("%s: %q %v", name, line, err)
 		}
@@ -247,7 +247,7 @@ func Edges(binDir string) error {
 	if err != nil {
 		return err
 	}
-	defer exp.Stop()
+	defer exp.Kill()
 	url := "http://" + addr + "/metrics"
 	if err := benchkit.WaitHTTP(context.Background(), url, 30*time.Second, nil); err != nil {
 		return err

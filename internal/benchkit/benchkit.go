@@ -1,14 +1,16 @@
 // Package benchkit holds what the benchmark programs (internal/bench, run
-// by mage targets) share: starting programs in a process group of their
-// own, reading a process's CPU time and peak memory (prometheus/procfs),
-// free loopback addresses, waiting for and reading HTTP endpoints, Go
-// builds, outside programs and settings from the environment, medians.
-// Unlike internal/proctest it needs no testing.TB: a benchmark is a
-// program, and says what went wrong in its error.
+// by mage targets), the tests' helpers and the demo stack share: starting
+// programs in a process group of their own (Prometheus among them),
+// reading a process's CPU time and peak memory (prometheus/procfs), free
+// loopback addresses, waiting for and reading HTTP endpoints, Go builds,
+// outside programs and settings from the environment, medians. Unlike
+// internal/proctest it needs no testing.TB: a benchmark is a program, and
+// says what went wrong in its error.
 package benchkit
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -21,6 +23,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -67,35 +70,45 @@ func FreeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// Process is a program a benchmark started, with its children in a process
-// group of their own; the kernel kills it if the benchmark dies first.
+// Process is a program started in a process group of its own, which the
+// kernel kills if its starter dies first; stopping it stops whatever it
+// started and nothing else. Tests (internal/proctest, internal/promtest),
+// the demo stack, Cortex and the benchmarks all start programs through it.
 type Process struct {
 	Cmd *exec.Cmd
-	// Stdout reads the program's standard output when StartPiped started
-	// it; nil otherwise.
+	// Stdout reads the program's standard output when it was started
+	// piped (StartPiped, StartCmd); nil otherwise.
 	Stdout *bufio.Reader
+
+	done    chan struct{}
+	waitErr error
 }
 
-// Start runs bin with args, its standard error going to the benchmark's.
+// Start runs bin with args, its standard error going to the caller's.
 func Start(bin string, args ...string) (*Process, error) {
-	return start(exec.Command(bin, args...), false)
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = os.Stderr
+	return StartCmd(cmd, false)
 }
 
 // StartPiped is Start with the program's standard output readable through
 // Process.Stdout (ports it chose, "ready" lines).
 func StartPiped(bin string, args ...string) (*Process, error) {
-	return start(exec.Command(bin, args...), true)
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = os.Stderr
+	return StartCmd(cmd, true)
 }
 
-func start(cmd *exec.Cmd, piped bool) (*Process, error) {
-	if cmd.Stderr == nil {
-		cmd.Stderr = os.Stderr
-	}
+// StartCmd starts a command the caller prepared (its directory,
+// environment, where its output goes); the process-group settings are
+// added to the caller's. With piped, Process.Stdout reads its standard
+// output.
+func StartCmd(cmd *exec.Cmd, piped bool) (*Process, error) {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Setpgid, cmd.SysProcAttr.Pdeathsig = true, syscall.SIGKILL
-	p := &Process{Cmd: cmd}
+	p := &Process{Cmd: cmd, done: make(chan struct{})}
 	if piped {
 		out, err := cmd.StdoutPipe()
 		if err != nil {
@@ -106,29 +119,101 @@ func start(cmd *exec.Cmd, piped bool) (*Process, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
+	go func() { p.waitErr = cmd.Wait(); close(p.done) }()
 	return p, nil
 }
 
 // Pid is the program's process id.
 func (p *Process) Pid() int { return p.Cmd.Process.Pid }
 
+// Done is closed once the program has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Running reports whether the program has not exited.
+func (p *Process) Running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Wait waits for the program to exit and returns Cmd.Wait's error.
+func (p *Process) Wait() error {
+	<-p.done
+	return p.waitErr
+}
+
+// Exited says how the program ended, for a message ("exited with status
+// 0" when it succeeded); nil while it runs.
+func (p *Process) Exited() error {
+	if p.Running() {
+		return nil
+	}
+	if p.waitErr == nil {
+		return errors.New("exited with status 0")
+	}
+	return p.waitErr
+}
+
 // ReadLine reads a line of the program's standard output, without its end.
 func (p *Process) ReadLine() (string, error) {
 	if p.Stdout == nil {
-		return "", errors.New("the program was not started with StartPiped")
+		return "", errors.New("the program was not started piped")
 	}
 	l, err := p.Stdout.ReadString('\n')
 	return strings.TrimSpace(l), err
 }
 
-// Stop kills the program's process group and waits for the program. It
-// may be called more than once, and on nil.
-func (p *Process) Stop() {
-	if p == nil || p.Cmd.Process == nil {
+// Stop asks the program's process group to end (SIGTERM), kills it after
+// grace, and waits for the program; what the program started and left in
+// its group is killed too. It may be called more than once, and on nil.
+func (p *Process) Stop(grace time.Duration) { p.signal(syscall.SIGTERM, grace) }
+
+// Kill kills the program's process group at once, as a crash would, and
+// waits for the program. It may be called more than once, and on nil.
+func (p *Process) Kill() { p.signal(syscall.SIGKILL, 0) }
+
+func (p *Process) signal(sig syscall.Signal, grace time.Duration) {
+	if p == nil || p.Cmd == nil || p.Cmd.Process == nil {
 		return
 	}
-	_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
-	_ = p.Cmd.Wait()
+	pgid := p.Cmd.Process.Pid
+	_ = syscall.Kill(-pgid, sig)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		<-p.done
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+}
+
+// Output keeps what a program writes, safe to read while it writes.
+type Output struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (o *Output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.Write(p)
+}
+
+// String is everything written so far.
+func (o *Output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
+}
+
+// Reset forgets what was written.
+func (o *Output) Reset() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.b.Reset()
 }
 
 // WaitHTTP waits until url answers 200, polling every 100 ms with a 2 s
@@ -221,6 +306,41 @@ func PrometheusFlags(configFile, tsdb, addr string, extra ...string) []string {
 // PrometheusReady is the URL that answers 200 once the Prometheus at base
 // (http://host:port) serves queries.
 func PrometheusReady(base string) string { return base + "/-/ready" }
+
+// StartPrometheus starts the Prometheus bin with the configuration file
+// cfg and the storage tsdb on addr (PrometheusFlags, then extra), its
+// output going to out, and waits at most timeout until it is ready. The
+// error quotes the end of what it wrote when out is an *Output.
+func StartPrometheus(ctx context.Context, bin, cfg, tsdb, addr string, out io.Writer, timeout time.Duration, extra ...string) (*Process, error) {
+	cmd := exec.Command(bin, PrometheusFlags(cfg, tsdb, addr, extra...)...)
+	cmd.Stdout, cmd.Stderr = out, out
+	p, err := StartCmd(cmd, false)
+	if err != nil {
+		return nil, err
+	}
+	err = WaitHTTP(ctx, PrometheusReady("http://"+addr), timeout, func() error {
+		if !p.Running() {
+			return fmt.Errorf("prometheus exited at start: %v", p.Exited())
+		}
+		return nil
+	})
+	if err != nil {
+		p.Kill()
+		if o, ok := out.(*Output); ok {
+			err = fmt.Errorf("%w\n%s", err, lastBytes(o.String(), 4000))
+		}
+		return nil, err
+	}
+	return p, nil
+}
+
+// lastBytes is the end of s, at most n bytes of it.
+func lastBytes(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
 
 // GoCmd is the go command mage runs with ($MAGEFILE_GOCMD), else "go".
 func GoCmd() string { return cmp.Or(os.Getenv("MAGEFILE_GOCMD"), "go") }

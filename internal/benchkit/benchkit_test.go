@@ -43,7 +43,8 @@ func TestOwnFigures(t *testing.T) {
 }
 
 // TestProcessGroup starts a shell with a child, reads its output, and
-// checks Stop kills both.
+// checks Stop ends both: the shell at SIGTERM, the child it left in its
+// group after it.
 func TestProcessGroup(t *testing.T) {
 	testenv.Live(t)
 	p, err := StartPiped("/bin/sh", "-c", "sleep 60 & echo $!; echo ready; wait")
@@ -57,8 +58,11 @@ func TestProcessGroup(t *testing.T) {
 	if l, err := p.ReadLine(); l != "ready" || err != nil {
 		t.Fatalf("ReadLine = %q, %v", l, err)
 	}
-	p.Stop()
-	p.Stop() // twice is fine
+	p.Stop(5 * time.Second)
+	p.Stop(5 * time.Second) // twice is fine
+	if p.Running() || p.Exited() == nil {
+		t.Errorf("the program runs after Stop (Exited: %v)", p.Exited())
+	}
 	pid, err := strconv.Atoi(child)
 	if err != nil {
 		t.Fatalf("child pid %q: %v", child, err)

@@ -23,8 +23,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/benchkit"
@@ -126,12 +124,9 @@ func exitDetail(err error) error {
 // Server is a running single-process Cortex.
 type Server struct {
 	// URL is its HTTP base URL.
-	URL string
-	cmd *exec.Cmd
-	log *logBuffer
-	// exited is closed once the process has exited and waitErr is set.
-	exited  chan struct{}
-	waitErr error
+	URL  string
+	proc *benchkit.Process
+	log  *benchkit.Output
 }
 
 // Config is the single-process configuration of a Cortex with local
@@ -227,23 +222,18 @@ func Start(ctx context.Context, bin, dir, httpAddr string, grpcPort int) (*Serve
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
-	s := &Server{URL: "http://" + httpAddr, log: &logBuffer{}}
-	s.cmd = exec.Command(bin, "-config.file="+path, "-target=all")
-	s.cmd.Dir = dir
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
+	s := &Server{URL: "http://" + httpAddr, log: &benchkit.Output{}}
+	cmd := exec.Command(bin, "-config.file="+path, "-target=all")
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = s.log, s.log
+	if s.proc, err = benchkit.StartCmd(cmd, false); err != nil {
 		return nil, err
 	}
-	s.exited = make(chan struct{})
-	go func() { s.waitErr = s.cmd.Wait(); close(s.exited) }()
 	err = benchkit.WaitHTTP(ctx, s.URL+"/ready", 2*time.Minute, func() error {
-		select {
-		case <-s.exited:
-			return fmt.Errorf("cortex exited at start: %v", s.waitErr)
-		default:
-			return nil
+		if !s.proc.Running() {
+			return fmt.Errorf("cortex exited at start: %v", s.proc.Exited())
 		}
+		return nil
 	})
 	if err != nil {
 		s.Stop()
@@ -252,37 +242,11 @@ func Start(ctx context.Context, bin, dir, httpAddr string, grpcPort int) (*Serve
 	return s, nil
 }
 
-// logBuffer keeps what Cortex writes; the process writes while tests read.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // Logs returns what Cortex has written.
 func (s *Server) Logs() string { return s.log.String() }
 
-// Stop stops Cortex.
-func (s *Server) Stop() {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(20 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-	}
-}
+// Stop stops Cortex (SIGTERM, then SIGKILL after 20 s) and waits for it.
+func (s *Server) Stop() { s.proc.Stop(20 * time.Second) }
 
 // PushURL is where Prometheus remote-writes.
 func (s *Server) PushURL() string { return s.URL + "/api/v1/push" }

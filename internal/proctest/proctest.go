@@ -5,8 +5,6 @@
 package proctest
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,7 +12,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -64,16 +61,12 @@ func (b *Builds) Get(tb testing.TB, name string, args ...string) string {
 	return out
 }
 
-// Process is a child process a test started.
+// Process is a child process a test started: a benchkit.Process (its own
+// process group, killed with the test binary) whose standard error is
+// kept.
 type Process struct {
-	// Cmd is the running command.
-	Cmd *exec.Cmd
-	// Stdout reads what the process writes to its standard output (ports
-	// it chose, "ready" lines).
-	Stdout *bufio.Reader
-
-	stderr *buffer
-	done   chan struct{}
+	*benchkit.Process
+	stderr *benchkit.Output
 }
 
 // Start runs name with args in dir (the test's directory when empty), in a
@@ -91,63 +84,27 @@ func Start(tb testing.TB, dir, name string, args ...string) *Process {
 func StartCmd(tb testing.TB, cmd *exec.Cmd) *Process {
 	tb.Helper()
 	testenv.Live(tb)
-	name := cmd.Path
-	p := &Process{Cmd: cmd, stderr: &buffer{}, done: make(chan struct{})}
-	p.Cmd.Stderr = p.stderr
-	if p.Cmd.SysProcAttr == nil {
-		p.Cmd.SysProcAttr = &syscall.SysProcAttr{}
-	}
-	p.Cmd.SysProcAttr.Setpgid = true
-	p.Cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
-	out, err := p.Cmd.StdoutPipe()
+	p := &Process{stderr: &benchkit.Output{}}
+	cmd.Stderr = p.stderr
+	bp, err := benchkit.StartCmd(cmd, true)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := p.Cmd.Start(); err != nil {
-		tb.Fatalf("start %s: %v", name, err)
-	}
-	p.Stdout = bufio.NewReader(out)
-	go func() { _ = p.Cmd.Wait(); close(p.done) }()
+	p.Process = bp
 	tb.Cleanup(func() {
 		p.Stop()
 		if tb.Failed() {
-			tb.Logf("%s standard error:\n%s", filepath.Base(name), p.stderr.String())
+			tb.Logf("%s standard error:\n%s", filepath.Base(cmd.Path), p.stderr.String())
 		}
 	})
 	return p
-}
-
-// Running reports whether the process has not exited.
-func (p *Process) Running() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
 }
 
 // Output is what the process has written to its standard error.
 func (p *Process) Output() string { return p.stderr.String() }
 
 // Stop asks the process group to end (SIGTERM) and kills it after 10 s.
-func (p *Process) Stop() { p.signal(syscall.SIGTERM, 10*time.Second) }
-
-// Kill kills the process group at once, as a crash would.
-func (p *Process) Kill() { p.signal(syscall.SIGKILL, time.Minute) }
-
-func (p *Process) signal(sig syscall.Signal, grace time.Duration) {
-	if !p.Running() {
-		return
-	}
-	_ = syscall.Kill(-p.Cmd.Process.Pid, sig)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-	}
-}
+func (p *Process) Stop() { p.Process.Stop(10 * time.Second) }
 
 // ReadLine reads one line of the process's standard output, without its
 // end of line.
@@ -187,24 +144,6 @@ func Deploy(src, dst string) error {
 		return err
 	}
 	return os.Rename(tmp, dst)
-}
-
-// buffer collects a child's output while the test reads it.
-type buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *buffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *buffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // helpFlag matches a flag in kingpin's --help: "--name" or "--[no-]name".

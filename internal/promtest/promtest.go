@@ -5,15 +5,11 @@
 package promtest
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -43,14 +39,15 @@ type Server struct {
 	// API is a client for the HTTP API.
 	API promv1.API
 
-	tb   testing.TB
-	bin  string
-	args []string
+	tb        testing.TB
+	bin       string
+	cfg, tsdb string
+	addr      string
+	args      []string
 
 	mu   sync.Mutex
-	cmd  *exec.Cmd
-	logs *bytes.Buffer
-	done chan struct{}
+	proc *benchkit.Process
+	logs *benchkit.Output
 }
 
 // Binary returns the prometheus binary the tests use.
@@ -82,7 +79,10 @@ func Start(tb testing.TB, opts Options) *Server {
 		Dir:  dir,
 		tb:   tb,
 		bin:  bin,
-		args: benchkit.PrometheusFlags(cfg, filepath.Join(dir, "data"), addr, opts.Args...),
+		cfg:  cfg,
+		tsdb: filepath.Join(dir, "data"),
+		addr: addr,
+		args: opts.Args,
 	}
 	client, err := api.NewClient(api.Config{Address: s.URL})
 	if err != nil {
@@ -103,58 +103,33 @@ func Start(tb testing.TB, opts Options) *Server {
 func (s *Server) Start() {
 	s.tb.Helper()
 	s.mu.Lock()
-	if s.cmd != nil {
-		s.mu.Unlock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
 		return
 	}
-	s.logs = &bytes.Buffer{}
-	cmd := exec.Command(s.bin, s.args...)
-	cmd.Stdout = s.logs
-	cmd.Stderr = s.logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		s.mu.Unlock()
+	s.logs = &benchkit.Output{}
+	p, err := benchkit.StartPrometheus(context.Background(), s.bin, s.cfg, s.tsdb, s.addr, s.logs, 60*time.Second, s.args...)
+	if err != nil {
 		s.tb.Fatalf("start prometheus: %v", err)
 	}
-	s.cmd = cmd
-	s.done = make(chan struct{})
-	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(s.done)
-	s.mu.Unlock()
-
-	err := benchkit.WaitHTTP(context.Background(), benchkit.PrometheusReady(s.URL), 60*time.Second, func() error {
-		select {
-		case <-s.done:
-			return errors.New("prometheus exited at start")
-		default:
-			return nil
-		}
-	})
-	if err != nil {
-		s.tb.Fatalf("%v:\n%s", err, s.Logs())
-	}
+	s.proc = p
 }
 
 // Stop stops the server and waits for it to exit.
-func (s *Server) Stop() { s.signal(syscall.SIGTERM) }
+func (s *Server) Stop() { s.end((*benchkit.Process).Stop) }
 
 // Kill kills the server at once, as a crash or the OOM killer would, and
 // waits for it to exit; Start starts it again, recovering its storage.
-func (s *Server) Kill() { s.signal(syscall.SIGKILL) }
+func (s *Server) Kill() { s.end(func(p *benchkit.Process, _ time.Duration) { p.Kill() }) }
 
-func (s *Server) signal(sig syscall.Signal) {
+func (s *Server) end(how func(p *benchkit.Process, grace time.Duration)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd == nil {
+	if s.proc == nil {
 		return
 	}
-	_ = s.cmd.Process.Signal(sig)
-	select {
-	case <-s.done:
-	case <-time.After(20 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
-	s.cmd = nil
+	how(s.proc, 20*time.Second)
+	s.proc = nil
 }
 
 // Logs returns what the server has printed since it was last started.
