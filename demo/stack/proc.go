@@ -53,18 +53,6 @@ func (p *proc) start() error {
 	return nil
 }
 
-// exited reports whether the program has exited since it was started, with
-// the end of its log.
-func (p *proc) exited() (bool, string) {
-	p.mu.Lock()
-	bp := p.p
-	p.mu.Unlock()
-	if bp == nil || bp.Running() {
-		return false, ""
-	}
-	return true, tail(p.log, 2000)
-}
-
 // stop sends SIGTERM to the program's process group, then SIGKILL after
 // grace, and waits for the program to exit.
 func (p *proc) stop(grace time.Duration) {
@@ -86,14 +74,14 @@ func (p *proc) pid() int {
 
 // waitHTTP waits until url answers 200, the program exits, or timeout.
 func (p *proc) waitHTTP(ctx context.Context, url string, timeout time.Duration) error {
-	var exited error
-	err := benchkit.WaitHTTP(ctx, url, timeout, func() error {
-		if gone, log := p.exited(); gone {
-			exited = fmt.Errorf("%s exited while starting; end of %s:\n%s", p.name, p.log, log)
-		}
-		return exited
-	})
-	if err == nil || err == exited || ctx.Err() != nil {
+	p.mu.Lock()
+	bp := p.p
+	p.mu.Unlock()
+	if bp == nil {
+		return fmt.Errorf("%s is not running", p.name)
+	}
+	err := bp.WaitHTTP(ctx, url, timeout)
+	if err == nil || ctx.Err() != nil {
 		return err
 	}
 	return fmt.Errorf("%s: %w; end of %s:\n%s", p.name, err, p.log, tail(p.log, 2000))

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -126,9 +127,6 @@ func StartCmd(cmd *exec.Cmd, piped bool) (*Process, error) {
 // Pid is the program's process id.
 func (p *Process) Pid() int { return p.Cmd.Process.Pid }
 
-// Done is closed once the program has exited.
-func (p *Process) Done() <-chan struct{} { return p.done }
-
 // Running reports whether the program has not exited.
 func (p *Process) Running() bool {
 	select {
@@ -145,16 +143,19 @@ func (p *Process) Wait() error {
 	return p.waitErr
 }
 
-// Exited says how the program ended, for a message ("exited with status
-// 0" when it succeeded); nil while it runs.
-func (p *Process) Exited() error {
-	if p.Running() {
-		return nil
-	}
-	if p.waitErr == nil {
-		return errors.New("exited with status 0")
-	}
-	return p.waitErr
+// WaitHTTP waits until url answers 200, as the package's WaitHTTP does,
+// and fails at once, saying how, when the program exits first.
+func (p *Process) WaitHTTP(ctx context.Context, url string, timeout time.Duration) error {
+	return WaitHTTP(ctx, url, timeout, func() error {
+		if p.Running() {
+			return nil
+		}
+		how := "with status 0"
+		if p.waitErr != nil {
+			how = "(" + p.waitErr.Error() + ")"
+		}
+		return fmt.Errorf("%s exited %s before %s answered", filepath.Base(p.Cmd.Path), how, url)
+	})
 }
 
 // ReadLine reads a line of the program's standard output, without its end.
@@ -207,13 +208,6 @@ func (o *Output) String() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.b.String()
-}
-
-// Reset forgets what was written.
-func (o *Output) Reset() {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.b.Reset()
 }
 
 // WaitHTTP waits until url answers 200, polling every 100 ms with a 2 s
@@ -318,13 +312,7 @@ func StartPrometheus(ctx context.Context, bin, cfg, tsdb, addr string, out io.Wr
 	if err != nil {
 		return nil, err
 	}
-	err = WaitHTTP(ctx, PrometheusReady("http://"+addr), timeout, func() error {
-		if !p.Running() {
-			return fmt.Errorf("prometheus exited at start: %v", p.Exited())
-		}
-		return nil
-	})
-	if err != nil {
+	if err := p.WaitHTTP(ctx, PrometheusReady("http://"+addr), timeout); err != nil {
 		p.Kill()
 		if o, ok := out.(*Output); ok {
 			err = fmt.Errorf("%w\n%s", err, lastBytes(o.String(), 4000))

@@ -60,8 +60,8 @@ func TestProcessGroup(t *testing.T) {
 	}
 	p.Stop(5 * time.Second)
 	p.Stop(5 * time.Second) // twice is fine
-	if p.Running() || p.Exited() == nil {
-		t.Errorf("the program runs after Stop (Exited: %v)", p.Exited())
+	if p.Running() {
+		t.Error("the program runs after Stop")
 	}
 	pid, err := strconv.Atoi(child)
 	if err != nil {
@@ -81,6 +81,28 @@ func TestProcessGroup(t *testing.T) {
 	}
 	if _, err := Start("/nonexistent/program"); err == nil {
 		t.Error("Start of a missing program: no error")
+	}
+}
+
+// TestWaitHTTPOnAProgramThatExits: a program that exits before its URL
+// answers ends the wait at once, with how it exited.
+func TestWaitHTTPOnAProgramThatExits(t *testing.T) {
+	testenv.Live(t)
+	addr, err := FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Start("/bin/sh", "-c", "exit 3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	err = p.WaitHTTP(context.Background(), "http://"+addr, time.Minute)
+	if err == nil || !strings.Contains(err.Error(), "sh exited (exit status 3) before") {
+		t.Errorf("WaitHTTP = %v, want the program's exit status 3", err)
+	}
+	if el := time.Since(began); el > 10*time.Second {
+		t.Errorf("WaitHTTP took %s on a program that had exited", el)
 	}
 }
 

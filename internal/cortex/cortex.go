@@ -229,13 +229,7 @@ func Start(ctx context.Context, bin, dir, httpAddr string, grpcPort int) (*Serve
 	if s.proc, err = benchkit.StartCmd(cmd, false); err != nil {
 		return nil, err
 	}
-	err = benchkit.WaitHTTP(ctx, s.URL+"/ready", 2*time.Minute, func() error {
-		if !s.proc.Running() {
-			return fmt.Errorf("cortex exited at start: %v", s.proc.Exited())
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.proc.WaitHTTP(ctx, s.URL+"/ready", 2*time.Minute); err != nil {
 		s.Stop()
 		return nil, fmt.Errorf("cortex: %w\n%s", err, s.log)
 	}

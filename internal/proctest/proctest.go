@@ -121,14 +121,14 @@ func (p *Process) ReadLine(tb testing.TB) string {
 // when p (if not nil) exits first.
 func WaitHTTP(tb testing.TB, url string, timeout time.Duration, p *Process) {
 	tb.Helper()
-	err := benchkit.WaitHTTP(tb.Context(), url, timeout, func() error {
-		if p != nil && !p.Running() {
-			return fmt.Errorf("%s exited before %s answered:\n%s", p.Cmd.Path, url, p.Output())
+	if p == nil {
+		if err := benchkit.WaitHTTP(tb.Context(), url, timeout, nil); err != nil {
+			tb.Fatal(err)
 		}
-		return nil
-	})
-	if err != nil {
-		tb.Fatal(err)
+		return
+	}
+	if err := p.Process.WaitHTTP(tb.Context(), url, timeout); err != nil {
+		tb.Fatalf("%v\n%s", err, p.Output())
 	}
 }
 
