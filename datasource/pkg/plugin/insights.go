@@ -208,10 +208,26 @@ func moved(k KPI, v []float64, i int, step time.Duration) bool {
 }
 
 // refLevel is a reference stretch of values: its median l and the spread
-// of its own medians of moveRecent consecutive values (see moved).
+// of its own medians of moveRecent consecutive values (see moved); for the
+// level before a point (see levelBefore), also the stretch's quartiles.
 type refLevel struct {
 	l, spread float64
+	q1, q3    float64
 	ok        bool // at least moveRefMin values
+}
+
+// beyond reports whether m lies beyond the stretch's values on the side d
+// points to: above its upper quartile for a rise, below its lower one for
+// a fall. A level the values held for a quarter of the stretch is part of
+// their normal, whatever their spread says: a series that alternates
+// between two levels (a counter its process updates in bursts, read as a
+// rate) has a spread of the more frequent level only, and its median
+// changing sides is no change.
+func (r refLevel) beyond(m, d float64) bool {
+	if d > 0 {
+		return m > r.q3
+	}
+	return m < r.q1
 }
 
 func newRefLevel(ref []float64) refLevel {
@@ -905,15 +921,17 @@ func changedAt(b *bandSeries, i int, w insightWindow, span time.Duration) bool {
 		return true
 	}
 	l, spread := lv.l, lv.spread
-	d := median(in) - l
-	if d == 0 || math.Abs(d) < moveZ*spread {
+	m := median(in)
+	d := m - l
+	if d == 0 || math.Abs(d) < moveZ*spread || !lv.beyond(m, d) {
 		return false
 	}
 	if len(lead) == 0 {
 		return true
 	}
-	dl := median(lead) - l
-	return math.Signbit(dl) == math.Signbit(d) && dl != 0 && math.Abs(dl) >= moveZ*spread
+	ml := median(lead)
+	dl := ml - l
+	return math.Signbit(dl) == math.Signbit(d) && dl != 0 && math.Abs(dl) >= moveZ*spread && lv.beyond(ml, dl)
 }
 
 // levelBefore is the level of the finite values of the span before point
@@ -927,6 +945,7 @@ func (b *bandSeries) levelBefore(i int, span time.Duration) (refLevel, bool) {
 	var lv refLevel
 	if before := b.finiteIn(b.Times[i].Add(-span), b.Times[i]); len(before) > 0 {
 		lv.l, lv.spread = levelOf(before)
+		lv.q1, lv.q3 = quartiles(before)
 		lv.ok = true
 	}
 	if b.levels == nil {
@@ -1324,6 +1343,15 @@ func median(v []float64) float64 {
 	}
 	// The lower middle is the largest of those selected below it.
 	return (slices.Max(v[:n/2]) + m) / 2
+}
+
+// quartiles returns the lower and upper quartiles of v (nearest rank),
+// reordering it; v holds no NaN.
+func quartiles(v []float64) (q1, q3 float64) {
+	n := len(v)
+	q3 = selectKth(v, (3*n)/4)
+	q1 = selectKth(v[:(3*n)/4+1], n/4)
+	return q1, q3
 }
 
 // selectKth reorders v so that v[k] is the value a sort would put there,

@@ -193,6 +193,47 @@ func TestRankBlipIsNoCause(t *testing.T) {
 	}
 }
 
+// TestRankAlternatingLevelsIsNoCause: a counter its process updates in
+// bursts (a Go runtime's frees, counted at each sweep), read as a rate,
+// alternates between two levels: high at two points of every five before
+// the window, at three of five in it, so its median goes from the low
+// level to the high one, and its spread, that of its more frequent level,
+// is nothing beside the jump — yet it is where it was a third of the time
+// before. It is no cause. A rise to the same high level that stays there
+// is one.
+func TestRankAlternatingLevelsIsNoCause(t *testing.T) {
+	alternating := stepBand(at("11:30"), 0, 0)
+	for i, tm := range alternating.Times {
+		high := i%5 < 2
+		if !tm.Before(at("11:30")) {
+			high = i%5 < 3
+		}
+		alternating.Value[i] = 300 + float64(i%3)
+		if high {
+			alternating.Value[i] = 5000 + float64(i%3)
+		}
+	}
+	rise := stepBand(at("11:30"), 300, 5000)
+	for i := range rise.Value {
+		rise.Value[i] += float64(i % 3)
+	}
+	for _, tc := range []struct {
+		band *bandSeries
+		want bool
+	}{{alternating, false}, {rise, true}} {
+		causes := rankCauses(rankInput{
+			KPI:     KPI{Name: "checkout_latency", Direction: DirectionLower},
+			Windows: []insightWindow{{ID: 1, Start: at("11:30"), End: at("11:40")}},
+			Signals: []signalSeries{{Kind: CauseSignal, Signal: "frees_total", Unit: "/s", Service: "payments", Band: tc.band}},
+			Hops:    map[string]int{"checkout": 0, "payments": 1},
+			Step:    time.Minute,
+		})
+		if got := len(causes) == 1; got != tc.want {
+			t.Errorf("values %v: causes %+v, want a cause: %v", tc.band.Value[90:111], causes, tc.want)
+		}
+	}
+}
+
 // TestRankOldChangeExplainsNothing: a callee whose traffic rose ten
 // minutes (60 steps) before the KPI went wrong (with the KPI healthy since) did not
 // change with it, and does not explain the caller's errors that did.
