@@ -1106,12 +1106,16 @@ const deploySteps = 10
 // deployTiming weighs when a deploy happened against the window's start.
 // A deploy is a cause only when the KPI changed with it: when the window
 // starts within deploySteps steps of it, either side (the exporter sees a
-// deploy at its next scrape); then it weighs 1. A deploy longer before,
-// with the KPI healthy in between, did not break it: it weighs 0 and is no
-// candidate, however many deploys a team makes. (A build that degrades
-// the KPI slowly is not caught this way; its effects are, as signals.)
+// deploy at its next scrape), or within timingTolerance, the least any
+// change gets (see timing): at a short step, a KPI read as a rate, whose
+// window opens once the median of its last points has moved, goes wrong
+// several seconds after what broke it. Then it weighs 1. A deploy longer
+// before, with the KPI healthy in between, did not break it: it weighs 0
+// and is no candidate, however many deploys a team makes. (A build that
+// degrades the KPI slowly is not caught this way; its effects are, as
+// signals.)
 func deployTiming(lead, step time.Duration) float64 {
-	if lead.Abs() <= deploySteps*step {
+	if lead.Abs() <= max(deploySteps*step, timingTolerance) {
 		return 1
 	}
 	return 0

@@ -172,6 +172,59 @@ func TestRankEntranceFailing(t *testing.T) {
 	}
 }
 
+// TestRankEntranceErrorsBeforeALaggingWindow: at a 1 s step, errors at
+// the shop's entrance appear as a new series 14 s before the orders KPI's
+// window opens (a rate that falls by a third takes that long to move the
+// median of its last points): they broke it all the same, first among the
+// causes, and they explain the falls downstream. A deploy that long before
+// counts too; one a minute before, with the KPI healthy since, does not.
+func TestRankEntranceErrorsBeforeALaggingWindow(t *testing.T) {
+	const n = 1500
+	start := shopFrom.Add((n - 100) * time.Second)
+	band := func(from time.Time, before, after, score float64) *bandSeries {
+		b := newBandSeries(nil, n)
+		for i := range n {
+			b.Times[i] = shopFrom.Add(time.Duration(i) * time.Second)
+			b.Value[i], b.Score[i] = before, 0.1
+			if !b.Times[i].Before(from) {
+				b.Value[i], b.Score[i] = after, score
+			}
+		}
+		return b
+	}
+	in := rankInput{
+		KPI:     KPI{Name: "orders", Direction: DirectionHigher},
+		Windows: []insightWindow{{ID: 1, Start: start, End: start.Add(30 * time.Second)}},
+		Signals: []signalSeries{
+			// Young: its scores say little; that it appeared says it all.
+			{Kind: CauseSignal, Signal: `requests_total{code="500"}`, Unit: "/s", Service: "storefront", Band: band(start.Add(-14*time.Second), math.NaN(), 6, 0.3)},
+			{Kind: CauseSignal, Signal: `requests_total{code="200"}`, Unit: "/s", Service: "checkout", Band: band(start.Add(-12*time.Second), 20, 14, 0.99)},
+		},
+		Hops:     map[string]int{"checkout": 0, "storefront": 1},
+		Upstream: map[string]bool{"storefront": true},
+		Callees:  map[string][]string{"storefront": {"checkout"}},
+		Step:     time.Second,
+	}
+	causes := rankCauses(in)
+	if len(causes) != 2 || causes[0].Service != "storefront" || causes[1].ExplainedBy == "" {
+		t.Fatalf("causes %+v, want storefront's errors first, explaining checkout's fall", causes)
+	}
+	for _, tc := range []struct {
+		lead time.Duration
+		want bool
+	}{{14 * time.Second, true}, {time.Minute, false}} {
+		in := in
+		in.Deploys = []deployEvent{{Service: "payments", Time: start.Add(-tc.lead), OldBuild: "a", NewBuild: "b"}}
+		deployed := false
+		for _, c := range rankCauses(in) {
+			deployed = deployed || c.Kind == CauseDeploy
+		}
+		if deployed != tc.want {
+			t.Errorf("a deploy %s before the window: a cause %v, want %v", tc.lead, deployed, tc.want)
+		}
+	}
+}
+
 // TestRankBlipIsNoCause: a series that jumps for a few points and comes
 // back (one failed request, a restart counted over a rate window) did not
 // change its level: it is no cause.
