@@ -17,14 +17,20 @@ import (
 // whose value moves from before to after at the given time, with an
 // anomaly score of 0.99 from then on (0.1 before).
 func stepBand(at time.Time, before, after float64) *bandSeries {
-	n := 121
+	return stepBandOn(121, time.Minute, at, before, after, 0.99)
+}
+
+// stepBandOn is a band series of n points step apart from shopFrom whose
+// value moves from before to after at the given time, with an anomaly
+// score of score from then on (0.1 before).
+func stepBandOn(n int, step time.Duration, at time.Time, before, after, score float64) *bandSeries {
 	b := newBandSeries(nil, n)
 	for i := range n {
-		t := shopFrom.Add(time.Duration(i) * time.Minute)
+		t := shopFrom.Add(time.Duration(i) * step)
 		b.Times[i] = t
 		b.Value[i], b.Score[i] = before, 0.1
 		if !t.Before(at) {
-			b.Value[i], b.Score[i] = after, 0.99
+			b.Value[i], b.Score[i] = after, score
 		}
 	}
 	return b
@@ -182,15 +188,7 @@ func TestRankEntranceErrorsBeforeALaggingWindow(t *testing.T) {
 	const n = 1500
 	start := shopFrom.Add((n - 100) * time.Second)
 	band := func(from time.Time, before, after, score float64) *bandSeries {
-		b := newBandSeries(nil, n)
-		for i := range n {
-			b.Times[i] = shopFrom.Add(time.Duration(i) * time.Second)
-			b.Value[i], b.Score[i] = before, 0.1
-			if !b.Times[i].Before(from) {
-				b.Value[i], b.Score[i] = after, score
-			}
-		}
-		return b
+		return stepBandOn(n, time.Second, from, before, after, score)
 	}
 	in := rankInput{
 		KPI:     KPI{Name: "orders", Direction: DirectionHigher},
