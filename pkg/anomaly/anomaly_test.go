@@ -690,6 +690,30 @@ func BenchmarkUpdate(b *testing.B) {
 	}
 }
 
+// BenchmarkBackfill measures what scoring a series the detector has not
+// seen costs per sample: a fresh detector over 6 h at 15 s, as the
+// detector's backfill and the datasource's on-demand scoring run it (the
+// warm-up paths included), for a gauge and for a counter.
+func BenchmarkBackfill(b *testing.B) {
+	const n = 1440
+	gauge := noisy(n, 15000, 43)
+	counter := make([]Point, n)
+	total := 0.0
+	for i, p := range noisy(n, 15000, 44) {
+		total += max(p.V, 0)
+		counter[i] = Point{T: p.T, V: total}
+	}
+	for _, name := range Names() {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				Score(newDetector(b, name, Config{}), gauge)
+				Score(newDetector(b, name, Config{Counter: true}), counter)
+			}
+			b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(b.N*2*n), "ns/sample")
+		})
+	}
+}
+
 // TestTraceScores checks that re-weighting a trace gives exactly what an
 // ensemble with those weights scores, ignored samples and counters
 // included, for the default weights and for others.
@@ -847,6 +871,55 @@ func TestKSDeviates(t *testing.T) {
 		want := pToZ(ksPValue(ksDistance(x, y), ksProbe, ksRef))
 		if got := ksDeviates()[ksCount(x, y)]; got != want {
 			t.Fatalf("trial %d: table %v, series %v", trial, got, want)
+		}
+	}
+}
+
+// TestKSRanksMatchMerge: the statistic the KS part keeps up to date from
+// its ranks is, at every sample, the one a merge of both windows' sorted
+// values gives, on a quantised series full of ties and with a change of
+// level, for the ensemble's part (no sorted reference) and the detector's.
+func TestKSRanksMatchMerge(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 9))
+	for _, d := range []*ks{newKS(), newKSStat()} {
+		checked := 0
+		for i := range 3000 {
+			x := math.Round(2 * rng.NormFloat64())
+			if i >= 1500 {
+				x += 3
+			}
+			got := d.stat(x)
+			if !d.ref.full() {
+				continue
+			}
+			probe := slices.Sorted(slices.Values(d.probe.ring))
+			ref := slices.Sorted(slices.Values(d.ref.ring))
+			if want := ksDeviates()[ksCount(probe, ref)]; got != want {
+				t.Fatalf("sample %d: statistic %v from the ranks, %v from a merge", i, got, want)
+			}
+			checked++
+		}
+		if checked < 2800 {
+			t.Fatalf("only %d samples checked", checked)
+		}
+	}
+}
+
+// TestSearchFloats: the windows' lower bound is the standard library's,
+// for every length up to 70, ties and values outside the range included.
+func TestSearchFloats(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 11))
+	for n := range 70 {
+		s := make([]float64, n)
+		for i := range s {
+			s[i] = float64(rng.IntN(n/2 + 1))
+		}
+		slices.Sort(s)
+		for x := -1.0; x <= float64(n/2+1); x += 0.5 {
+			want, _ := slices.BinarySearch(s, x)
+			if got := searchFloats(s, x); got != want {
+				t.Fatalf("searchFloats(%v, %v) = %d, want %d", s, x, got, want)
+			}
 		}
 	}
 }

@@ -164,7 +164,7 @@ type combined struct {
 func newCombined(w Weights) *combined {
 	return &combined{
 		w:   w,
-		mad: newMAD(), seasonal: newSeasonal(), ks: newKS(), cp: newChangepoint(),
+		mad: newMAD(), seasonal: newSeasonal(), ks: newKSStat(), cp: newChangepoint(),
 		med16: newWindow(16), med64: newWindow(64),
 		sum4: newRunningMean(4), sum64: newRunningMean(64),
 	}

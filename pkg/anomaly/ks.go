@@ -29,9 +29,36 @@ const (
 // here on windows counted in samples so it also runs on slow series).
 type ks struct {
 	probe, ref *window
+	// rank holds the probe's values in ascending order with, for each, how
+	// many reference values are below it and at most it. The counts change
+	// by at most one per update (one value enters the reference, one
+	// leaves it), so the statistic costs O(ksProbe) per update rather than
+	// a merge of both windows; the probe window keeps only its arrival
+	// order.
+	rank  [ksProbe]ksRank
+	nRank int
 }
 
-func newKS() *ks { return &ks{probe: newWindow(ksProbe), ref: newWindow(ksRef)} }
+// ksRank is one probe value with its counts in the reference.
+type ksRank struct {
+	v      float64
+	lt, le int
+}
+
+func newKS() *ks {
+	d := &ks{probe: newWindow(ksProbe), ref: newWindow(ksRef)}
+	d.probe.keepSorted(false)
+	return d
+}
+
+// newKSStat is a ks for stat alone, as the ensemble uses it: its reference
+// window keeps no sorted copy, which only update's expectation and band
+// read.
+func newKSStat() *ks {
+	d := newKS()
+	d.ref.keepSorted(false)
+	return d
+}
 
 func (d *ks) specs() []statSpec { return []statSpec{{weight: statWeight}} }
 
@@ -57,13 +84,84 @@ func (d *ks) update(s sample, st []float64) Result {
 // the reference is full. The ensemble uses this part alone.
 func (d *ks) stat(x float64) float64 {
 	if d.probe.full() {
-		d.ref.push(d.probe.at(0))
+		// The probe's oldest value moves to the reference, whose oldest
+		// leaves it.
+		in := d.probe.at(0)
+		out, evict := 0.0, d.ref.full()
+		if evict {
+			out = d.ref.at(0)
+		}
+		d.ref.push(in)
+		d.dropRank(in)
+		for k := range d.rank[:d.nRank] {
+			r := &d.rank[k]
+			r.lt += b2i(in < r.v)
+			r.le += b2i(in <= r.v)
+			if evict {
+				r.lt -= b2i(out < r.v)
+				r.le -= b2i(out <= r.v)
+			}
+		}
 	}
 	d.probe.push(x)
+	lt, le := d.ref.counts(x)
+	d.addRank(ksRank{v: x, lt: lt, le: le})
 	if !d.ref.full() {
 		return math.NaN()
 	}
-	return ksDeviates()[ksCount(d.probe.sorted, d.ref.sorted)]
+	return ksDeviates()[d.count()]
+}
+
+// dropRank removes one probe value v from rank.
+func (d *ks) dropRank(v float64) {
+	i := 0
+	for i < d.nRank && d.rank[i].v != v {
+		i++
+	}
+	copy(d.rank[i:d.nRank], d.rank[i+1:d.nRank])
+	d.nRank--
+}
+
+// addRank inserts r into rank, in order.
+func (d *ks) addRank(r ksRank) {
+	i := d.nRank
+	for i > 0 && d.rank[i-1].v > r.v {
+		d.rank[i] = d.rank[i-1]
+		i--
+	}
+	d.rank[i] = r
+	d.nRank++
+}
+
+// count is ksCount(probe, ref) from the ranks: F_probe - F_ref changes
+// only at the probe's values, so its largest size is found just below and
+// at each distinct one.
+func (d *ks) count() int {
+	nx, ny := d.nRank, d.ref.len()
+	best := 0
+	dist := func(i, j int) {
+		dd := i*ny - j*nx
+		if dd < 0 {
+			dd = -dd
+		}
+		best = max(best, dd)
+	}
+	for i := 0; i < nx; {
+		r := &d.rank[i]
+		dist(i, r.lt) // just below r.v
+		for i++; i < nx && d.rank[i].v == r.v; i++ {
+		}
+		dist(i, r.le) // at r.v
+	}
+	return best
+}
+
+// b2i is 1 for true, 0 for false.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // ksDeviates maps the numerator b of D = b/(ksProbe·ksRef) (see ksCount)

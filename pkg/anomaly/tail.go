@@ -176,6 +176,24 @@ func (t *tail) rarity(x float64, twoSided bool) float64 {
 // needs it for most values.
 var log10Two = math.Log10(2)
 
+// log10Counts holds log10 of every count a tail can hold, and one more:
+// the calibrator takes the logarithm of a count for most values it
+// judges, and a table lookup is a fraction of math.Log10's cost.
+var log10Counts = func() (l [tailHistory + 2]float64) {
+	for i := range l {
+		l[i] = math.Log10(float64(i))
+	}
+	return l
+}()
+
+// log10Count is log10(i) for a count i >= 1.
+func log10Count(i int) float64 {
+	if i < len(log10Counts) {
+		return log10Counts[i]
+	}
+	return math.Log10(float64(i))
+}
+
 // blockLive reports whether block b holds values of the history.
 func (t *tail) blockLive(b int) bool { return t.nhi[b] > 0 }
 
@@ -264,7 +282,7 @@ func (t *tail) side(x float64, up bool, n int, med float64) float64 {
 	}
 	fn := float64(n)
 	if (up && x <= ext) || (!up && x >= ext) {
-		u := -math.Log10(float64(k+1) / (fn + 1))
+		u := log10Count(n+1) - log10Count(k+1)
 		if body && !math.IsInf(edge, 0) && edge != med {
 			// x lies between the median and every block's held tail,
 			// where k counts only the values held: a lower bound (see
@@ -278,7 +296,7 @@ func (t *tail) side(x float64, up bool, n int, med float64) float64 {
 		beta = scaleFloor(ext)
 	}
 	beta = max(beta, t.unit)
-	return math.Log10(fn+1) + math.Abs(x-ext)/beta/math.Ln10
+	return log10Count(n+1) + math.Abs(x-ext)/beta/math.Ln10
 }
 
 // summarise sums up the completed blocks held, on the upper side or the
@@ -330,23 +348,32 @@ func (t *tail) median() float64 {
 		sortSmall(t.doneMeds[:m])
 		t.nDone, t.medsOK = m, true
 	}
-	var buf [tailBlocks]float64
-	m := copy(buf[:], t.doneMeds[:t.nDone])
+	meds := t.doneMeds[:t.nDone]
 	// A block only just started has too few values to say much.
-	if t.blockLive(t.cur) && (t.done == 0 || t.fill >= tailBlockLen/4) {
-		v := t.med.value()
-		i := m
-		for i > 0 && buf[i-1] > v {
-			buf[i] = buf[i-1]
-			i--
+	if !t.blockLive(t.cur) || (t.done > 0 && t.fill < tailBlockLen/4) {
+		if len(meds) == 0 {
+			return 0
 		}
-		buf[i] = v
-		m++
+		return (meds[(len(meds)-1)/2] + meds[len(meds)/2]) / 2
 	}
-	if m == 0 {
-		return 0
+	// The median of meds with v inserted after the ones not above it,
+	// read off in place: the value at rank r of that merge.
+	v := t.med.value()
+	p := 0
+	for p < len(meds) && meds[p] <= v {
+		p++
 	}
-	return (buf[(m-1)/2] + buf[m/2]) / 2
+	at := func(r int) float64 {
+		switch {
+		case r < p:
+			return meds[r]
+		case r == p:
+			return v
+		}
+		return meds[r-1]
+	}
+	m := len(meds) + 1
+	return (at((m-1)/2) + at(m/2)) / 2
 }
 
 // p2 estimates one quantile of a stream in constant memory with the P²

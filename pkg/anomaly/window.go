@@ -154,6 +154,19 @@ func (w *window) std() float64 {
 // countBelow is the number of values < x.
 func (w *window) countBelow(x float64) int { return searchFloats(w.sorted, x) }
 
+// counts is the number of values < x and of values <= x: two searches of
+// the sorted copy, or while there is none one pass over the ring.
+func (w *window) counts(x float64) (lt, le int) {
+	if !w.unsorted {
+		return w.countBelow(x), w.countAtMost(x)
+	}
+	for _, v := range w.ring {
+		lt += b2i(v < x)
+		le += b2i(v <= x)
+	}
+	return lt, le
+}
+
 // countAtMost is the number of values <= x.
 func (w *window) countAtMost(x float64) int {
 	return sort.Search(len(w.sorted), func(i int) bool { return w.sorted[i] > x })
@@ -222,14 +235,23 @@ func searchFloats(s []float64, x float64) int {
 		i, _ := slices.BinarySearch(s, x)
 		return i
 	}
-	lo, hi := 0, len(s)
-	for lo < hi {
-		h := int(uint(lo+hi) >> 1)
-		if s[h] < x {
-			lo = h + 1
-		} else {
-			hi = h
-		}
+	// A lower bound without a branch on the data: the interval halves
+	// whatever the comparison says, and the comparison only picks which
+	// half (a conditional move), so the processor never mispredicts it.
+	n := len(s)
+	if n == 0 {
+		return 0
 	}
-	return lo
+	base := 0
+	for n > 1 {
+		half := n >> 1
+		if s[base+half] < x {
+			base += half
+		}
+		n -= half
+	}
+	if s[base] < x {
+		base++
+	}
+	return base
 }
