@@ -156,6 +156,21 @@ func (d *ks) count() int {
 	return best
 }
 
+// median is the median of the probe's values, as window.median computes
+// it.
+func (d *ks) median() float64 {
+	n := d.nRank
+	if n == 0 {
+		return 0
+	}
+	h := 0.5 * float64(n-1)
+	lo := int(math.Floor(h))
+	if lo >= n-1 {
+		return d.rank[n-1].v
+	}
+	return d.rank[lo].v + (h-float64(lo))*(d.rank[lo+1].v-d.rank[lo].v)
+}
+
 // b2i is 1 for true, 0 for false.
 func b2i(b bool) int {
 	if b {

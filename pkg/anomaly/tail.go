@@ -406,26 +406,19 @@ func (e *p2) push(x float64) {
 		return
 	}
 	e.cnt++
-	var k int
-	switch {
-	case x < e.q[0]:
+	// x falls in cell k, q[k] <= x < q[k+1] (the outer markers stretch to
+	// take it in), and the markers above it move up one position. Counted
+	// without branches: where x falls is what a processor can't predict.
+	if x < e.q[0] {
 		e.q[0] = x
-		k = 0
-	case x < e.q[1]:
-		k = 0
-	case x < e.q[2]:
-		k = 1
-	case x < e.q[3]:
-		k = 2
-	case x <= e.q[4]:
-		k = 3
-	default:
+	}
+	if x > e.q[4] {
 		e.q[4] = x
-		k = 3
 	}
-	for i := k + 1; i < 5; i++ {
-		e.n[i]++
-	}
+	e.n[1] += float64(b2i(x < e.q[1]))
+	e.n[2] += float64(b2i(x < e.q[2]))
+	e.n[3] += float64(b2i(x < e.q[3]))
+	e.n[4]++
 	for i := range e.np {
 		e.np[i] += e.dn[i]
 	}
