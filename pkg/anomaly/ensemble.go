@@ -151,13 +151,13 @@ type combined struct {
 	seasonal *seasonal
 	ks       *ks
 
-	med64       *window
-	sum4, sum64 runningMean
-	sub         [1]float64
-	n           int
-	prev        float64 // the last value
-	run         int     // how many samples in a row had it
-	w           Weights
+	med64 *window
+	sum4  runningMean
+	sub   [1]float64
+	n     int
+	prev  float64 // the last value
+	run   int     // how many samples in a row had it
+	w     Weights
 }
 
 func newCombined(w Weights) *combined {
@@ -165,7 +165,7 @@ func newCombined(w Weights) *combined {
 		w:   w,
 		mad: newMAD(), seasonal: newSeasonal(), ks: newKSStat(),
 		med64: newWindow(64),
-		sum4:  newRunningMean(4), sum64: newRunningMean(64),
+		sum4:  newRunningMean(4),
 	}
 }
 
@@ -227,10 +227,11 @@ func (c *combined) update(s sample, st []float64) Result {
 	}
 	c.med64.push(x)
 	c.sum4.push(x)
-	c.sum64.push(x)
 	c.n++
-	if c.sum64.full() && c.n >= 256 {
-		st[StatShift] = c.sum4.mean() - c.sum64.mean()
+	// The window of the long spike statistic keeps the running sum of
+	// the same 64 samples.
+	if c.med64.full() && c.n >= 256 {
+		st[StatShift] = c.sum4.mean() - c.med64.mean()
 	}
 	if rz.Warm {
 		return rz

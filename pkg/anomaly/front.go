@@ -70,13 +70,19 @@ func (f *front) Update(t int64, v float64) Result {
 			f.last = Result{Value: math.NaN()}
 			return f.last
 		}
-		f.last = f.feed(sample{t: t, v: math.Max(math.Min(v, maxValue), -maxValue), step: f.fixed})
+		f.last = f.feed(sample{t: t, v: clampValue(v), step: f.fixed})
 		return f.last
 	}
 	dt := t - f.lastT
-	f.gaps[f.nGaps%stepHistory] = dt
+	// The median of the recent gaps stays what it was when the gap
+	// forgotten was the same as the new one, as it is on a regular series.
+	slot := &f.gaps[f.nGaps%stepHistory]
+	same := f.nGaps >= stepHistory && *slot == dt
+	*slot = dt
 	f.nGaps++
-	f.step = f.estimateStep()
+	if !same {
+		f.step = f.estimateStep()
+	}
 	gap := dt > gapSteps*f.step
 	x := v
 	if f.counter {
@@ -89,9 +95,20 @@ func (f *front) Update(t int64, v float64) Result {
 		x = inc / (float64(dt) / float64(time.Second/time.Millisecond))
 	}
 	f.lastT, f.lastV = t, v
-	x = math.Max(math.Min(x, maxValue), -maxValue)
+	x = clampValue(x)
 	f.last = f.feed(sample{t: t, v: x, step: f.step, gap: gap})
 	return f.last
+}
+
+// clampValue bounds the finite x to ±maxValue.
+func clampValue(x float64) float64 {
+	if x > maxValue {
+		return maxValue
+	}
+	if x < -maxValue {
+		return -maxValue
+	}
+	return x
 }
 
 // estimateStep is the configured step, else the median of recent gaps.

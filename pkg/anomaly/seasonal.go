@@ -90,9 +90,9 @@ func (p *profile) pos(t int64) (int, float64) {
 	return i, f - float64(i)
 }
 
-// at is the offset at t, interpolated between the bin of t and the next.
-func (p *profile) at(t int64) float64 {
-	i, f := p.pos(t)
+// at is the offset at bin i, a fraction f of the way to the next bin
+// (see pos), interpolated between the two.
+func (p *profile) at(i int, f float64) float64 {
 	j := (i + 1) % len(p.bins)
 	if p.seen[j] == 0 {
 		return p.bins[i]
@@ -100,9 +100,8 @@ func (p *profile) at(t int64) float64 {
 	return p.bins[i]*(1-f) + p.bins[j]*f
 }
 
-// learn moves the bin of t towards the offset o.
-func (p *profile) learn(t int64, o float64) {
-	i, _ := p.pos(t)
+// learn moves bin i towards the offset o.
+func (p *profile) learn(i int, o float64) {
 	if p.seen[i] == 0 {
 		p.bins[i] = o
 	} else {
@@ -130,7 +129,9 @@ func (d *seasonal) update(s sample, st []float64) Result {
 		d.weekly = newProfile(week, weeklyBins)
 	}
 	span := s.t - d.start
-	offs := [3]float64{0, d.daily.at(s.t), d.weekly.at(s.t)}
+	di, df := d.daily.pos(s.t)
+	wi, wf := d.weekly.pos(s.t)
+	offs := [3]float64{0, d.daily.at(di, df), d.weekly.at(wi, wf)}
 	var preds [3]float64
 	for m := range preds {
 		preds[m] = d.levels[m] + offs[m]
@@ -174,8 +175,8 @@ func (d *seasonal) update(s sample, st []float64) Result {
 	for m := range d.levels {
 		d.levels[m] += levelAlpha * (s.v - offs[m] - d.levels[m])
 	}
-	d.daily.learn(s.t, s.v-d.levels[1])
-	d.weekly.learn(s.t, s.v-d.levels[2])
+	d.daily.learn(di, s.v-d.levels[1])
+	d.weekly.learn(wi, s.v-d.levels[2])
 	d.n++
 	return r
 }
