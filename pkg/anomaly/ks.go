@@ -139,19 +139,12 @@ func (d *ks) addRank(r ksRank) {
 func (d *ks) count() int {
 	nx, ny := d.nRank, d.ref.len()
 	best := 0
-	dist := func(i, j int) {
-		dd := i*ny - j*nx
-		if dd < 0 {
-			dd = -dd
-		}
-		best = max(best, dd)
-	}
 	for i := 0; i < nx; {
 		r := &d.rank[i]
-		dist(i, r.lt) // just below r.v
+		best = max(best, absInt(i*ny-r.lt*nx)) // just below r.v
 		for i++; i < nx && d.rank[i].v == r.v; i++ {
 		}
-		dist(i, r.le) // at r.v
+		best = max(best, absInt(i*ny-r.le*nx)) // at r.v
 	}
 	return best
 }
@@ -169,6 +162,12 @@ func (d *ks) median() float64 {
 		return d.rank[n-1].v
 	}
 	return d.rank[lo].v + (h-float64(lo))*(d.rank[lo+1].v-d.rank[lo].v)
+}
+
+// absInt is |a|, without a branch.
+func absInt(a int) int {
+	m := a >> 63
+	return (a ^ m) - m
 }
 
 // b2i is 1 for true, 0 for false.

@@ -47,8 +47,8 @@ func (w *window) push(x float64) {
 			w.head = 0
 		}
 		if s := w.sorted; !w.unsorted {
-			i := searchFloats(s, old) // s[i] == old
-			if j := searchFloats(s, x); j <= i {
+			i, j := searchFloats2(s, old, x) // s[i] == old
+			if j <= i {
 				copy(s[j+1:i+1], s[j:i])
 				s[j] = x
 			} else {
@@ -225,6 +225,30 @@ func (w *window) kthDeviation(m float64, k int) float64 {
 	return math.Max(a, b)
 }
 
+// searchFloats2 is searchFloats(s, a), searchFloats(s, b) for a
+// non-empty s of finite values, in one loop: the two searches' loads do
+// not wait on each other.
+func searchFloats2(s []float64, a, b float64) (int, int) {
+	if a != a || b != b {
+		return searchFloats(s, a), searchFloats(s, b)
+	}
+	n := len(s)
+	ba, bb := 0, 0
+	for n > 1 {
+		half := n >> 1
+		ba += half & -b2i(s[ba+half] < a)
+		bb += half & -b2i(s[bb+half] < b)
+		n -= half
+	}
+	if s[ba] < a {
+		ba++
+	}
+	if s[bb] < b {
+		bb++
+	}
+	return ba, bb
+}
+
 // searchFloats is the index of the first value of the sorted s that is >=
 // x. The windows hold finite values only (the front drops NaN and clamps
 // the rest), for which a plain lower-bound search is what
@@ -237,7 +261,8 @@ func searchFloats(s []float64, x float64) int {
 	}
 	// A lower bound without a branch on the data: the interval halves
 	// whatever the comparison says, and the comparison only picks which
-	// half (a conditional move), so the processor never mispredicts it.
+	// half, as a mask (the compiler branches on a float comparison in an
+	// if), so the processor never mispredicts it.
 	n := len(s)
 	if n == 0 {
 		return 0
@@ -245,9 +270,7 @@ func searchFloats(s []float64, x float64) int {
 	base := 0
 	for n > 1 {
 		half := n >> 1
-		if s[base+half] < x {
-			base += half
-		}
+		base += half & -b2i(s[base+half] < x)
 		n -= half
 	}
 	if s[base] < x {
