@@ -163,7 +163,7 @@ type combined struct {
 func newCombined(w Weights) *combined {
 	return &combined{
 		w:   w,
-		mad: newMAD(), seasonal: newSeasonal(), ks: newKSStat(),
+		mad: newMAD(), seasonal: newSeasonal(), ks: newKS(),
 		med64: newWindow(64),
 		sum4:  newRunningMean(4),
 	}

@@ -22,9 +22,9 @@ const (
 // (as gonum's stat.KolmogorovSmirnov computes it; see ksDistance), with
 // its asymptotic p-value (ksPValue).
 // The p-value is turned into the equivalent two-sided normal deviate
-// z = √2·erfc⁻¹(p), the detector's statistic. Both windows are kept
-// sorted, so an update costs
-// two binary insertions and one O(ksProbe+ksRef) merge. It catches changes
+// z = √2·erfc⁻¹(p), the detector's statistic. The reference is kept
+// sorted and the probe's values with their ranks in it (see rank), so an
+// update costs a few binary searches and O(ksProbe). It catches changes
 // of shape or spread that leave the median alone (the KS test of Skyline,
 // here on windows counted in samples so it also runs on slow series).
 type ks struct {
@@ -51,15 +51,6 @@ func newKS() *ks {
 	return d
 }
 
-// newKSStat is a ks for stat alone, as the ensemble uses it: its reference
-// window keeps no sorted copy, which only update's expectation and band
-// read.
-func newKSStat() *ks {
-	d := newKS()
-	d.ref.keepSorted(false)
-	return d
-}
-
 func (d *ks) specs() []statSpec { return []statSpec{{weight: statWeight}} }
 
 func (d *ks) update(s sample, st []float64) Result {
@@ -83,25 +74,22 @@ func (d *ks) update(s sample, st []float64) Result {
 // stat adds x to the windows and returns the test's deviate z, NaN until
 // the reference is full. The ensemble uses this part alone.
 func (d *ks) stat(x float64) float64 {
+	// in is the value that moves from the probe to the reference, out the
+	// one that leaves the reference; +Inf, above every value, when none
+	// does, so that it counts for no rank.
+	in, out := math.Inf(1), math.Inf(1)
 	if d.probe.full() {
-		// The probe's oldest value moves to the reference, whose oldest
-		// leaves it.
-		in := d.probe.at(0)
-		out, evict := 0.0, d.ref.full()
-		if evict {
+		in = d.probe.at(0)
+		if d.ref.full() {
 			out = d.ref.at(0)
 		}
 		d.ref.push(in)
 		d.dropRank(in)
-		for k := range d.rank[:d.nRank] {
-			r := &d.rank[k]
-			r.lt += b2i(in < r.v)
-			r.le += b2i(in <= r.v)
-			if evict {
-				r.lt -= b2i(out < r.v)
-				r.le -= b2i(out <= r.v)
-			}
-		}
+	}
+	for k := range d.rank[:d.nRank] {
+		r := &d.rank[k]
+		r.lt += b2i(in < r.v) - b2i(out < r.v)
+		r.le += b2i(in <= r.v) - b2i(out <= r.v)
 	}
 	d.probe.push(x)
 	lt, le := d.ref.counts(x)
@@ -133,18 +121,17 @@ func (d *ks) addRank(r ksRank) {
 	d.nRank++
 }
 
-// count is ksCount(probe, ref) from the ranks: F_probe - F_ref changes
-// only at the probe's values, so its largest size is found just below and
-// at each distinct one.
+// count is ksCount(probe, ref) from the ranks, once both windows are
+// full: F_probe - F_ref changes only at the probe's values, so its largest
+// size is found just below and at each distinct one.
 func (d *ks) count() int {
-	nx, ny := d.nRank, d.ref.len()
 	best := 0
-	for i := 0; i < nx; {
+	for i := 0; i < ksProbe; {
 		r := &d.rank[i]
-		best = max(best, absInt(i*ny-r.lt*nx)) // just below r.v
-		for i++; i < nx && d.rank[i].v == r.v; i++ {
+		best = max(best, absInt(i*ksRef-r.lt*ksProbe)) // just below r.v
+		for i++; i < ksProbe && d.rank[i].v == r.v; i++ {
 		}
-		best = max(best, absInt(i*ny-r.le*nx)) // at r.v
+		best = max(best, absInt(i*ksRef-r.le*ksProbe)) // at r.v
 	}
 	return best
 }

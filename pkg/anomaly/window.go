@@ -154,17 +154,14 @@ func (w *window) std() float64 {
 // countBelow is the number of values < x.
 func (w *window) countBelow(x float64) int { return searchFloats(w.sorted, x) }
 
-// counts is the number of values < x and of values <= x: two searches of
-// the sorted copy, or while there is none one pass over the ring.
+// counts is the number of values < x and of values <= x, for a finite x.
 func (w *window) counts(x float64) (lt, le int) {
-	if !w.unsorted {
-		return w.countBelow(x), w.countAtMost(x)
+	if len(w.sorted) == 0 {
+		return 0, 0
 	}
-	for _, v := range w.ring {
-		lt += b2i(v < x)
-		le += b2i(v <= x)
-	}
-	return lt, le
+	// No value lies strictly between x and the next float up: the values
+	// <= x are those < it.
+	return searchFloats2(w.sorted, x, math.Nextafter(x, math.Inf(1)))
 }
 
 // countAtMost is the number of values <= x.
