@@ -922,3 +922,22 @@ func TestSearchFloats(t *testing.T) {
 		}
 	}
 }
+
+// TestSeasonalLearnsAfterAConstantStart: a series that is constant for
+// longer than the seasonal model takes to settle, then varies, gets the
+// model's expectation and scores: its error was not held at 0 by the
+// clipping that keeps one incident from inflating it.
+func TestSeasonalLearnsAfterAConstantStart(t *testing.T) {
+	pts := noisy(6000, minute, 61)
+	for i := range 300 {
+		pts[i].V = 10
+	}
+	pts[5000].V += 12
+	res := Score(newDetector(t, NameSeasonal, Config{}), pts)
+	if r := res[2000]; !r.Warm {
+		t.Fatalf("sample 2000, 1700 samples after the series began to vary: not warm (%+v)", r)
+	}
+	if p := peak(res, 5000, 5001); p < AlertScore {
+		t.Errorf("a 12σ spike scores %.3f, want >= %v", p, AlertScore)
+	}
+}

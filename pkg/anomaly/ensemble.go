@@ -160,10 +160,18 @@ type combined struct {
 	w     Weights
 }
 
+// ensembleMADWindow is the robust baseline's window in the ensemble. The
+// baseline stands in only until the seasonal model has settled (its first
+// 1/errAlpha samples) or while all the seasonal model's errors are 0,
+// which only a series that has long been constant gets, so the window
+// needs to hold no more than those first samples, or the last of a
+// constant stretch: a quarter of the standalone detector's.
+const ensembleMADWindow = 128
+
 func newCombined(w Weights) *combined {
 	return &combined{
 		w:   w,
-		mad: newMAD(), seasonal: newSeasonal(), ks: newKS(),
+		mad: &mad{w: newWindow(ensembleMADWindow)}, seasonal: newSeasonal(), ks: newKS(),
 		med64: newWindow(64),
 		sum4:  newRunningMean(4),
 	}

@@ -170,7 +170,12 @@ func (d *seasonal) update(s sample, st []float64) Result {
 			d.errs[m] += (e - d.errs[m]) / float64(d.n+1)
 			continue
 		}
-		d.errs[m] += errAlpha * (math.Min(e, 5*d.errs[m]) - d.errs[m])
+		if d.errs[m] > 0 {
+			// Clipped, but not at 0: a model that has made no error yet
+			// (a series constant so far) must be able to learn one.
+			e = math.Min(e, 5*d.errs[m])
+		}
+		d.errs[m] += errAlpha * (e - d.errs[m])
 	}
 	for m := range d.levels {
 		d.levels[m] += levelAlpha * (s.v - offs[m] - d.levels[m])
