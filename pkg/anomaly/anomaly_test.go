@@ -941,3 +941,32 @@ func TestSeasonalLearnsAfterAConstantStart(t *testing.T) {
 		t.Errorf("a 12σ spike scores %.3f, want >= %v", p, AlertScore)
 	}
 }
+
+// TestRunMustBeTwiceTheLongest: on a series whose values repeat now and
+// then (runs of 2, and one of 3), a run one sample longer than any before
+// is not judged at all; a value stuck for twice as long as any run before
+// is an incident.
+func TestRunMustBeTwiceTheLongest(t *testing.T) {
+	pts := noisy(6000, minute, 71)
+	for i := 100; i < 4000; i += 50 {
+		pts[i+1].V = pts[i].V
+	}
+	pts[3001].V, pts[3002].V = pts[3000].V, pts[3000].V
+	// A run of 4 at 4500, a stuck value from 5500 on.
+	for k := 1; k < 4; k++ {
+		pts[4500+k].V = pts[4500].V
+	}
+	for i := 5501; i < 5600; i++ {
+		pts[i].V = pts[5500].V
+	}
+	tr := NewTrace(Config{}, pts)
+	for i := 4500; i < 4504; i++ {
+		if u := tr.u[i][StatRun]; u != 0 {
+			t.Errorf("sample %d, run of %d where the longest was 3: run surprise %.2f, want 0", i, i-4499, u)
+		}
+	}
+	res := Score(NewEnsemble(Config{}), pts)
+	if p := peak(res, 5500, 5510); p < AlertScore {
+		t.Errorf("a value stuck from sample 5500: peak %.3f in its first 10 samples, want >= %v", p, AlertScore)
+	}
+}

@@ -119,16 +119,20 @@ func (c *calibrator) surprises(st []float64) {
 
 // runSurprise judges x, the length of a run still going, against the
 // completed runs of statistic i, and adds a run to them once it ends (x
-// is 1 again). A run is judged only on its first two values beyond the
-// longest completed run, so one run that goes on is one incident, not a
-// new surprise at every sample.
+// is 1 again). A run is judged only on its first two values beyond twice
+// the longest completed run, so one run that goes on is one incident, not
+// a new surprise at every sample.
 func (c *calibrator) runSurprise(i int, x float64) float64 {
 	t := c.tails[i]
 	if x == 1 && c.runs[i] > 0 {
 		t.push(c.runs[i])
 	}
 	c.runs[i] = x
-	if rec := t.record(); x <= rec || x > rec+2 {
+	// A run must be twice as long as the longest the series has had, as
+	// a value must beat its record by a clear margin: a series whose
+	// values repeat now and then sets a new longest run by one sample
+	// every so often, and that is not a stuck value.
+	if lim := 2 * t.record(); x <= lim || x > lim+2 {
 		return 0
 	}
 	return t.rarity(x, false)
