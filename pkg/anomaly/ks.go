@@ -151,20 +151,6 @@ func (d *ks) median() float64 {
 	return d.rank[lo].v + (h-float64(lo))*(d.rank[lo+1].v-d.rank[lo].v)
 }
 
-// absInt is |a|, without a branch.
-func absInt(a int) int {
-	m := a >> 63
-	return (a ^ m) - m
-}
-
-// b2i is 1 for true, 0 for false.
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // ksDeviates maps the numerator b of D = b/(ksProbe·ksRef) (see ksCount)
 // to the test's deviate pToZ(ksPValue(D, ksProbe, ksRef)): with windows of
 // fixed lengths D takes only ksProbe·ksRef+1 values, so each deviate is

@@ -92,3 +92,18 @@ func kolmogorovQ(lambda float64) float64 {
 }
 
 func sortFloats(x []float64) { sort.Float64s(x) }
+
+// absInt is |a|, without a branch.
+func absInt(a int) int {
+	m := a >> 63
+	return (a ^ m) - m
+}
+
+// b2i is 1 for true, 0 for false: the KS ranks, P² and the windows'
+// searches count with it instead of branching on data.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
