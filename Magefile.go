@@ -11,7 +11,9 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -40,21 +42,47 @@ const binDir = "bin"
 
 // Test runs every test the project has: formatting, vet, the plugin build
 // (backend and frontend, once), the Cortex build (once per machine: see
-// CortexBuild), the Go tests (unit, golden, fuzz seeds, live,
-// real-Prometheus and plugin-binary tests), the demo's end-to-end test (on
-// its own, after them: it times an incident) and the frontend's tests; in CI
-// also a few seconds of fuzzing of every fuzz target (see Fuzz). In CI a
-// test whose dependency is missing fails.
+// CortexBuild), then the demo's end-to-end test (E2E) beside the Go tests
+// (unit, golden, fuzz seeds, live, real-Prometheus and plugin-binary tests),
+// the frontend's tests and, in CI, a few seconds of fuzzing of every fuzz
+// target (see Fuzz). In CI a test whose dependency is missing fails.
+//
+// The end-to-end test is mostly waiting for its incidents to happen and be
+// seen, and it is the longest; the others run beside it at niceness
+// besideE2E, so that the demo stack gets the CPU whenever it wants it and
+// its timings are those it has alone. Its lines come prefixed with "e2e │".
 // It ends with the list of the Go tests that skipped, each with its reason.
 func Test() error {
-	mg.SerialDeps(Fmt, Vet, Plugin, CortexBuild, GoTest, E2E, Frontend.Test)
-	if os.Getenv("CI") != "" {
-		mg.Deps(Fuzz)
+	mg.SerialDeps(Fmt, Vet, Plugin, CortexBuild)
+	type result struct {
+		rep gotest.Report
+		err error
 	}
+	e2e := make(chan result, 1)
+	go func() {
+		w := gotest.NewLineWriter(os.Stdout, "e2e │ ")
+		rep, err := runE2E(w)
+		w.Close()
+		e2e <- result{rep, err}
+	}()
+	rep, err := runGoTest(besideE2E)
+	goTests.Add(rep)
+	if ferr := (Frontend{}).test(besideE2E); ferr != nil {
+		err = errors.Join(err, ferr)
+	}
+	if os.Getenv("CI") != "" {
+		err = errors.Join(err, fuzz(besideE2E))
+	}
+	fmt.Println("waiting for the end-to-end test")
+	r := <-e2e
+	goTests.Add(r.rep)
 	fmt.Println("go tests:")
 	goTests.WriteSkipped(os.Stdout)
-	return nil
+	return errors.Join(err, r.err)
 }
+
+// besideE2E is the niceness of what Test runs beside the end-to-end test.
+const besideE2E = 10
 
 // goTests gathers what GoTest and E2E ran, for Test's closing list.
 var goTests gotest.Report
@@ -63,13 +91,17 @@ var goTests gotest.Report
 // always) for TELLTALE_FUZZTIME each (a Go duration, default 3s); Test runs
 // it in CI. An input that fails is written to the target's testdata/fuzz,
 // to be committed as a seed once fixed.
-func Fuzz() error {
+func Fuzz() error { return fuzz(0) }
+
+// fuzz is Fuzz at niceness nice.
+func fuzz(nice int) error {
 	fuzztime := cmp.Or(os.Getenv("TELLTALE_FUZZTIME"), "3s")
 	if _, err := time.ParseDuration(fuzztime); err != nil {
 		return fmt.Errorf("TELLTALE_FUZZTIME=%q: want a Go duration such as 3s: %w", fuzztime, err)
 	}
 	// go test -list prints a package's targets, then "ok <package> <time>".
-	out, err := sh.Output(mg.GoCmd(), "test", "-list", "^Fuzz", "./...")
+	list, err := gotest.Command(nice, mg.GoCmd(), "test", "-list", "^Fuzz", "./...").Output()
+	out := string(list)
 	if err != nil {
 		return err
 	}
@@ -83,7 +115,7 @@ func Fuzz() error {
 		case len(f) >= 2 && f[0] == "ok":
 			for _, t := range targets {
 				fmt.Printf("fuzz %s %s for %s\n", f[1], t, fuzztime)
-				if err := gotest.Fuzz(mg.GoCmd(), f[1], t, fuzztime, os.Stdout); err != nil {
+				if err := gotest.Fuzz(nice, mg.GoCmd(), f[1], t, fuzztime, os.Stdout); err != nil {
 					return err
 				}
 				ran++
@@ -161,6 +193,9 @@ func Vet() error {
 	if err := sh.RunV(mg.GoCmd(), "vet", "-tags=chaos", "./internal/chaos/"); err != nil {
 		return err
 	}
+	if err := sh.RunV(mg.GoCmd(), "vet", "-tags=e2e", "./demo/", "./dashboards/"); err != nil {
+		return err
+	}
 	return sh.RunV(mg.GoCmd(), "vet", "-tags=mage", ".")
 }
 
@@ -169,9 +204,14 @@ func Vet() error {
 // reasons at the end (internal/gotest). The datasource's tests need the
 // plugin built (go tool mage plugin).
 func GoTest() error {
-	rep, err := gotest.Run(gotest.Options{}, os.Stdout, "-count=1", "-timeout=30m", "./...")
+	rep, err := runGoTest(0)
 	goTests.Add(rep)
 	return err
+}
+
+// runGoTest is GoTest at niceness nice.
+func runGoTest(nice int) (gotest.Report, error) {
+	return gotest.Run(gotest.Options{Nice: nice}, os.Stdout, "-count=1", "-timeout=30m", "./...")
 }
 
 // Build builds the exporter and detector into bin/, with the version,
@@ -315,9 +355,14 @@ func Demo(ctx context.Context) error {
 // prometheus (apt-get install prometheus); without it, it skips, or fails
 // under CI=true.
 func E2E() error {
-	rep, err := gotest.Run(gotest.Options{Verbose: true}, os.Stdout, "-tags=e2e", "-count=1", "-timeout=30m", "./demo/")
+	rep, err := runE2E(os.Stdout)
 	goTests.Add(rep)
 	return err
+}
+
+// runE2E is E2E with its output to w.
+func runE2E(w io.Writer) (gotest.Report, error) {
+	return gotest.Run(gotest.Options{Verbose: true}, w, "-tags=e2e", "-count=1", "-timeout=30m", "./demo/")
 }
 
 // CortexBuild builds the Cortex the detector's sharding test runs against
@@ -342,10 +387,11 @@ func Cortex() error {
 // DashboardsLive starts the demo stack, deploys a slow build of the shop's
 // checkout and runs every panel of every dashboard against it (Prometheus
 // panels over Prometheus's HTTP API, Telltale panels through the built
-// plugin binary), naming each panel that returns no data. It is part of
-// `go test ./...` too; this target runs it alone, verbosely.
+// plugin binary), naming each panel that returns no data. The end-to-end
+// test runs the same test on its own stack (build tag e2e keeps it out of
+// go test ./...); this target runs it alone, verbosely.
 func DashboardsLive() error {
-	return sh.RunV(mg.GoCmd(), "test", "-count=1", "-timeout=25m", "-v", "-run", "TestPanelsHaveDataLive", "./dashboards")
+	return sh.RunV(mg.GoCmd(), "test", "-tags=e2e", "-count=1", "-timeout=25m", "-v", "-run", "TestPanelsHaveDataLive", "./dashboards")
 }
 
 // Rules runs promtool's check and unit tests of rules/ and the checks of
@@ -530,10 +576,13 @@ func (Frontend) Build() error {
 // headless Chromium harness against the built module.js (a screenshot goes to
 // datasource/test-results/harness.png). Without Chromium the harness is
 // skipped, except under CI, where it fails.
-func (Frontend) Test() error {
+func (f Frontend) Test() error { return f.test(0) }
+
+// test is Test at niceness nice.
+func (Frontend) test(nice int) error {
 	mg.SerialDeps(Frontend.Build)
 	for _, script := range []string{"typecheck", "lint", "test:ci", "harness"} {
-		if err := npm("run", script); err != nil {
+		if err := niceNPM(nice, "run", script); err != nil {
 			return err
 		}
 	}
@@ -541,8 +590,11 @@ func (Frontend) Test() error {
 }
 
 // npm runs npm in datasource/ with its output on ours.
-func npm(args ...string) error {
-	cmd := exec.Command("npm", args...)
+func npm(args ...string) error { return niceNPM(0, args...) }
+
+// niceNPM is npm at niceness nice.
+func niceNPM(nice int, args ...string) error {
+	cmd := gotest.Command(nice, "npm", args...)
 	cmd.Dir = frontendDir
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = os.Stderr

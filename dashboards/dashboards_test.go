@@ -5,7 +5,7 @@
 // PromQL expression parses with Prometheus's own parser and reads only
 // metrics Telltale exposes or its rules record, that every Telltale query is
 // one the datasource backend accepts, and that links between dashboards
-// lead somewhere. live_test.go runs every panel against the demo stack.
+// lead somewhere. live_test.go (build tag e2e) runs every panel against the demo stack.
 package dashboards_test
 
 import (
@@ -28,6 +28,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/telltale-dev/telltale/datasource/pkg/plugin"
+	"github.com/telltale-dev/telltale/demo/stack"
 	"github.com/telltale-dev/telltale/internal/contracttest"
 	"github.com/telltale-dev/telltale/pkg/schema"
 )
@@ -767,8 +768,8 @@ func TestProvisionedTelltaleSettings(t *testing.T) {
 		if ds.Access != "proxy" {
 			t.Errorf("datasource %s: access %q, want proxy (the backend plugin and Grafana's proxy talk to Prometheus)", uid, ds.Access)
 		}
-		if ds.URL != "${TELLTALE_PROMETHEUS_URL}" {
-			t.Errorf("datasource %s: url %q, want ${TELLTALE_PROMETHEUS_URL}", uid, ds.URL)
+		if want := "${" + stack.PrometheusURLEnv + "}"; ds.URL != want {
+			t.Errorf("datasource %s: url %q, want %s", uid, ds.URL, want)
 		}
 	}
 	sort.Strings(names)

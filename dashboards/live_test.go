@@ -1,21 +1,31 @@
+//go:build e2e
+
 package dashboards_test
 
 // The live test: every panel of every dashboard against the whole demo stack
 // (demo/stack: real Prometheus with the project's rules, the exporter, the
-// detector, the demo shop under load), after the shop's checkout gets a slow
-// deploy. Prometheus panels run through Prometheus's HTTP API over the
+// detector, the demo shop under load), while the shop's checkout runs a slow
+// build. Prometheus panels run through Prometheus's HTTP API over the
 // test's time range; Telltale panels through the built plugin binary,
 // launched over go-plugin's gRPC handshake as Grafana launches it, with the
 // provisioned settings. Variables are resolved as Grafana resolves them
 // (their queries run against the stack), except service, set to the shop's
 // checkout, which has connections in and out. Every panel that returns no
 // data is named, and the test fails if there is one.
+//
+// With $TELLTALE_PROMETHEUS_URL set (the variable the provisioned
+// datasources read), it runs against that stack's Prometheus, whose
+// checkout must already run the slow build, over its last liveRange: that
+// is how the end-to-end test (demo/e2e_test.go) runs it on its own stack.
+// Without it, it starts a stack of its own and deploys the slow build
+// (go tool mage dashboardsLive). The build tag keeps it out of go test
+// ./..., which would otherwise start a second stack.
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -49,48 +59,65 @@ const (
 	liveRateInterval = time.Minute
 )
 
+// liveRange is the range the panels are queried over on a stack the test
+// did not start: the last 15 minutes, a range users pick, and longer than
+// the end-to-end test's stack has run when it calls this test.
+const liveRange = 15 * time.Minute
+
 // liveService is the service the service variables are set to: the demo
 // shop's checkout, which has clients, callees and declares the KPIs.
 const liveService = "checkout"
 
 func TestPanelsHaveDataLive(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the whole demo stack for several minutes")
-	}
-	promtest.Binary(t) // skip on a developer machine without Prometheus, fail in CI
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-
 	pluginBin := buildPlugin(t)
-	st, err := stack.Start(ctx, stack.Options{
-		FreePorts: true, NoGrafana: true, ScrapeInterval: 2 * time.Second,
-	})
-	if err != nil {
-		t.Fatalf("start the demo stack: %v", err)
+	var (
+		from    time.Time
+		promURL = os.Getenv(stack.PrometheusURLEnv)
+		st      *stack.Stack
+	)
+	if promURL == "" {
+		promtest.Binary(t) // skip on a developer machine without Prometheus, fail in CI
+		var err error
+		st, err = stack.Start(ctx, stack.Options{
+			FreePorts: true, NoGrafana: true, ScrapeInterval: 2 * time.Second,
+		})
+		if err != nil {
+			t.Fatalf("start the demo stack: %v", err)
+		}
+		defer st.Close()
+		from, promURL = time.Now(), st.PrometheusURL
 	}
-	defer st.Close()
-	from := time.Now()
-	client, err := promapi.NewClient(promapi.Config{Address: st.PrometheusURL})
+	client, err := promapi.NewClient(promapi.Config{Address: promURL})
 	if err != nil {
 		t.Fatal(err)
 	}
 	prom := promv1.NewAPI(client)
 
-	// Healthy history, then the slow build of the checkout: its latency KPI
-	// breaches its objective, which the rules record and insights explains.
-	waitFor(ctx, t, prom, `count_over_time(kpi:telltale_kpi_value:current{kpi="checkout_latency"}[10m]) > 40`, 4*time.Minute)
-	if err := st.Redeploy(ctx, shop.Checkout, stack.BuildSlow); err != nil {
-		t.Fatalf("deploy the slow checkout: %v", err)
+	if st != nil {
+		// Healthy history, then the slow build of the checkout: its
+		// latency KPI breaches its objective, which the rules record and
+		// insights explains.
+		waitFor(ctx, t, prom, `count_over_time(kpi:telltale_kpi_value:current{kpi="checkout_latency"}[10m]) > 40`, 4*time.Minute)
+		if err := st.Redeploy(ctx, shop.Checkout, stack.BuildSlow); err != nil {
+			t.Fatalf("deploy the slow checkout: %v", err)
+		}
 	}
 	waitFor(ctx, t, prom, `kpi:telltale_kpi_out_of_objective:bool{kpi="checkout_latency"} == 1`, 3*time.Minute)
 	waitFor(ctx, t, prom, `increase(`+schema.ServiceDeploys.Name+`{service="checkout"}[10m]) > 0`, time.Minute)
 	// The rules on real series: the breach starts burning the KPI's budget.
 	waitFor(ctx, t, prom, `ALERTS{alertname="TelltaleKPIBudgetBurnFast", kpi="checkout_latency"}`, 2*time.Minute)
-	time.Sleep(45 * time.Second) // a breach window long enough for insights to rank its causes
+	if st != nil {
+		time.Sleep(45 * time.Second) // a breach window long enough for insights to rank its causes
+	}
 	to := time.Now()
-	t.Logf("stack ran from %s to %s (%s)", from.Format(time.TimeOnly), to.Format(time.TimeOnly), to.Sub(from).Round(time.Second))
+	if from.IsZero() {
+		from = to.Add(-liveRange)
+	}
+	t.Logf("panels over %s to %s (%s)", from.Format(time.TimeOnly), to.Format(time.TimeOnly), to.Sub(from).Round(time.Second))
 
-	pc := launchPlugin(t, pluginBin, st.PrometheusURL)
+	pc := launchPlugin(t, pluginBin, promURL)
 	var empty []string
 	panels := 0
 	for _, d := range loadDashboards(t) {
@@ -141,7 +168,7 @@ func TestPanelsHaveDataLive(t *testing.T) {
 	for _, e := range empty {
 		t.Errorf("no data: %s", e)
 	}
-	if t.Failed() {
+	if t.Failed() && st != nil {
 		for _, p := range []string{"telltale-exporter", "telltale-detector", "prometheus", "checkout"} {
 			t.Logf("%s log:\n%s", p, st.Log(p))
 		}
@@ -282,71 +309,6 @@ func runTarget(ctx context.Context, prom promv1.API, pc *pluginClient, tg map[st
 	return 0, fmt.Errorf("datasource type %q", ref.Type)
 }
 
-// rowsShown counts what a panel shows of Telltale frames. A Node Graph
-// shows the rows of its nodes frame; a table the rows of the frames that
-// keep a field through the panel's filterFieldsByName pattern (Grafana
-// matches it against field display names, which the backend sets with
-// displayNameFromDS); an annotation the rows of frames with a time field;
-// every other panel the non-null, non-NaN numbers of frames with a time
-// field.
-func rowsShown(frames data.Frames, p panel) int {
-	var keep *regexp.Regexp
-	for _, tr := range p.Transformations {
-		if tr["id"] != "filterFieldsByName" {
-			continue
-		}
-		opts, _ := tr["options"].(map[string]any)
-		inc, _ := opts["include"].(map[string]any)
-		if pat, _ := inc["pattern"].(string); pat != "" {
-			keep = regexp.MustCompile(strings.Trim(pat, "/"))
-		}
-	}
-	n := 0
-	for _, f := range frames {
-		timed := slices.ContainsFunc(f.Fields, func(fd *data.Field) bool {
-			return fd.Type() == data.FieldTypeTime || fd.Type() == data.FieldTypeNullableTime
-		})
-		switch p.Type {
-		case "nodeGraph":
-			if f.Name == "nodes" {
-				n += f.Rows()
-			}
-		case "table":
-			if slices.ContainsFunc(f.Fields, func(fd *data.Field) bool { return keep == nil || keep.MatchString(displayName(fd)) }) {
-				n += f.Rows()
-			}
-		case "":
-			if timed {
-				n += f.Rows()
-			}
-		default:
-			if !timed {
-				continue
-			}
-			for _, fd := range f.Fields {
-				if !fd.Type().Numeric() {
-					continue
-				}
-				for i := 0; i < fd.Len(); i++ {
-					if v, err := fd.NullableFloatAt(i); err == nil && v != nil && !math.IsNaN(*v) {
-						n++
-					}
-				}
-			}
-		}
-	}
-	return n
-}
-
-// displayName is a field's name as Grafana shows it, as far as the
-// backend's frames need: displayNameFromDS when set, else the field's name.
-func displayName(fd *data.Field) string {
-	if fd.Config != nil && fd.Config.DisplayNameFromDS != "" {
-		return fd.Config.DisplayNameFromDS
-	}
-	return fd.Name
-}
-
 // resolveVariables gives every variable of a dashboard the value Grafana
 // would give it on load: datasource variables their provisioned default,
 // query variables the result of their query (first value, or All), service
@@ -452,39 +414,4 @@ func promDuration(d time.Duration) string {
 		return fmt.Sprintf("%dm", int(d/time.Minute))
 	}
 	return fmt.Sprintf("%ds", int(d/time.Second))
-}
-
-func TestRowsShown(t *testing.T) {
-	now := time.Now()
-	times := []time.Time{now, now.Add(time.Second)}
-	nan := math.NaN()
-	series := func(name string, vals ...*float64) *data.Frame {
-		v := data.NewField("value", nil, vals)
-		v.Config = &data.FieldConfig{DisplayNameFromDS: name}
-		return data.NewFrame(name, data.NewField("time", nil, times), v)
-	}
-	one, two := 1.0, 2.0
-	status := data.NewFrame("kpi_status", data.NewField("kpi", nil, []string{"orders", "latency"}), data.NewField("status", nil, []string{"ok", "breached"}))
-	filter := []map[string]any{{"id": "filterFieldsByName", "options": map[string]any{"include": map[string]any{"pattern": "^(kpi|status)$"}}}}
-	for _, tc := range []struct {
-		name   string
-		p      panel
-		frames data.Frames
-		want   int
-	}{
-		{"time series", panel{Type: "timeseries"}, data.Frames{series("orders", &one, &two), status}, 2},
-		{"time series of nulls and NaN", panel{Type: "timeseries"}, data.Frames{series("orders", nil, &nan), status}, 0},
-		{"no frames", panel{Type: "timeseries"}, nil, 0},
-		{"table keeps the status frame", panel{Type: "table", Transformations: filter}, data.Frames{series("orders", &one, &two), status}, 2},
-		{"table filters every frame out", panel{Type: "table", Transformations: filter}, data.Frames{series("orders", &one, &two)}, 0},
-		{"table without a filter", panel{Type: "table"}, data.Frames{series("orders", &one, &two), status}, 4},
-		{"node graph counts nodes", panel{Type: "nodeGraph"}, data.Frames{data.NewFrame("nodes", data.NewField("id", nil, []string{"a", "b", "c"})), data.NewFrame("edges", data.NewField("id", nil, []string{"a->b"}))}, 3},
-		{"node graph without nodes", panel{Type: "nodeGraph"}, data.Frames{data.NewFrame("edges", data.NewField("id", nil, []string{"a->b"}))}, 0},
-		{"annotation", panel{}, data.Frames{data.NewFrame("deploys", data.NewField("time", nil, times[:1]), data.NewField("title", nil, []string{"deploy"}))}, 1},
-		{"annotation without a time field", panel{}, data.Frames{data.NewFrame("deploy_count", data.NewField("service", nil, []string{"a"}))}, 0},
-	} {
-		if got := rowsShown(tc.frames, tc.p); got != tc.want {
-			t.Errorf("%s: rowsShown = %d, want %d", tc.name, got, tc.want)
-		}
-	}
 }

@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +51,43 @@ func warmup(tb testing.TB) time.Duration {
 		tb.Fatalf("TELLTALE_E2E_WARMUP=%q: want a duration of at least 30s", v)
 	}
 	return d
+}
+
+// dashboardsTest is the dashboards package's test binary, built with the
+// e2e tag for its live test, or why it could not be built.
+type dashboardsTest struct {
+	bin string
+	err error
+}
+
+// buildDashboardsTest builds the dashboards package's tests into dir.
+func buildDashboardsTest(dir string) dashboardsTest {
+	bin := filepath.Join(dir, "dashboards.test")
+	cmd := exec.Command("go", "test", "-c", "-tags=e2e", "-o", bin, "./dashboards")
+	cmd.Dir = ".."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return dashboardsTest{err: fmt.Errorf("build the dashboards' tests: %v\n%s", err, out)}
+	}
+	return dashboardsTest{bin: bin}
+}
+
+// runDashboardsTest runs the dashboards' live test (every panel of every
+// dashboard) against the stack whose Prometheus is at promURL, and fails t
+// with its output if it fails.
+func runDashboardsTest(t *testing.T, bin, promURL string) {
+	cmd := exec.Command(bin, "-test.run", "^TestPanelsHaveDataLive$", "-test.v", "-test.count=1")
+	cmd.Dir = filepath.Join("..", "dashboards") // the test reads its directory's dashboards
+	cmd.Env = append(os.Environ(), stack.PrometheusURLEnv+"="+promURL)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the dashboards' live test: %v\n%s", err, out)
+	}
+	// Its verdict and what it measured, not every panel's line.
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "panels and annotations queried") || strings.Contains(line, "panels over") || strings.HasPrefix(line, "--- ") {
+			t.Log(strings.TrimSpace(line))
+		}
+	}
 }
 
 // tlog sends the stack's log to the test log.
@@ -201,6 +240,10 @@ func TestEndToEnd(t *testing.T) {
 	}
 	defer ds.Close()
 	t.Logf("stack started in %s", time.Since(begin).Round(time.Second))
+	// The dashboards' live test runs on this stack during the slow deploy
+	// below; its test binary builds while the stack warms up.
+	dashTest := make(chan dashboardsTest, 1)
+	go func() { dashTest <- buildDashboardsTest(t.TempDir()) }()
 
 	// Warm up: healthy traffic, scraped, for the models to learn, until
 	// the detector has been calm about the checkout latency KPI for a while:
@@ -386,6 +429,13 @@ func TestEndToEnd(t *testing.T) {
 				t.Errorf("KPI %s not found by the datasource (have %v)", k, got)
 			}
 		}
+	})
+	t.Run("every dashboard panel has data", func(t *testing.T) {
+		dt := <-dashTest
+		if dt.err != nil {
+			t.Fatal(dt.err)
+		}
+		runDashboardsTest(t, dt.bin, s.PrometheusURL)
 	})
 	t.Logf("summary at the end:\n%s", ds.Summary(ctx, stack.ShopServices, 5*time.Minute, step))
 

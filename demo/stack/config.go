@@ -142,10 +142,15 @@ func (s *Stack) ruleFiles(ctx context.Context) ([]string, error) {
 	return ok, nil
 }
 
+// PrometheusURLEnv is the environment variable that holds the URL of the
+// demo's Prometheus: the provisioned datasources read it
+// (provisioning/datasources), and so does the dashboards' live test.
+const PrometheusURLEnv = "TELLTALE_PROMETHEUS_URL"
+
 // startGrafana starts Grafana when a grafana-server or grafana binary is on
 // PATH, with the project's provisioning and the plugin from
 // datasource/dist. The provisioning files can refer to the demo's
-// Prometheus as $TELLTALE_PROMETHEUS_URL.
+// Prometheus as $TELLTALE_PROMETHEUS_URL (PrometheusURLEnv).
 func (s *Stack) startGrafana(ctx context.Context, port int) error {
 	bin, args := "", []string(nil)
 	if p, err := exec.LookPath("grafana"); err == nil {
@@ -177,7 +182,7 @@ func (s *Stack) startGrafana(ctx context.Context, port int) error {
 		"GF_PLUGINS_ALLOW_LOADING_UNSIGNED_PLUGINS=telltale-insights-datasource",
 		"GF_AUTH_ANONYMOUS_ENABLED=true",
 		"GF_AUTH_ANONYMOUS_ORG_ROLE=Admin",
-		"TELLTALE_PROMETHEUS_URL=" + s.PrometheusURL,
+		PrometheusURLEnv + "=" + s.PrometheusURL,
 	}
 	// The plugin as the build made it (go tool mage plugin).
 	if dist := filepath.Join(s.opts.Root, "datasource", "dist"); exists(filepath.Join(dist, "plugin.json")) {

@@ -9,13 +9,16 @@ package gotest
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -52,13 +55,26 @@ type Options struct {
 	// Verbose streams every line the tests write, as go test -v does,
 	// for a long test whose log is its progress.
 	Verbose bool
+	// Nice is the niceness go test and the tests it starts run at (as
+	// nice -n does), so that tests running beside a timed one yield the
+	// CPU to it; 0 leaves it as ours.
+	Nice int
+}
+
+// Command is exec.Command(name, args...), run through nice(1) at niceness
+// nice when nice is not 0.
+func Command(nice int, name string, args ...string) *exec.Cmd {
+	if nice == 0 {
+		return exec.Command(name, args...)
+	}
+	return exec.Command("nice", append([]string{"-n", strconv.Itoa(nice), name}, args...)...)
 }
 
 // Run runs `go test -json` with args, writes progress to w as events
 // arrive, and returns what it saw. The error is go test's own (a failing
 // test, a broken build).
 func Run(o Options, w io.Writer, args ...string) (Report, error) {
-	cmd := exec.Command("go", append([]string{"test", "-json"}, args...)...)
+	cmd := Command(o.Nice, "go", append([]string{"test", "-json"}, args...)...)
 	cmd.Dir = o.Dir
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
@@ -192,4 +208,47 @@ func plural(n int, what string) string {
 		return "1 " + what
 	}
 	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// LineWriter writes whole lines to w, each with prefix before it: the
+// output of one of several runs that share a terminal, told apart and never
+// cut into by the others' lines. Close writes what is left of a last line.
+type LineWriter struct {
+	mu     sync.Mutex
+	w      io.Writer
+	prefix string
+	buf    []byte
+}
+
+// NewLineWriter returns a LineWriter to w.
+func NewLineWriter(w io.Writer, prefix string) *LineWriter {
+	return &LineWriter{w: w, prefix: prefix}
+}
+
+func (lw *LineWriter) Write(p []byte) (int, error) {
+	lw.mu.Lock()
+	defer lw.mu.Unlock()
+	lw.buf = append(lw.buf, p...)
+	for {
+		i := bytes.IndexByte(lw.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		// One write per line, prefix included: a write of a line is not
+		// split by another writer's.
+		line := append([]byte(lw.prefix), lw.buf[:i+1]...)
+		if _, err := lw.w.Write(line); err != nil {
+			return len(p), err
+		}
+		lw.buf = lw.buf[i+1:]
+	}
+}
+
+// Close writes the last line if it had no newline.
+func (lw *LineWriter) Close() error {
+	if len(lw.buf) == 0 {
+		return nil
+	}
+	_, err := lw.Write([]byte("\n"))
+	return err
 }

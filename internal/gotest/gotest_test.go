@@ -1,9 +1,13 @@
 package gotest
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -139,5 +143,83 @@ func TestDeadlineRace(t *testing.T) {
 		if got := deadlineRace(c.out, target); got != c.want {
 			t.Errorf("%s: deadlineRace = %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// TestLineWriter writes lines in pieces from two writers at once: every
+// line comes out whole, with its writer's prefix, and a last line without
+// a newline comes out on Close.
+func TestLineWriter(t *testing.T) {
+	var mu sync.Mutex
+	var out strings.Builder
+	sink := writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return out.Write(p)
+	})
+	a, b := NewLineWriter(sink, "a| "), NewLineWriter(sink, "b| ")
+	var wg sync.WaitGroup
+	for _, w := range []*LineWriter{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				// A line in three writes, the newline in the last.
+				fmt.Fprintf(w, "line %d ", i)
+				fmt.Fprint(w, "of 200")
+				fmt.Fprint(w, "\n")
+			}
+			fmt.Fprint(w, "tail")
+		}()
+	}
+	wg.Wait()
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
+		prefix, rest, ok := strings.Cut(line, "| ")
+		if !ok || (prefix != "a" && prefix != "b") {
+			t.Fatalf("line %q has no writer's prefix", line)
+		}
+		if rest != "tail" && !strings.HasSuffix(rest, " of 200") {
+			t.Fatalf("line %q was cut into", line)
+		}
+		seen[prefix]++
+	}
+	if seen["a"] != 201 || seen["b"] != 201 {
+		t.Errorf("lines per writer %v, want 201 each (200 and the tail)", seen)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestCommandNice runs a program through Command at niceness 7 and reads
+// its niceness back from /proc.
+func TestCommandNice(t *testing.T) {
+	if out, err := Command(0, "true").Output(); err != nil {
+		t.Fatalf("Command(0, true): %v %s", err, out)
+	}
+	if args := Command(0, "x", "y").Args; !slices.Equal(args, []string{"x", "y"}) {
+		t.Errorf("Command(0) args %q, want the command itself", args)
+	}
+	out, err := Command(7, "sh", "-c", "cut -d' ' -f19 /proc/self/stat").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(base[strings.LastIndexByte(string(base), ')')+2:]))
+	ours, _ := strconv.Atoi(f[16])
+	got, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+	if want := min(ours+7, 19); got != want {
+		t.Errorf("niceness under Command(7) %d, want %d (ours %d + 7)", got, want, ours)
 	}
 }
