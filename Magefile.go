@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,20 +41,20 @@ var Default = Test
 // binDir is where Build puts the commands.
 const binDir = "bin"
 
-// Test runs every test the project has: formatting, vet, the plugin build
-// (backend and frontend, once), the Cortex build (once per machine: see
-// CortexBuild), then the demo's end-to-end test (E2E) beside the Go tests
-// (unit, golden, fuzz seeds, live, real-Prometheus and plugin-binary tests),
-// the frontend's tests and, in CI, a few seconds of fuzzing of every fuzz
-// target (see Fuzz). In CI a test whose dependency is missing fails.
+// Test runs every test the project has: formatting, then the demo's
+// end-to-end test (E2E) beside the rest (BesideE2E: vet, the plugin build,
+// the Cortex build, the Go tests, the frontend's tests and, in CI, a few
+// seconds of fuzzing of every fuzz target). In CI a test whose dependency
+// is missing fails. It ends with the list of the Go tests that skipped,
+// each with its reason.
 //
 // The end-to-end test is mostly waiting for its incidents to happen and be
-// seen, and it is the longest; the others run beside it at niceness
-// besideE2E, so that the demo stack gets the CPU whenever it wants it and
-// its timings are those it has alone. Its lines come prefixed with "e2e │".
-// It ends with the list of the Go tests that skipped, each with its reason.
+// seen, and it takes longest; the rest runs beside it in a process of its
+// own at niceness besideE2E, so that the demo stack gets the CPU whenever
+// it wants it and its timings are those it has alone. The end-to-end
+// test's lines come prefixed with "e2e │ ".
 func Test() error {
-	mg.SerialDeps(Fmt, Vet, Plugin, CortexBuild)
+	mg.SerialDeps(Fmt)
 	type result struct {
 		rep gotest.Report
 		err error
@@ -65,14 +66,7 @@ func Test() error {
 		w.Close()
 		e2e <- result{rep, err}
 	}()
-	rep, err := runGoTest(besideE2E)
-	goTests.Add(rep)
-	if ferr := (Frontend{}).test(besideE2E); ferr != nil {
-		err = errors.Join(err, ferr)
-	}
-	if os.Getenv("CI") != "" {
-		err = errors.Join(err, fuzz(besideE2E))
-	}
+	err := runBesideE2E()
 	fmt.Println("waiting for the end-to-end test")
 	r := <-e2e
 	goTests.Add(r.rep)
@@ -84,6 +78,62 @@ func Test() error {
 // besideE2E is the niceness of what Test runs beside the end-to-end test.
 const besideE2E = 10
 
+// reportEnv names the file BesideE2E writes its Go tests' report to, for
+// Test's closing list.
+const reportEnv = "TELLTALE_GOTEST_REPORT"
+
+// runBesideE2E runs BesideE2E in this magefile's own binary, under
+// nice(1), and adds its Go tests' report to goTests.
+func runBesideE2E() error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp("", "telltale-gotest-*.json")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	defer os.Remove(f.Name())
+	cmd := exec.Command("nice", "-n", strconv.Itoa(besideE2E), self, "besideE2E")
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), reportEnv+"="+f.Name())
+	runErr := cmd.Run()
+	b, err := os.ReadFile(f.Name())
+	if err == nil && len(b) > 0 {
+		var rep gotest.Report
+		if err = json.Unmarshal(b, &rep); err == nil {
+			goTests.Add(rep)
+		}
+	}
+	if runErr != nil {
+		return fmt.Errorf("beside the end-to-end test: %w", runErr)
+	}
+	return err
+}
+
+// BesideE2E is what Test runs beside the end-to-end test: vet, the plugin
+// build (backend and frontend, once), the Cortex build (once per machine:
+// see CortexBuild), the Go tests (unit, golden, fuzz seeds, live,
+// real-Prometheus and plugin-binary tests; GoTest), the frontend's tests
+// and, in CI, Fuzz.
+func BesideE2E() error {
+	mg.SerialDeps(Vet, Plugin, CortexBuild, GoTest, Frontend.Test)
+	if os.Getenv("CI") != "" {
+		mg.Deps(Fuzz)
+	}
+	if path := os.Getenv(reportEnv); path != "" {
+		b, err := json.Marshal(goTests)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(path, b, 0o644)
+	}
+	fmt.Println("go tests:")
+	goTests.WriteSkipped(os.Stdout)
+	return nil
+}
+
 // goTests gathers what GoTest and E2E ran, for Test's closing list.
 var goTests gotest.Report
 
@@ -91,17 +141,13 @@ var goTests gotest.Report
 // always) for TELLTALE_FUZZTIME each (a Go duration, default 3s); Test runs
 // it in CI. An input that fails is written to the target's testdata/fuzz,
 // to be committed as a seed once fixed.
-func Fuzz() error { return fuzz(0) }
-
-// fuzz is Fuzz at niceness nice.
-func fuzz(nice int) error {
+func Fuzz() error {
 	fuzztime := cmp.Or(os.Getenv("TELLTALE_FUZZTIME"), "3s")
 	if _, err := time.ParseDuration(fuzztime); err != nil {
 		return fmt.Errorf("TELLTALE_FUZZTIME=%q: want a Go duration such as 3s: %w", fuzztime, err)
 	}
 	// go test -list prints a package's targets, then "ok <package> <time>".
-	list, err := gotest.Command(nice, mg.GoCmd(), "test", "-list", "^Fuzz", "./...").Output()
-	out := string(list)
+	out, err := sh.Output(mg.GoCmd(), "test", "-list", "^Fuzz", "./...")
 	if err != nil {
 		return err
 	}
@@ -115,7 +161,7 @@ func fuzz(nice int) error {
 		case len(f) >= 2 && f[0] == "ok":
 			for _, t := range targets {
 				fmt.Printf("fuzz %s %s for %s\n", f[1], t, fuzztime)
-				if err := gotest.Fuzz(nice, mg.GoCmd(), f[1], t, fuzztime, os.Stdout); err != nil {
+				if err := gotest.Fuzz(mg.GoCmd(), f[1], t, fuzztime, os.Stdout); err != nil {
 					return err
 				}
 				ran++
@@ -204,14 +250,9 @@ func Vet() error {
 // reasons at the end (internal/gotest). The datasource's tests need the
 // plugin built (go tool mage plugin).
 func GoTest() error {
-	rep, err := runGoTest(0)
+	rep, err := gotest.Run(gotest.Options{}, os.Stdout, "-count=1", "-timeout=30m", "./...")
 	goTests.Add(rep)
 	return err
-}
-
-// runGoTest is GoTest at niceness nice.
-func runGoTest(nice int) (gotest.Report, error) {
-	return gotest.Run(gotest.Options{Nice: nice}, os.Stdout, "-count=1", "-timeout=30m", "./...")
 }
 
 // Build builds the exporter and detector into bin/, with the version,
@@ -576,13 +617,10 @@ func (Frontend) Build() error {
 // headless Chromium harness against the built module.js (a screenshot goes to
 // datasource/test-results/harness.png). Without Chromium the harness is
 // skipped, except under CI, where it fails.
-func (f Frontend) Test() error { return f.test(0) }
-
-// test is Test at niceness nice.
-func (Frontend) test(nice int) error {
+func (Frontend) Test() error {
 	mg.SerialDeps(Frontend.Build)
 	for _, script := range []string{"typecheck", "lint", "test:ci", "harness"} {
-		if err := niceNPM(nice, "run", script); err != nil {
+		if err := npm("run", script); err != nil {
 			return err
 		}
 	}
@@ -590,11 +628,8 @@ func (Frontend) test(nice int) error {
 }
 
 // npm runs npm in datasource/ with its output on ours.
-func npm(args ...string) error { return niceNPM(0, args...) }
-
-// niceNPM is npm at niceness nice.
-func niceNPM(nice int, args ...string) error {
-	cmd := gotest.Command(nice, "npm", args...)
+func npm(args ...string) error {
+	cmd := exec.Command("npm", args...)
 	cmd.Dir = frontendDir
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = os.Stderr

@@ -175,10 +175,10 @@ func All() []Scenario {
 	return out
 }
 
-// Subset returns the scenarios the end-to-end tests run: five the
+// Subset returns the scenarios the end-to-end tests run: four the
 // end-to-end test's own two incidents (latency in payments, a slow
 // checkout deploy) do not cover — latency two calls away, errors in a
-// callee, slow deploys of two callees, and a harmful fault next to a
+// callee, a slow deploy of a callee, and a harmful fault next to a
 // harmless one. The noisy neighbour is not among them: on a 2-core
 // machine it does not hurt a KPI enough to open a window (see the README).
 func Subset() []Scenario {
@@ -186,7 +186,6 @@ func Subset() []Scenario {
 		fault(shop.Inventory, shop.FaultLatency, latency),
 		fault(shop.Payments, shop.FaultErrors, errorRate),
 		slowDeploy(shop.Payments),
-		slowDeploy(shop.Inventory),
 		both(fault(shop.Inventory, shop.FaultLatency, latency), fault(shop.Storefront, shop.FaultCPU, url.Values{"cores": {"0.2"}})),
 	}
 }

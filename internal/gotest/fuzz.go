@@ -11,7 +11,7 @@ import (
 )
 
 // Fuzz runs the fuzz target of package pkg beyond its seed corpus for
-// fuzztime at niceness nice (see Command), writing go test's output to w.
+// fuzztime, writing go test's output to w.
 //
 // Go's fuzzing coordinator before Go 1.27 can end a run that found nothing
 // with a bare "context deadline exceeded" when -fuzztime expires while a
@@ -21,7 +21,7 @@ import (
 // testdata/fuzz directory and named in the output; a run that failed only
 // with that message and wrote nothing is run once more, and if the race
 // strikes again it is said so and counted as passed.
-func Fuzz(nice int, goCmd, pkg, target, fuzztime string, w io.Writer) error {
+func Fuzz(goCmd, pkg, target, fuzztime string, w io.Writer) error {
 	dir, err := exec.Command(goCmd, "list", "-f", "{{.Dir}}", pkg).Output()
 	if err != nil {
 		return fmt.Errorf("go list %s: %w", pkg, err)
@@ -30,7 +30,7 @@ func Fuzz(nice int, goCmd, pkg, target, fuzztime string, w io.Writer) error {
 	for attempt := 1; ; attempt++ {
 		before := inputs(corpus)
 		var out bytes.Buffer
-		cmd := Command(nice, goCmd, "test", "-run", "^$", "-fuzz", "^"+target+"$", "-fuzztime", fuzztime, pkg)
+		cmd := exec.Command(goCmd, "test", "-run", "^$", "-fuzz", "^"+target+"$", "-fuzztime", fuzztime, pkg)
 		cmd.Stdout, cmd.Stderr = io.MultiWriter(w, &out), io.MultiWriter(w, &out)
 		err := cmd.Run()
 		if err == nil {

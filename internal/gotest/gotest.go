@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -55,26 +54,13 @@ type Options struct {
 	// Verbose streams every line the tests write, as go test -v does,
 	// for a long test whose log is its progress.
 	Verbose bool
-	// Nice is the niceness go test and the tests it starts run at (as
-	// nice -n does), so that tests running beside a timed one yield the
-	// CPU to it; 0 leaves it as ours.
-	Nice int
-}
-
-// Command is exec.Command(name, args...), run through nice(1) at niceness
-// nice when nice is not 0.
-func Command(nice int, name string, args ...string) *exec.Cmd {
-	if nice == 0 {
-		return exec.Command(name, args...)
-	}
-	return exec.Command("nice", append([]string{"-n", strconv.Itoa(nice), name}, args...)...)
 }
 
 // Run runs `go test -json` with args, writes progress to w as events
 // arrive, and returns what it saw. The error is go test's own (a failing
 // test, a broken build).
 func Run(o Options, w io.Writer, args ...string) (Report, error) {
-	cmd := Command(o.Nice, "go", append([]string{"test", "-json"}, args...)...)
+	cmd := exec.Command("go", append([]string{"test", "-json"}, args...)...)
 	cmd.Dir = o.Dir
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -198,28 +196,3 @@ func TestLineWriter(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
-
-// TestCommandNice runs a program through Command at niceness 7 and reads
-// its niceness back from /proc.
-func TestCommandNice(t *testing.T) {
-	if out, err := Command(0, "true").Output(); err != nil {
-		t.Fatalf("Command(0, true): %v %s", err, out)
-	}
-	if args := Command(0, "x", "y").Args; !slices.Equal(args, []string{"x", "y"}) {
-		t.Errorf("Command(0) args %q, want the command itself", args)
-	}
-	out, err := Command(7, "sh", "-c", "cut -d' ' -f19 /proc/self/stat").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	base, err := os.ReadFile("/proc/self/stat")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := strings.Fields(string(base[strings.LastIndexByte(string(base), ')')+2:]))
-	ours, _ := strconv.Atoi(f[16])
-	got, _ := strconv.Atoi(strings.TrimSpace(string(out)))
-	if want := min(ours+7, 19); got != want {
-		t.Errorf("niceness under Command(7) %d, want %d (ours %d + 7)", got, want, ours)
-	}
-}
