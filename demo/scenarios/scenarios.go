@@ -328,7 +328,7 @@ func (r *Runner) waitHealthy(ctx context.Context, kpis []string) error {
 }
 
 // One runs a scenario: healthy traffic (until no KPI is wrong), the
-// fault, the ranking, the fault cleared and a recovery.
+// fault, the ranking and the fault cleared; Run adds the recovery.
 func (r *Runner) One(ctx context.Context, sc Scenario, kpis []string) Outcome {
 	o := Outcome{Scenario: sc.Name, Culprit: sc.Culprit, Harmless: sc.Harmless != ""}
 	// The healthy traffic is watched as the fault will be, with the same
@@ -361,7 +361,6 @@ func (r *Runner) One(ctx context.Context, sc Scenario, kpis []string) Outcome {
 			o.Err = "clear the fault: " + err.Error()
 		}
 		r.logf("%s: fault off", sc.Name)
-		_ = sleep(ctx, Recover)
 	}()
 	var w stack.InsightWindow
 	for time.Since(t0) < Detect {
@@ -431,8 +430,15 @@ func (r *Runner) Run(ctx context.Context, scs []Scenario, quiet time.Duration) (
 		return nil, err
 	}
 	rep := &Report{QuietWindows: map[string]int{}}
-	for _, sc := range scs {
+	for i, sc := range scs {
 		rep.Outcomes = append(rep.Outcomes, r.One(ctx, sc, kpis))
+		// A recovery before what comes next: the next fault, or the
+		// quiet period.
+		if i < len(scs)-1 || quiet > 0 {
+			if err := sleep(ctx, Recover); err != nil {
+				return rep, err
+			}
+		}
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
