@@ -3,8 +3,11 @@
 // The end-to-end test of Telltale: the whole demo stack (real Prometheus,
 // exporter, detector, the shop under load as separate processes) and the
 // datasource backend's answers, through two incidents: added latency in
-// payments, then a slow build of the checkout. Run it with
-// `go tool mage e2e` (go test -tags=e2e ./demo/); it takes a few minutes.
+// payments a minute after the stack starts, then a slow build of the
+// checkout, during which every panel of every dashboard is run (the
+// dashboards' live test); then the fault scenarios' subset. Run it with
+// `go tool mage e2e` (go test -tags=e2e ./demo/); it takes about nine
+// minutes.
 package demo_test
 
 import (
@@ -37,14 +40,15 @@ const (
 	quiet  = 60 * time.Second // between the two incidents
 )
 
-// warmup is the healthy history before the first incident: 90s, or
-// $TELLTALE_E2E_WARMUP (a Go duration) to see how the answers change with
-// more history.
+// warmup is the healthy history before the first incident: a minute, so
+// that the first incident checks that a fault in the stack's first minute
+// is seen and explained (no detector is warm yet), or $TELLTALE_E2E_WARMUP
+// (a Go duration) to see how the answers change with more history.
 func warmup(tb testing.TB) time.Duration {
 	tb.Helper()
 	v := os.Getenv("TELLTALE_E2E_WARMUP")
 	if v == "" {
-		return 90 * time.Second
+		return time.Minute
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil || d < 30*time.Second {
