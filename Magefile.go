@@ -41,20 +41,25 @@ var Default = Test
 // binDir is where Build puts the commands.
 const binDir = "bin"
 
-// Test runs every test the project has: formatting, then the demo's
-// end-to-end test (E2E) beside the rest (BesideE2E: vet, the plugin build,
-// the Cortex build, the Go tests, the frontend's tests and, in CI, a few
-// seconds of fuzzing of every fuzz target). In CI a test whose dependency
-// is missing fails. It ends with the list of the Go tests that skipped,
-// each with its reason.
+// Test runs every test the project has: formatting, vet, the plugin build
+// (backend and frontend, once), the Cortex build (once per machine: see
+// CortexBuild), the Go tests (unit, golden, fuzz seeds, live,
+// real-Prometheus and plugin-binary tests), then the demo's end-to-end test
+// (E2E) beside the frontend's tests and, in CI, a few seconds of fuzzing of
+// every fuzz target (BesideE2E). In CI a test whose dependency is missing
+// fails. It ends with the list of the Go tests that skipped, each with its
+// reason.
 //
 // The end-to-end test is mostly waiting for its incidents to happen and be
-// seen, and it takes longest; the rest runs beside it in a process of its
+// seen, and it takes longest; what runs beside it runs in a process of its
 // own at niceness besideE2E, so that the demo stack gets the CPU whenever
-// it wants it and its timings are those it has alone. The end-to-end
-// test's lines come prefixed with "e2e │ ".
+// it wants it and its timings are those it has alone. The Go tests run
+// before it, not beside it: some of them time real processes too (a
+// command that lives a millisecond must not become a service), and a
+// niced test beside a busy stack waits for the CPU. The end-to-end test's
+// lines come prefixed with "e2e │ ".
 func Test() error {
-	mg.SerialDeps(Fmt)
+	mg.SerialDeps(Fmt, Vet, Plugin, CortexBuild, GoTest)
 	type result struct {
 		rep gotest.Report
 		err error
@@ -78,59 +83,28 @@ func Test() error {
 // besideE2E is the niceness of what Test runs beside the end-to-end test.
 const besideE2E = 10
 
-// reportEnv names the file BesideE2E writes its Go tests' report to, for
-// Test's closing list.
-const reportEnv = "TELLTALE_GOTEST_REPORT"
-
 // runBesideE2E runs BesideE2E in this magefile's own binary, under
-// nice(1), and adds its Go tests' report to goTests.
+// nice(1).
 func runBesideE2E() error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp("", "telltale-gotest-*.json")
-	if err != nil {
-		return err
-	}
-	f.Close()
-	defer os.Remove(f.Name())
 	cmd := exec.Command("nice", "-n", strconv.Itoa(besideE2E), self, "besideE2E")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), reportEnv+"="+f.Name())
-	runErr := cmd.Run()
-	b, err := os.ReadFile(f.Name())
-	if err == nil && len(b) > 0 {
-		var rep gotest.Report
-		if err = json.Unmarshal(b, &rep); err == nil {
-			goTests.Add(rep)
-		}
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("beside the end-to-end test: %w", err)
 	}
-	if runErr != nil {
-		return fmt.Errorf("beside the end-to-end test: %w", runErr)
-	}
-	return err
+	return nil
 }
 
-// BesideE2E is what Test runs beside the end-to-end test: vet, the plugin
-// build (backend and frontend, once), the Cortex build (once per machine:
-// see CortexBuild), the Go tests (unit, golden, fuzz seeds, live,
-// real-Prometheus and plugin-binary tests; GoTest), the frontend's tests
-// and, in CI, Fuzz.
+// BesideE2E is what Test runs beside the end-to-end test: the frontend's
+// tests and, in CI, Fuzz.
 func BesideE2E() error {
-	mg.SerialDeps(Vet, Plugin, CortexBuild, GoTest, Frontend.Test)
+	mg.SerialDeps(Frontend.Test)
 	if os.Getenv("CI") != "" {
 		mg.Deps(Fuzz)
 	}
-	if path := os.Getenv(reportEnv); path != "" {
-		b, err := json.Marshal(goTests)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(path, b, 0o644)
-	}
-	fmt.Println("go tests:")
-	goTests.WriteSkipped(os.Stdout)
 	return nil
 }
 
