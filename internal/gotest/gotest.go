@@ -232,9 +232,12 @@ func (lw *LineWriter) Write(p []byte) (int, error) {
 
 // Close writes the last line if it had no newline.
 func (lw *LineWriter) Close() error {
+	lw.mu.Lock()
+	defer lw.mu.Unlock()
 	if len(lw.buf) == 0 {
 		return nil
 	}
-	_, err := lw.Write([]byte("\n"))
+	_, err := lw.w.Write(append(append([]byte(lw.prefix), lw.buf...), '\n'))
+	lw.buf = nil
 	return err
 }
